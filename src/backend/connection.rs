@@ -1,0 +1,276 @@
+//! One multiplexed, pipelined connection to a node, shared by all clients.
+//!
+//! A writer copies every queued request into one buffer and sends it with one write;
+//! a reader frames the replies and hands each to the request at the front of the
+//! in-flight FIFO. Redis answers in order, so the FIFO is all the matching needed.
+//! Redirect replies are not passed on: they go back to the router.
+//!
+//! Connecting is lazy (on the first request). When the node cannot be reached,
+//! requests fail at once with a clear error during a backoff, instead of queueing.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tracing::{debug, warn};
+
+use crate::error::CommandError;
+use crate::protocol::reply::{Redirect, ReplyScanner};
+use crate::route::dispatch::Router;
+
+/// What a client waits on: the node's reply bytes, or why there is none.
+pub type ReplyResult = Result<Bytes, CommandError>;
+
+/// A request on its way to a node.
+#[derive(Debug)]
+pub struct BackendRequest {
+    /// The request exactly as the client sent it.
+    pub bytes: Bytes,
+    pub reply: oneshot::Sender<ReplyResult>,
+    /// The slot it was routed by, if any (needed to route it again after `TRYAGAIN`).
+    pub slot: Option<u16>,
+    /// Redirects followed so far.
+    pub hops: u8,
+    /// Send `ASKING` first (after an `-ASK` redirect).
+    pub asking: bool,
+}
+
+impl BackendRequest {
+    pub fn fail(self, err: CommandError) {
+        let _ = self.reply.send(Err(err));
+    }
+}
+
+/// Settings a connection needs, copied out of the config.
+#[derive(Debug, Clone)]
+pub struct ConnSettings {
+    pub connect_timeout: Duration,
+    pub reply_timeout: Duration,
+    pub max_in_flight: usize,
+}
+
+const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
+const READ_CHUNK: usize = 64 * 1024;
+const MAX_BATCH: usize = 512;
+
+/// A request written to the node whose reply has not arrived yet.
+enum InFlight {
+    Request(BackendRequest, Instant),
+    /// The `+OK` of an `ASKING` sent before the next request.
+    Asking,
+}
+
+/// Runs the connection to `addr` until every sender of `rx` is gone.
+pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, settings: ConnSettings, router: Weak<Router>) {
+    let mut backoff = Duration::from_millis(50);
+    while let Some(first) = rx.recv().await {
+        match timeout(settings.connect_timeout, TcpStream::connect(&*addr)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                backoff = Duration::from_millis(50);
+                debug!(%addr, "connected to node");
+                serve(stream, &addr, first, &mut rx, &settings, &router).await;
+            }
+            failure => {
+                let why = match failure {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "connect timed out".into(),
+                };
+                warn!(%addr, %why, "cannot reach node");
+                if let Some(router) = router.upgrade() {
+                    router.request_refresh();
+                }
+                first.fail(CommandError::NodeUnreachable(addr.to_string()));
+                // Fast-fail what arrives while we wait to retry: nothing queues behind a dead node.
+                let retry_at = Instant::now() + jitter(backoff);
+                loop {
+                    tokio::select! {
+                        req = rx.recv() => match req {
+                            Some(req) => req.fail(CommandError::NodeUnreachable(addr.to_string())),
+                            None => return,
+                        },
+                        _ = sleep_until(retry_at) => break,
+                    }
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Spreads reconnects of many connections over time.
+fn jitter(d: Duration) -> Duration {
+    let nanos = Instant::now().elapsed().as_nanos() as u64 ^ (d.as_nanos() as u64).rotate_left(17);
+    d + Duration::from_nanos(nanos % (d.as_nanos() as u64 / 2 + 1))
+}
+
+/// Pumps requests and replies over one established connection until it fails.
+async fn serve(
+    stream: TcpStream,
+    addr: &Arc<str>,
+    first: BackendRequest,
+    rx: &mut mpsc::Receiver<BackendRequest>,
+    settings: &ConnSettings,
+    router: &Weak<Router>,
+) {
+    let (rd, mut wr) = stream.into_split();
+    let (inflight_tx, inflight_rx) = mpsc::channel(settings.max_in_flight);
+    let mut reader = tokio::spawn(read_replies(rd, inflight_rx, addr.clone(), settings.reply_timeout, router.clone()));
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    let writer = async {
+        let mut batch = vec![first];
+        loop {
+            if batch.is_empty() && rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                return; // the node left the topology
+            }
+            if write_batch(&mut wr, &mut out, &mut batch, &inflight_tx, addr).await.is_err() {
+                return;
+            }
+        }
+    };
+    // Requests dropped here unanswered are seen by their clients as a lost connection.
+    tokio::select! {
+        _ = writer => {}
+        _ = &mut reader => return,
+    }
+    drop(inflight_tx);
+    let _ = wr.shutdown().await;
+    let _ = reader.await;
+}
+
+/// Writes a batch of requests with one write, registering each as in flight first.
+async fn write_batch(
+    wr: &mut OwnedWriteHalf,
+    out: &mut BytesMut,
+    batch: &mut Vec<BackendRequest>,
+    inflight: &mpsc::Sender<InFlight>,
+    addr: &Arc<str>,
+) -> std::io::Result<()> {
+    let now = Instant::now();
+    for req in batch.drain(..) {
+        if req.asking {
+            out.extend_from_slice(ASKING);
+            if inflight.send(InFlight::Asking).await.is_err() {
+                req.fail(CommandError::ConnectionLost(addr.to_string()));
+                continue;
+            }
+        }
+        out.extend_from_slice(&req.bytes);
+        if let Err(mpsc::error::SendError(InFlight::Request(req, _))) =
+            inflight.send(InFlight::Request(req, now)).await
+        {
+            req.fail(CommandError::ConnectionLost(addr.to_string()));
+        }
+    }
+    let result = wr.write_all(out).await;
+    out.clear();
+    if out.capacity() > 1024 * 1024 {
+        *out = BytesMut::with_capacity(16 * 1024);
+    }
+    result
+}
+
+/// Frames replies and answers in-flight requests in order. On a broken connection,
+/// a timeout or bad bytes, every request still in flight gets an error (its outcome
+/// is unknown) and the connection is dropped.
+async fn read_replies(
+    mut rd: OwnedReadHalf,
+    mut inflight_rx: mpsc::Receiver<InFlight>,
+    addr: Arc<str>,
+    reply_timeout: Duration,
+    router: Weak<Router>,
+) {
+    let mut waiting: VecDeque<InFlight> = VecDeque::new();
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut scanner = ReplyScanner::default();
+    let error = loop {
+        while let Ok(item) = inflight_rx.try_recv() {
+            waiting.push_back(item);
+        }
+        let deadline = waiting.iter().find_map(|w| match w {
+            InFlight::Request(_, sent) => Some(*sent + reply_timeout),
+            InFlight::Asking => None,
+        });
+        tokio::select! {
+            biased;
+            read = rd.read_buf(&mut buf) => match read {
+                Ok(0) => break CommandError::ConnectionLost(addr.to_string()),
+                Err(e) => {
+                    debug!(%addr, error = %e, "node connection failed");
+                    break CommandError::ConnectionLost(addr.to_string());
+                }
+                Ok(_) => {
+                    if let Err(e) = deliver(&mut buf, &mut scanner, &mut waiting, &mut inflight_rx, &addr, &router) {
+                        warn!(%addr, error = %e, "closing node connection");
+                        break CommandError::ConnectionLost(addr.to_string());
+                    }
+                    if buf.capacity() < READ_CHUNK / 4 {
+                        buf.reserve(READ_CHUNK);
+                    }
+                }
+            },
+            item = inflight_rx.recv(), if waiting.is_empty() => match item {
+                Some(item) => waiting.push_back(item),
+                None => return, // writer closed and nothing is in flight
+            },
+            _ = sleep(deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()))), if deadline.is_some() => {
+                warn!(%addr, "node did not reply in time; closing its connection");
+                break CommandError::ReplyTimeout(addr.to_string());
+            }
+        }
+    };
+    inflight_rx.close();
+    while let Ok(item) = inflight_rx.try_recv() {
+        waiting.push_back(item);
+    }
+    for item in waiting {
+        if let InFlight::Request(req, _) = item {
+            req.fail(error.clone());
+        }
+    }
+    if let Some(router) = router.upgrade() {
+        router.request_refresh();
+    }
+}
+
+/// Hands every complete reply in `buf` to its request.
+fn deliver(
+    buf: &mut BytesMut,
+    scanner: &mut ReplyScanner,
+    waiting: &mut VecDeque<InFlight>,
+    inflight_rx: &mut mpsc::Receiver<InFlight>,
+    addr: &Arc<str>,
+    router: &Weak<Router>,
+) -> Result<(), String> {
+    while let Some(len) = scanner.next_len(buf).map_err(|e| e.to_string())? {
+        let reply = buf.split_to(len).freeze();
+        if waiting.is_empty() {
+            while let Ok(item) = inflight_rx.try_recv() {
+                waiting.push_back(item);
+            }
+        }
+        match waiting.pop_front() {
+            None => return Err("reply with no request waiting for it".into()),
+            Some(InFlight::Asking) => {} // `+OK`; an error shows in the next reply anyway
+            Some(InFlight::Request(req, _)) => {
+                if reply.first() == Some(&b'-') {
+                    if let Some(redirect) = Redirect::parse(&reply) {
+                        match router.upgrade() {
+                            Some(router) => router.follow(req, redirect, addr),
+                            None => { let _ = req.reply.send(Ok(reply)); }
+                        }
+                        continue;
+                    }
+                }
+                let _ = req.reply.send(Ok(reply));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! Connections to cluster nodes: each one multiplexed and pipelined, shared by every client.
+
+pub mod connection;
+pub mod pool;

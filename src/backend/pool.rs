@@ -1,0 +1,70 @@
+//! The nodes slotway talks to, each with a fixed number of shared connections,
+//! created on first use and kept while the node is part of the cluster.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use tokio::sync::mpsc;
+
+use super::connection::{self, BackendRequest, ConnSettings};
+use crate::route::dispatch::Router;
+
+/// A cluster node: its address and the senders of its connections.
+#[derive(Debug)]
+pub struct Node {
+    pub addr: Arc<str>,
+    conns: Box<[mpsc::Sender<BackendRequest>]>,
+}
+
+impl Node {
+    /// The connection a client uses for this node. A client always uses the same one,
+    /// so its commands to one node are executed in the order it sent them.
+    pub fn conn(&self, client_id: u64) -> &mpsc::Sender<BackendRequest> {
+        &self.conns[(client_id % self.conns.len() as u64) as usize]
+    }
+}
+
+pub struct Pool {
+    nodes: Mutex<HashMap<String, Arc<Node>>>,
+    settings: ConnSettings,
+    conns_per_node: usize,
+    queue: usize,
+    router: Weak<Router>,
+}
+
+impl Pool {
+    pub fn new(settings: ConnSettings, conns_per_node: usize, queue: usize, router: Weak<Router>) -> Self {
+        Pool { nodes: Mutex::new(HashMap::new()), settings, conns_per_node: conns_per_node.max(1), queue, router }
+    }
+
+    /// The node at `addr`, starting its connection tasks if it is new.
+    pub fn node(&self, addr: &str) -> Arc<Node> {
+        let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(node) = nodes.get(addr) {
+            return node.clone();
+        }
+        let addr_arc: Arc<str> = Arc::from(addr);
+        let conns = (0..self.conns_per_node)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(self.queue);
+                tokio::spawn(connection::run(addr_arc.clone(), rx, self.settings.clone(), self.router.clone()));
+                tx
+            })
+            .collect();
+        let node = Arc::new(Node { addr: addr_arc, conns });
+        nodes.insert(addr.to_string(), node.clone());
+        node
+    }
+
+    /// Forgets nodes no longer in the cluster; their connections close once no
+    /// topology snapshot refers to them any more.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        nodes.retain(|addr, _| keep(addr));
+    }
+
+    /// Drops every node (shutdown): connection tasks end when their queues drain.
+    pub fn clear(&self) {
+        self.nodes.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}

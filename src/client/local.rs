@@ -1,0 +1,113 @@
+//! Commands slotway answers itself, from the client's own state.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::cluster::slot::hash_slot;
+use crate::command::table::Local;
+use crate::error::{CommandError, error_reply};
+use crate::protocol::encode::{self, NIL, OK, PONG};
+use crate::protocol::{parse_int, request::Args};
+
+/// Per-client state the local commands read and change.
+#[derive(Debug, Default)]
+pub struct ClientState {
+    pub id: u64,
+    pub name: Option<Bytes>,
+    /// Close the connection once the queued replies are written.
+    pub closing: bool,
+}
+
+/// The reply to a local command. Arity was checked by the classifier.
+pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState) -> Bytes {
+    match cmd {
+        Local::Ping if args.len() == 1 => Bytes::from_static(PONG),
+        Local::Ping => encode::bulk(args.get(1)),
+        Local::Echo => encode::bulk(args.get(1)),
+        Local::Quit => {
+            client.closing = true;
+            Bytes::from_static(OK)
+        }
+        Local::Select => match parse_int(args.get(1)) {
+            Some(0) => Bytes::from_static(OK),
+            Some(_) => error_reply("ERR SELECT is not allowed in cluster mode"),
+            None => error_reply("ERR value is not an integer or out of range"),
+        },
+        Local::Auth => error_reply(
+            "ERR AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        ),
+        Local::Hello => hello(args, client),
+        Local::Reset => {
+            client.name = None;
+            encode::simple("RESET")
+        }
+        Local::ReadOnly | Local::ReadWrite => Bytes::from_static(OK),
+        Local::ClientSetName => set_name(args.get(2), client),
+        Local::ClientGetName => match &client.name {
+            Some(name) => encode::bulk(name),
+            None => Bytes::from_static(NIL),
+        },
+        Local::ClientId => encode::integer(client.id as i64),
+        Local::ClusterKeySlot => encode::integer(hash_slot(args.get(2)) as i64),
+    }
+}
+
+fn set_name(name: &[u8], client: &mut ClientState) -> Bytes {
+    if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return error_reply("ERR Client names cannot contain spaces, newlines or special characters.");
+    }
+    client.name = (!name.is_empty()).then(|| Bytes::copy_from_slice(name));
+    Bytes::from_static(OK)
+}
+
+/// `HELLO [protover [AUTH user pass] [SETNAME name]]`. Only RESP2 is spoken so far:
+/// `HELLO 3` gets Redis's `NOPROTO`, on which clients fall back to RESP2.
+fn hello(args: Args<'_>, client: &mut ClientState) -> Bytes {
+    if args.len() >= 2 {
+        match parse_int(args.get(1)) {
+            Some(2) => {}
+            Some(_) => return error_reply("NOPROTO unsupported protocol version"),
+            None => return error_reply("ERR Protocol version is not an integer or out of range"),
+        }
+    }
+    let mut i = 2;
+    let mut new_name = None;
+    while i < args.len() {
+        let opt = args.get(i);
+        if opt.eq_ignore_ascii_case(b"auth") && i + 2 < args.len() {
+            return error_reply(
+                "ERR AUTH <password> called without any password configured for the default user. \
+                 Are you sure your configuration is correct?",
+            );
+        } else if opt.eq_ignore_ascii_case(b"setname") && i + 1 < args.len() {
+            new_name = Some(args.get(i + 1));
+            i += 2;
+        } else {
+            return CommandError::Invalid(format!("Syntax error in HELLO option '{}'", String::from_utf8_lossy(opt)))
+                .to_reply();
+        }
+    }
+    if let Some(name) = new_name {
+        let r = set_name(name, client);
+        if r.first() == Some(&b'-') {
+            return r;
+        }
+    }
+    let mut out = BytesMut::with_capacity(200);
+    encode::put_array_header(&mut out, 14);
+    for (k, v) in [("server", "redis"), ("version", crate::REDIS_VERSION)] {
+        encode::put_bulk(&mut out, k.as_bytes());
+        encode::put_bulk(&mut out, v.as_bytes());
+    }
+    encode::put_bulk(&mut out, b"proto");
+    out.put_slice(b":2\r\n");
+    encode::put_bulk(&mut out, b"id");
+    out.put_slice(&encode::integer(client.id as i64));
+    for (k, v) in [("mode", "standalone"), ("role", "master")] {
+        encode::put_bulk(&mut out, k.as_bytes());
+        encode::put_bulk(&mut out, v.as_bytes());
+    }
+    encode::put_bulk(&mut out, b"modules");
+    out.put_slice(b"*0\r\n");
+    out.freeze()
+}

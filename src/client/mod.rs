@@ -1,0 +1,6 @@
+//! One task per client connection: read requests, route them, and write the replies
+//! back strictly in request order.
+
+pub mod local;
+pub mod reply_queue;
+pub mod session;

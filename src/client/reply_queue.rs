@@ -1,0 +1,74 @@
+//! A client's replies, in the order its requests arrived. Replies from different
+//! nodes complete in any order; the queue only releases them from the front.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::Poll;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::oneshot;
+
+use crate::backend::connection::ReplyResult;
+use crate::error::CommandError;
+
+enum Pending {
+    Ready(Bytes),
+    Waiting(oneshot::Receiver<ReplyResult>),
+}
+
+#[derive(Default)]
+pub struct ReplyQueue {
+    items: VecDeque<Pending>,
+}
+
+/// Most bytes gathered into one write to the client.
+const MAX_WRITE: usize = 256 * 1024;
+
+impl ReplyQueue {
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn push_ready(&mut self, reply: Bytes) {
+        self.items.push_back(Pending::Ready(reply));
+    }
+
+    pub fn push_waiting(&mut self, rx: oneshot::Receiver<ReplyResult>) {
+        self.items.push_back(Pending::Waiting(rx));
+    }
+
+    /// Waits for the front reply, then moves it and every reply after it that is
+    /// already complete into `out`. Cancel-safe: nothing is removed until it is ready.
+    pub async fn take_ready(&mut self, out: &mut BytesMut) {
+        poll_fn(|cx| {
+            let mut taken = 0;
+            while out.len() < MAX_WRITE {
+                let Some(front) = self.items.front_mut() else { break };
+                let reply = match front {
+                    Pending::Ready(bytes) => Ok(std::mem::take(bytes)),
+                    Pending::Waiting(rx) => match Pin::new(rx).poll(cx) {
+                        Poll::Ready(Ok(result)) => result,
+                        // The request was dropped unanswered: its node connection died.
+                        Poll::Ready(Err(_)) => Err(CommandError::ConnectionLost("cluster node".into())),
+                        Poll::Pending => break,
+                    },
+                };
+                match reply {
+                    Ok(bytes) => out.extend_from_slice(&bytes),
+                    Err(e) => out.extend_from_slice(&e.to_reply()),
+                }
+                self.items.pop_front();
+                taken += 1;
+            }
+            if taken > 0 { Poll::Ready(()) } else { Poll::Pending }
+        })
+        .await
+    }
+}
+
+use std::future::Future as _;

@@ -1,0 +1,116 @@
+//! The per-client loop: read requests, classify each, send it on its way, and write
+//! replies back in request order.
+//!
+//! Backpressure: the client is not read while it has `max_pipeline` replies
+//! pending, and not while slotway is writing to it, so a client that stops reading
+//! its replies stops being read (bounded memory), and nobody else is slowed.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::debug;
+
+use super::local::{self, ClientState};
+use super::reply_queue::ReplyQueue;
+use crate::command::classify::{Action, classify};
+use crate::config::Config;
+use crate::error::error_reply;
+use crate::protocol::request::{Args, RequestParser};
+use crate::route::dispatch::Router;
+
+const READ_CHUNK: usize = 16 * 1024;
+/// Read buffers larger than this are given back when the client goes idle.
+const IDLE_BUFFER: usize = 64 * 1024;
+
+pub struct Session {
+    router: Arc<Router>,
+    parser: RequestParser,
+    replies: ReplyQueue,
+    state: ClientState,
+    max_pipeline: usize,
+}
+
+impl Session {
+    pub fn new(router: Arc<Router>, config: &Config, id: u64) -> Self {
+        Session {
+            router,
+            parser: RequestParser::new(config.proto_max_bulk_len),
+            replies: ReplyQueue::default(),
+            state: ClientState { id, ..Default::default() },
+            max_pipeline: config.max_pipeline.max(1),
+        }
+    }
+
+    /// Serves the client until it disconnects, sends `QUIT`, or sends bad protocol.
+    pub async fn run(mut self, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let (mut rd, mut wr) = stream.into_split();
+        let mut input = BytesMut::with_capacity(READ_CHUNK);
+        let mut output = BytesMut::new();
+        loop {
+            if self.state.closing && self.replies.is_empty() {
+                break;
+            }
+            let can_read = !self.state.closing && self.replies.len() < self.max_pipeline;
+            tokio::select! {
+                biased;
+                () = self.replies.take_ready(&mut output), if !self.replies.is_empty() => {
+                    if wr.write_all(&output).await.is_err() {
+                        break;
+                    }
+                    output.clear();
+                    if output.capacity() > IDLE_BUFFER {
+                        output = BytesMut::new();
+                    }
+                    // Requests held back by the pipeline limit may go now.
+                    self.handle_input(&mut input).await;
+                }
+                read = rd.read_buf(&mut input), if can_read => match read {
+                    // End of input: still answer what was asked, then close.
+                    Ok(0) | Err(_) => self.state.closing = true,
+                    Ok(_) => self.handle_input(&mut input).await,
+                },
+            }
+            if input.is_empty() && input.capacity() > IDLE_BUFFER {
+                input = BytesMut::with_capacity(READ_CHUNK);
+            } else if input.capacity() - input.len() < 1024 {
+                input.reserve(READ_CHUNK);
+            }
+        }
+        let _ = wr.shutdown().await;
+        debug!(id = self.state.id, "client closed");
+    }
+
+    /// Routes every complete request in `input`, up to the pipeline limit.
+    async fn handle_input(&mut self, input: &mut BytesMut) {
+        while !self.state.closing && self.replies.len() < self.max_pipeline {
+            match self.parser.next(input) {
+                Ok(Some(raw)) => self.handle_request(raw).await,
+                Ok(None) => break,
+                Err(e) => {
+                    // As Redis: reply with the error, then close the connection.
+                    self.replies.push_ready(error_reply(&format!("ERR {e}")));
+                    self.state.closing = true;
+                }
+            }
+        }
+    }
+
+    async fn handle_request(&mut self, raw: Bytes) {
+        let args = Args::new(&raw, self.parser.args());
+        let (action, _) = classify(args);
+        match action {
+            Action::Forward { slot } => match self.router.send(raw, slot, self.state.id).await {
+                Ok(rx) => self.replies.push_waiting(rx),
+                Err(e) => self.replies.push_ready(e.to_reply()),
+            },
+            Action::Local(cmd) => {
+                let reply = local::answer(cmd, args, &mut self.state);
+                self.replies.push_ready(reply);
+            }
+            Action::Reject(e) => self.replies.push_ready(e.to_reply()),
+        }
+    }
+}

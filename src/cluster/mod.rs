@@ -1,0 +1,6 @@
+//! The cluster as slotway sees it: hash slots, and the immutable topology snapshot
+//! (slot -> shard -> primary) that is rebuilt and swapped as a whole.
+
+pub mod refresh;
+pub mod slot;
+pub mod topology;

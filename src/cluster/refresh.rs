@@ -1,0 +1,131 @@
+//! Keeping the topology current: the one `ArcSwap<Topology>` every command reads, a
+//! background task that rebuilds it periodically and on demand (after `MOVED`, or a
+//! failed node connection), and the `CLUSTER SLOTS` query it is built from.
+//! Demands are coalesced: any number of them during a refresh cause one more refresh.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, Guard};
+use bytes::BytesMut;
+use redis_protocol::resp2::decode::decode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::timeout;
+use tracing::{debug, info, warn};
+
+use super::topology::{SlotRange, Topology, parse_cluster_slots};
+use crate::route::dispatch::Router;
+
+/// Least time between two refreshes, so a burst of redirects costs one query.
+const MIN_GAP: Duration = Duration::from_millis(100);
+/// Largest `CLUSTER SLOTS` reply accepted (a 1,000-node cluster fits easily).
+const MAX_REPLY: usize = 16 * 1024 * 1024;
+
+pub struct ClusterMap {
+    current: ArcSwap<Topology>,
+    wake: Notify,
+}
+
+impl ClusterMap {
+    pub fn new() -> Self {
+        ClusterMap { current: ArcSwap::from_pointee(Topology::empty()), wake: Notify::new() }
+    }
+
+    /// The current snapshot; read once per command.
+    pub fn load(&self) -> Guard<Arc<Topology>> {
+        self.current.load()
+    }
+
+    pub fn store(&self, topology: Topology) {
+        self.current.store(Arc::new(topology));
+    }
+
+    /// Asks the refresher for a new snapshot soon (coalesced).
+    pub fn request_refresh(&self) {
+        self.wake.notify_one();
+    }
+}
+
+impl Default for ClusterMap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs until aborted: refresh on demand or every `interval`.
+pub async fn refresh_loop(router: Arc<Router>, interval: Duration) {
+    loop {
+        tokio::select! {
+            _ = router.map.wake.notified() => {}
+            _ = tokio::time::sleep(interval) => {}
+        }
+        if let Err(errors) = refresh_once(&router).await {
+            warn!(?errors, "topology refresh failed on every node tried");
+        }
+        tokio::time::sleep(MIN_GAP).await;
+    }
+}
+
+/// Asks known primaries, then the seeds, for `CLUSTER SLOTS`; the first full answer
+/// becomes the new snapshot. On failure, returns each address tried with its error.
+pub async fn refresh_once(router: &Router) -> Result<(), Vec<(String, String)>> {
+    let mut candidates: Vec<String> = router.map.load().shards.iter().map(|s| s.primary.addr.to_string()).collect();
+    for seed in &router.seeds {
+        if !candidates.contains(seed) {
+            candidates.push(seed.clone());
+        }
+    }
+    let mut errors = Vec::new();
+    for addr in candidates {
+        match fetch_slots(&addr, router.connect_timeout).await {
+            Ok(ranges) if !ranges.is_empty() => {
+                let topology = Topology::build(&ranges, &router.pool);
+                debug!(%addr, shards = topology.shards.len(), slots = topology.covered_slots(), "topology refreshed");
+                if topology.shards.len() != router.map.load().shards.len() {
+                    info!(shards = topology.shards.len(), slots = topology.covered_slots(), "cluster topology changed");
+                }
+                router.pool.retain(|a| topology.has_node(a));
+                router.map.store(topology);
+                return Ok(());
+            }
+            Ok(_) => errors.push((addr, "node serves no slots (is the cluster created?)".into())),
+            Err(e) => errors.push((addr, e)),
+        }
+    }
+    Err(errors)
+}
+
+/// One `CLUSTER SLOTS` round trip on a fresh connection, bounded by `wait` per step.
+pub async fn fetch_slots(addr: &str, wait: Duration) -> Result<Vec<SlotRange>, String> {
+    let mut stream = timeout(wait, TcpStream::connect(addr))
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    timeout(wait, stream.write_all(b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n"))
+        .await
+        .map_err(|_| "write timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    let mut buf = BytesMut::with_capacity(8192);
+    let frame = loop {
+        if let Some((frame, _)) = decode(&buf).map_err(|e| format!("bad reply: {e:?}"))? {
+            break frame;
+        }
+        if buf.len() > MAX_REPLY {
+            return Err("CLUSTER SLOTS reply too large".into());
+        }
+        let n = timeout(wait, stream.read_buf(&mut buf))
+            .await
+            .map_err(|_| "reply timed out".to_string())?
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed".into());
+        }
+    };
+    if let redis_protocol::resp2::types::OwnedFrame::Error(e) = &frame {
+        return Err(e.clone());
+    }
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    parse_cluster_slots(&frame, host)
+}

@@ -1,0 +1,90 @@
+//! Request -> what to do with it: forward to a slot's primary, answer locally, or reject.
+
+use super::keys::request_slot;
+use super::table::{self, CommandSpec, Local, Route, flag};
+use crate::error::CommandError;
+use crate::protocol::request::Args;
+
+#[derive(Debug)]
+pub enum Action {
+    /// Send the request bytes to the primary of `slot` (any primary when `None`).
+    Forward { slot: Option<u16> },
+    /// Answer from slotway's own state.
+    Local(Local),
+    /// Reply with this error; nothing is sent to a node.
+    Reject(CommandError),
+}
+
+/// Longest command name looked up; longer names are unknown commands.
+const MAX_NAME: usize = 64;
+
+pub fn classify(args: Args<'_>) -> (Action, Option<&'static CommandSpec>) {
+    match find_spec(args) {
+        Err(e) => (Action::Reject(e), None),
+        Ok(spec) => (route(spec, args), Some(spec)),
+    }
+}
+
+/// The command (or subcommand) entry for a request, with Redis's errors for unknown
+/// names and wrong argument counts.
+pub fn find_spec(args: Args<'_>) -> Result<&'static CommandSpec, CommandError> {
+    let mut name = [0u8; 2 * MAX_NAME + 1];
+    let cmd = args.get(0);
+    let unknown = || CommandError::unknown_command(cmd, &args.iter().skip(1).collect::<Vec<_>>());
+    if cmd.len() > MAX_NAME {
+        return Err(unknown());
+    }
+    lower_into(&mut name, cmd);
+    let mut spec = table::lookup(&name[..cmd.len()]).ok_or_else(unknown)?;
+    if spec.route == Route::Container && args.len() >= 2 {
+        let sub = args.get(1);
+        let unknown_sub = || CommandError::UnknownSubcommand {
+            cmd: String::from_utf8_lossy(cmd).to_uppercase(),
+            sub: String::from_utf8_lossy(&sub[..sub.len().min(128)]).into_owned(),
+        };
+        if sub.len() > MAX_NAME {
+            return Err(unknown_sub());
+        }
+        name[cmd.len()] = b'|';
+        lower_into(&mut name[cmd.len() + 1..], sub);
+        spec = table::lookup(&name[..cmd.len() + 1 + sub.len()]).ok_or_else(unknown_sub)?;
+    }
+    if !spec.arity_ok(args.len()) {
+        return Err(CommandError::WrongArity(spec.name.to_string()));
+    }
+    Ok(spec)
+}
+
+fn lower_into(dst: &mut [u8], src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = s.to_ascii_lowercase();
+    }
+}
+
+fn route(spec: &'static CommandSpec, args: Args<'_>) -> Action {
+    match spec.route {
+        Route::Keys | Route::Movable(_) => {
+            if spec.is(flag::BLOCKING) && would_block(spec, args) {
+                return Action::Reject(CommandError::Unsupported(spec.name.into(), "blocking commands are not supported yet"));
+            }
+            match request_slot(spec, args) {
+                Ok(slot) => Action::Forward { slot },
+                Err(e) => Action::Reject(e),
+            }
+        }
+        Route::AnyPrimary => Action::Forward { slot: None },
+        Route::Local(local) => Action::Local(local),
+        Route::Refused(why) => Action::Reject(CommandError::Unsupported(spec.name.into(), why)),
+        // A container without a subcommand was caught by the arity check.
+        Route::Container => Action::Reject(CommandError::WrongArity(spec.name.into())),
+    }
+}
+
+/// XREAD/XREADGROUP block only with a BLOCK option; the others always may.
+fn would_block(spec: &CommandSpec, args: Args<'_>) -> bool {
+    match spec.name {
+        "xread" | "xreadgroup" => args.iter().skip(1).take_while(|a| !a.eq_ignore_ascii_case(b"streams"))
+            .any(|a| a.eq_ignore_ascii_case(b"block")),
+        _ => true,
+    }
+}

@@ -1,0 +1,7 @@
+//! What a request means for routing: its command (from a table built on Redis's own
+//! `COMMAND` metadata), its keys, and from those the slot or the local handler.
+
+pub mod classify;
+pub mod keys;
+mod redis_commands;
+pub mod table;

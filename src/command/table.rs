@@ -1,0 +1,216 @@
+//! The routing table: every command and subcommand of Redis 7.0 (generated from its
+//! `COMMAND` reply into `redis_commands.rs`) with the route slotway takes for it.
+//! Routing decisions are made here, in one `match`, not scattered through the code.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use super::redis_commands::REDIS_COMMANDS;
+
+/// Command flags, as Redis's `COMMAND` reports them.
+pub mod flag {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const MOVABLEKEYS: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const NO_MULTI: u32 = 1 << 9;
+    pub const DENYOOM: u32 = 1 << 10;
+    pub const FAST: u32 = 1 << 11;
+    pub const NO_AUTH: u32 = 1 << 12;
+    pub const ALLOW_BUSY: u32 = 1 << 13;
+}
+
+/// How slotway serves a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Keys at Redis's fixed positions; all must share a slot; sent to its primary.
+    Keys,
+    /// Keys found by a command-specific rule (numkeys, `STREAMS`, `STORE`, ...).
+    Movable(Movable),
+    /// Has subcommands: look the subcommand up.
+    Container,
+    /// Keyless, and any primary gives the answer a client expects.
+    AnyPrimary,
+    /// Answered by slotway itself.
+    Local(Local),
+    /// Not served through slotway; the text says why.
+    Refused(&'static str),
+}
+
+/// Commands whose keys are not at fixed positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Movable {
+    /// `EVAL script numkeys key...`, `FCALL`: numkeys at argument 2.
+    NumkeysAt2,
+    /// `ZUNION numkeys key...`, `SINTERCARD`, `LMPOP`: numkeys at argument 1.
+    NumkeysAt1,
+    /// `ZUNIONSTORE dest numkeys key...`: a destination, then numkeys at argument 2.
+    DestThenNumkeys,
+    /// `BLMPOP timeout numkeys key...`.
+    TimeoutThenNumkeys,
+    /// `XREAD ... STREAMS key... id...`.
+    Streams,
+    /// `SORT key ... [STORE dest]`, `GEORADIUS key ... [STORE|STOREDIST dest]`.
+    KeyAndStore,
+    /// `MIGRATE host port key|"" db timeout ... [KEYS key...]`.
+    Migrate,
+}
+
+/// Commands slotway answers from its own state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Local {
+    Ping,
+    Echo,
+    Quit,
+    Select,
+    Hello,
+    Auth,
+    ClientSetName,
+    ClientGetName,
+    ClientId,
+    ReadOnly,
+    ReadWrite,
+    ClusterKeySlot,
+    Reset,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CommandSpec {
+    /// Lowercase name; `parent|sub` for subcommands (as Redis names them).
+    pub name: &'static str,
+    /// Redis arity: exact argument count (name included) if positive, minimum if negative.
+    pub arity: i16,
+    pub flags: u32,
+    pub first_key: i16,
+    pub last_key: i16,
+    pub key_step: i16,
+    pub route: Route,
+}
+
+impl CommandSpec {
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let a = self.arity as isize;
+        if a >= 0 { argc as isize == a } else { argc as isize >= -a }
+    }
+
+    pub fn is(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+/// The decision for each command. Commands with fixed key positions route by key;
+/// every keyless command is listed here explicitly, so none is guessed.
+fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
+    use self::Local::*;
+    use Route::{AnyPrimary, Keys, Local as L, Movable, Refused};
+    const LATER: &str = "not supported yet";
+    const PROXY: &str = "it acts on one node, and slotway hides the nodes";
+    if flags & flag::MOVABLEKEYS != 0 {
+        return Movable(match name {
+            "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro" => self::Movable::NumkeysAt2,
+            "sintercard" | "zintercard" | "zdiff" | "zinter" | "zunion" | "lmpop" | "zmpop" => self::Movable::NumkeysAt1,
+            "zunionstore" | "zinterstore" | "zdiffstore" => self::Movable::DestThenNumkeys,
+            "blmpop" | "bzmpop" => self::Movable::TimeoutThenNumkeys,
+            "xread" | "xreadgroup" => self::Movable::Streams,
+            "sort" | "sort_ro" | "georadius" | "georadiusbymember" => self::Movable::KeyAndStore,
+            "migrate" => self::Movable::Migrate,
+            _ => return Refused("its keys cannot be found by slotway"),
+        });
+    }
+    match name {
+        // Blocking commands would hold a shared node connection; they need leased
+        // connections (not built yet).
+        "blpop" | "brpop" | "brpoplpush" | "blmove" | "bzpopmin" | "bzpopmax" | "wait" => Refused(LATER),
+        // Subscribed mode and transactions need per-client state on the nodes.
+        "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe" => {
+            Refused(LATER)
+        }
+        "multi" | "exec" | "discard" | "watch" | "unwatch" => Refused(LATER),
+        _ if first_key > 0 => Keys,
+        "ping" => L(Ping),
+        "echo" => L(Echo),
+        "quit" => L(Quit),
+        "select" => L(Select),
+        "hello" => L(Hello),
+        "auth" => L(Auth),
+        "reset" => L(Reset),
+        "readonly" => L(ReadOnly),
+        "readwrite" => L(ReadWrite),
+        "client|setname" => L(ClientSetName),
+        "client|getname" => L(ClientGetName),
+        "client|id" => L(ClientId),
+        "cluster|keyslot" => L(ClusterKeySlot),
+        // Same answer from any node (the cluster broadcasts PUBLISH itself).
+        "command" | "command|count" | "command|docs" | "command|getkeys" | "command|getkeysandflags"
+        | "command|help" | "command|info" | "command|list" | "time" | "lastsave" | "lolwut" | "publish"
+        | "config|get" | "config|help" | "info" | "memory|doctor" | "memory|help" | "memory|malloc-stats"
+        | "memory|stats" | "latency|help" | "function|help" | "script|help" | "object|help" | "xinfo|help"
+        | "xgroup|help" | "pubsub|help" | "slowlog|help" | "cluster|help" | "client|help" | "acl|help" | "acl|cat"
+        | "acl|genpass" | "acl|whoami" | "module|help" | "module|list" => AnyPrimary,
+        _ if name.contains('|') => Refused(if flags & flag::ADMIN != 0 { PROXY } else { LATER }),
+        "shutdown" | "replicaof" | "slaveof" | "failover" | "sync" | "psync" | "replconf" | "monitor" | "swapdb"
+        | "debug" | "save" | "bgsave" | "bgrewriteaof" | "asking" | "pfselftest" => Refused(PROXY),
+        _ => Refused(LATER),
+    }
+}
+
+static TABLE: LazyLock<HashMap<&'static [u8], CommandSpec>> = LazyLock::new(|| {
+    let containers: Vec<&str> = REDIS_COMMANDS
+        .iter()
+        .filter_map(|(n, ..)| n.split_once('|').map(|(parent, _)| parent))
+        .collect();
+    REDIS_COMMANDS
+        .iter()
+        .map(|&(name, arity, flags, first_key, last_key, key_step)| {
+            let route = if containers.contains(&name) {
+                Route::Container
+            } else {
+                route_for(name, flags, first_key)
+            };
+            let spec = CommandSpec { name, arity, flags, first_key, last_key, key_step, route };
+            (name.as_bytes(), spec)
+        })
+        .collect()
+});
+
+/// Looks up a command (`get`) or subcommand (`client|setname`) by lowercase name.
+pub fn lookup(lowercase_name: &[u8]) -> Option<&'static CommandSpec> {
+    TABLE.get(lowercase_name)
+}
+
+/// Every command and subcommand slotway knows, sorted by name.
+pub fn all() -> Vec<&'static CommandSpec> {
+    let mut v: Vec<_> = TABLE.values().collect();
+    v.sort_by_key(|c| c.name);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_has_redis_commands() {
+        assert_eq!(lookup(b"get").unwrap().route, Route::Keys);
+        assert_eq!(lookup(b"client").unwrap().route, Route::Container);
+        assert_eq!(lookup(b"client|setname").unwrap().route, Route::Local(Local::ClientSetName));
+        assert_eq!(lookup(b"eval").unwrap().route, Route::Movable(Movable::NumkeysAt2));
+        assert_eq!(lookup(b"object|encoding").unwrap().route, Route::Keys);
+        assert!(matches!(lookup(b"flushall").unwrap().route, Route::Refused(_)));
+        assert!(lookup(b"nosuchcommand").is_none());
+    }
+
+    #[test]
+    fn every_movable_command_has_a_rule() {
+        for c in all() {
+            if c.is(flag::MOVABLEKEYS) {
+                assert!(matches!(c.route, Route::Movable(_)), "{} has no key rule", c.name);
+            }
+        }
+    }
+}

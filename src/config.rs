@@ -1,0 +1,91 @@
+//! Every knob slotway has, in one documented struct, filled from the command line
+//! (and `SLOTWAY_*` environment variables). Defaults follow Redis where Redis has one.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+/// slotway: a Redis Cluster-aware routing proxy.
+///
+/// Point any plain Redis client at `--listen`; slotway routes each command to the
+/// primary that owns its keys in the cluster reached through the `--cluster` seeds.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "slotway", version, about)]
+pub struct Config {
+    /// Address clients connect to.
+    #[arg(long, env = "SLOTWAY_LISTEN", default_value = "127.0.0.1:6380")]
+    pub listen: String,
+
+    /// A cluster node to learn the topology from (HOST:PORT); repeat for several seeds.
+    #[arg(long = "cluster", env = "SLOTWAY_CLUSTER", value_delimiter = ',', required = true)]
+    pub seeds: Vec<String>,
+
+    /// Worker threads of the runtime (0 = one per CPU core).
+    #[arg(long, env = "SLOTWAY_THREADS", default_value_t = 0)]
+    pub threads: usize,
+
+    /// Maximum number of connected clients (Redis's `maxclients`).
+    #[arg(long, env = "SLOTWAY_MAXCLIENTS", default_value_t = 10_000)]
+    pub maxclients: usize,
+
+    /// Largest bulk string a client may send, in bytes (Redis's `proto-max-bulk-len`).
+    #[arg(long, env = "SLOTWAY_PROTO_MAX_BULK_LEN", default_value_t = 512 * 1024 * 1024)]
+    pub proto_max_bulk_len: usize,
+
+    /// Commands a client may have in flight before slotway stops reading from it.
+    #[arg(long, env = "SLOTWAY_MAX_PIPELINE", default_value_t = 1024)]
+    pub max_pipeline: usize,
+
+    /// Multiplexed connections per cluster node, shared by all clients.
+    #[arg(long, env = "SLOTWAY_CONNS_PER_NODE", default_value_t = 1)]
+    pub conns_per_node: usize,
+
+    /// Requests queued for one backend connection before senders wait.
+    #[arg(long, env = "SLOTWAY_BACKEND_QUEUE", default_value_t = 4096)]
+    pub backend_queue: usize,
+
+    /// Milliseconds to wait for a TCP connection to a node.
+    #[arg(long, env = "SLOTWAY_CONNECT_TIMEOUT_MS", default_value_t = 1_000)]
+    pub connect_timeout_ms: u64,
+
+    /// Milliseconds a node may take to answer a (non-blocking) command.
+    #[arg(long, env = "SLOTWAY_REPLY_TIMEOUT_MS", default_value_t = 5_000)]
+    pub reply_timeout_ms: u64,
+
+    /// Seconds between periodic topology refreshes.
+    #[arg(long, env = "SLOTWAY_REFRESH_INTERVAL_S", default_value_t = 10)]
+    pub refresh_interval_s: u64,
+
+    /// Redirects (MOVED/ASK/TRYAGAIN) followed for one command before giving up.
+    #[arg(long, env = "SLOTWAY_MAX_REDIRECTS", default_value_t = 5)]
+    pub max_redirects: u8,
+
+    /// Log filter, as for `RUST_LOG` (e.g. `info`, `slotway=debug`).
+    #[arg(long, env = "SLOTWAY_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Config {
+    /// A configuration with every default, for the given seeds (used by tests and embedders).
+    pub fn with_seeds<S: Into<String>>(seeds: impl IntoIterator<Item = S>) -> Self {
+        let seeds: Vec<String> = seeds.into_iter().map(Into::into).collect();
+        let mut args = vec!["slotway".to_string()];
+        for s in &seeds {
+            args.push("--cluster".into());
+            args.push(s.clone());
+        }
+        Config::parse_from(args)
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    pub fn reply_timeout(&self) -> Duration {
+        Duration::from_millis(self.reply_timeout_ms)
+    }
+
+    pub fn refresh_interval(&self) -> Duration {
+        Duration::from_secs(self.refresh_interval_s.max(1))
+    }
+}

@@ -1,0 +1,71 @@
+//! slotway: a Redis Cluster-aware routing proxy. A plain, cluster-unaware Redis
+//! client connects to slotway and sees one Redis server; slotway routes every
+//! command to the primary that owns its keys.
+//!
+//! # Data path
+//!
+//! client socket → [`listener`] → [`client::session`] (one task per client)
+//! → [`protocol::request`] (framing, raw bytes kept) → [`command::classify`]
+//! (table lookup, keys, [`cluster::slot`]) → [`route::dispatch`] (slot → primary via
+//! the [`cluster::topology`] snapshot) → [`backend::connection`] (shared, pipelined,
+//! FIFO of in-flight requests) → node → reply framed by [`protocol::reply`]
+//! (redirects go back to [`route::dispatch`]) → [`client::reply_queue`] (request
+//! order) → client socket.
+//!
+//! [`cluster::refresh`] keeps the topology current; [`error`] turns failures into
+//! the replies clients see; [`config`] holds every knob.
+
+#![forbid(unsafe_code)]
+
+pub mod backend;
+pub mod client;
+pub mod cluster;
+pub mod command;
+pub mod config;
+pub mod error;
+pub mod listener;
+pub mod protocol;
+pub mod route;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+pub use config::Config;
+pub use error::Error;
+
+/// The Redis version slotway reports (`HELLO`): the command set it routes.
+pub const REDIS_VERSION: &str = "7.0.0";
+
+/// Serves clients on `listener` until `shutdown` completes.
+///
+/// Learns the topology from the seeds first; if no seed answers, returns an error
+/// naming each seed and what went wrong with it.
+pub async fn serve(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let config = Arc::new(config);
+    let router = route::dispatch::Router::new(&config);
+    if let Err(errors) = cluster::refresh::refresh_once(&router).await {
+        return Err(Error::NoSeed(
+            errors.iter().map(|(addr, e)| format!("{addr}: {e}")).collect::<Vec<_>>().join("; "),
+        ));
+    }
+    let topology = router.map.load();
+    info!(
+        listen = %listener.local_addr()?,
+        shards = topology.shards.len(),
+        slots = topology.covered_slots(),
+        "slotway ready"
+    );
+    if topology.covered_slots() < cluster::slot::SLOT_COUNT {
+        warn!(covered = topology.covered_slots(), "not every slot is served by the cluster");
+    }
+    drop(topology);
+    let refresher = tokio::spawn(cluster::refresh::refresh_loop(router.clone(), config.refresh_interval()));
+    listener::accept_loop(listener, router.clone(), config, shutdown).await;
+    refresher.abort();
+    router.pool.clear();
+    router.map.store(cluster::topology::Topology::empty());
+    Ok(())
+}

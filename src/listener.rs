@@ -1,0 +1,51 @@
+//! The accept loop: one session task per client, up to `maxclients`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tracing::{Instrument, info_span, warn};
+
+use crate::client::session::Session;
+use crate::config::Config;
+use crate::route::dispatch::Router;
+
+/// Accepts clients until `shutdown` completes.
+pub async fn accept_loop(listener: TcpListener, router: Arc<Router>, config: Arc<Config>, shutdown: impl Future<Output = ()>) {
+    let next_id = AtomicU64::new(1);
+    let connected = Arc::new(AtomicUsize::new(0));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (mut stream, peer) = tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        if connected.load(Ordering::Relaxed) >= config.maxclients {
+            tokio::spawn(async move {
+                let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+            });
+            continue;
+        }
+        connected.fetch_add(1, Ordering::Relaxed);
+        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let session = Session::new(router.clone(), &config, id);
+        let connected = connected.clone();
+        tokio::spawn(
+            async move {
+                session.run(stream).await;
+                connected.fetch_sub(1, Ordering::Relaxed);
+            }
+            .instrument(info_span!("client", id, %peer)),
+        );
+    }
+}

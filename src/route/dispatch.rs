@@ -1,0 +1,144 @@
+//! The router: sends each request to the primary that owns its slot, and follows
+//! `MOVED` / `ASK` / `TRYAGAIN` replies with a bounded number of hops, so clients
+//! never see a redirect.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::backend::connection::{BackendRequest, ConnSettings, ReplyResult};
+use crate::backend::pool::{Node, Pool};
+use crate::cluster::refresh::ClusterMap;
+use crate::config::Config;
+use crate::error::CommandError;
+use crate::protocol::reply::Redirect;
+
+/// Pause before retrying after `TRYAGAIN`, multiplied by the hop count.
+const TRYAGAIN_PAUSE: Duration = Duration::from_millis(25);
+
+pub struct Router {
+    pub map: ClusterMap,
+    pub pool: Pool,
+    pub seeds: Vec<String>,
+    pub connect_timeout: Duration,
+    max_redirects: u8,
+}
+
+impl Router {
+    pub fn new(config: &Config) -> Arc<Router> {
+        let settings = ConnSettings {
+            connect_timeout: config.connect_timeout(),
+            reply_timeout: config.reply_timeout(),
+            max_in_flight: config.backend_queue.max(1) * 4,
+        };
+        Arc::new_cyclic(|me: &Weak<Router>| Router {
+            map: ClusterMap::new(),
+            pool: Pool::new(settings, config.conns_per_node, config.backend_queue.max(1), me.clone()),
+            seeds: config.seeds.clone(),
+            connect_timeout: config.connect_timeout(),
+            max_redirects: config.max_redirects,
+        })
+    }
+
+    pub fn request_refresh(&self) {
+        self.map.request_refresh();
+    }
+
+    /// Queues `bytes` for the primary of `slot` (any primary when `None`) on the
+    /// connection `client_id` is pinned to; the receiver yields the reply.
+    pub async fn send(
+        &self,
+        bytes: Bytes,
+        slot: Option<u16>,
+        client_id: u64,
+    ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
+        let (tx, rx) = oneshot::channel();
+        let req = BackendRequest { bytes, reply: tx, slot, hops: 0, asking: false };
+        let waiting_conn = {
+            let topology = self.map.load();
+            let node = match slot {
+                Some(slot) => topology.primary(slot),
+                None => topology.any_primary(client_id),
+            };
+            let Some(node) = node else {
+                return Err(if topology.shards.is_empty() { CommandError::NoTopology } else { CommandError::SlotNotServed });
+            };
+            let conn = node.conn(client_id);
+            match conn.try_send(req) {
+                Ok(()) => return Ok(rx),
+                Err(mpsc::error::TrySendError::Full(req)) => (conn.clone(), req, node.addr.clone()),
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    return Err(CommandError::NodeUnreachable(node.addr.to_string()));
+                }
+            }
+        };
+        // The node's queue is full: wait for room (the client is not read meanwhile).
+        let (conn, req, addr) = waiting_conn;
+        conn.send(req).await.map_err(|_| CommandError::NodeUnreachable(addr.to_string()))?;
+        Ok(rx)
+    }
+
+    /// Acts on a redirect reply `from` a node for `req`.
+    pub fn follow(self: &Arc<Self>, mut req: BackendRequest, redirect: Redirect, from: &str) {
+        if req.hops >= self.max_redirects {
+            let hops = req.hops;
+            return req.fail(CommandError::TooManyRedirects(hops));
+        }
+        req.hops += 1;
+        match redirect {
+            Redirect::Moved { addr, .. } => {
+                self.request_refresh();
+                req.asking = false;
+                let node = self.pool.node(&full_addr(&addr, from));
+                forward(&node, req);
+            }
+            Redirect::Ask { addr, .. } => {
+                req.asking = true;
+                let node = self.pool.node(&full_addr(&addr, from));
+                forward(&node, req);
+            }
+            Redirect::TryAgain => {
+                let router = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(TRYAGAIN_PAUSE * req.hops as u32).await;
+                    req.asking = false;
+                    let topology = router.map.load();
+                    match req.slot.and_then(|s| topology.primary(s)).cloned() {
+                        Some(node) => forward(&node, req),
+                        None => req.fail(CommandError::SlotNotServed),
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Queues a redirected request on `node`. The node's reader calls this, so it must
+/// not wait: when the queue is full, a task waits instead.
+fn forward(node: &Arc<Node>, req: BackendRequest) {
+    let conn = node.conn(0);
+    match conn.try_send(req) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(req)) => {
+            let conn = conn.clone();
+            let addr = node.addr.clone();
+            tokio::spawn(async move {
+                if let Err(mpsc::error::SendError(req)) = conn.send(req).await {
+                    req.fail(CommandError::NodeUnreachable(addr.to_string()));
+                }
+            });
+        }
+        Err(mpsc::error::TrySendError::Closed(req)) => req.fail(CommandError::NodeUnreachable(node.addr.to_string())),
+    }
+}
+
+/// Redis may name a node as `:port` when it does not know its own IP: that means the
+/// host of the node that replied.
+fn full_addr(addr: &str, from: &str) -> String {
+    match addr.strip_prefix(':') {
+        Some(port) => format!("{}:{port}", from.rsplit_once(':').map_or(from, |(h, _)| h)),
+        None => addr.to_string(),
+    }
+}

@@ -1,0 +1,4 @@
+//! Getting a request to the node that owns its slot, and following the cluster's
+//! redirects until it gets there.
+
+pub mod dispatch;
