@@ -126,8 +126,19 @@ async fn serve(
     let writer = async {
         let mut batch = vec![first];
         loop {
-            if batch.is_empty() && rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
-                return; // the node left the topology
+            if batch.is_empty() {
+                if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                    return; // the node left the topology
+                }
+                // Let the other clients that are ready now queue their requests too,
+                // so they share this write: one syscall for many requests.
+                tokio::task::yield_now().await;
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(req) => batch.push(req),
+                        Err(_) => break,
+                    }
+                }
             }
             if write_batch(&mut wr, &mut out, &mut batch, &inflight_tx, addr).await.is_err() {
                 return;
