@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::debug;
 
@@ -21,8 +21,6 @@ use crate::protocol::request::{Args, RequestParser};
 use crate::route::dispatch::Router;
 
 const READ_CHUNK: usize = 16 * 1024;
-/// Read buffers larger than this are given back when the client goes idle.
-const IDLE_BUFFER: usize = 64 * 1024;
 
 pub struct Session {
     router: Arc<Router>,
@@ -46,8 +44,10 @@ impl Session {
     /// Serves the client until it disconnects, sends `QUIT`, or sends bad protocol.
     pub async fn run(mut self, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
-        let (mut rd, mut wr) = stream.into_split();
-        let mut input = BytesMut::with_capacity(READ_CHUNK);
+        let (rd, mut wr) = stream.into_split();
+        // Buffers are allocated when there is something to hold and dropped when they
+        // are empty, so an idle client costs its task and socket, not 16 KiB of buffers.
+        let mut input = BytesMut::new();
         let mut output = BytesMut::new();
         loop {
             if self.state.closing && self.replies.is_empty() {
@@ -61,22 +61,30 @@ impl Session {
                         break;
                     }
                     output.clear();
-                    if output.capacity() > IDLE_BUFFER {
+                    if output.capacity() > READ_CHUNK * 4 {
                         output = BytesMut::new();
                     }
                     // Requests held back by the pipeline limit may go now.
                     self.handle_input(&mut input).await;
                 }
-                read = rd.read_buf(&mut input), if can_read => match read {
-                    // End of input: still answer what was asked, then close.
-                    Ok(0) | Err(_) => self.state.closing = true,
-                    Ok(_) => self.handle_input(&mut input).await,
+                ready = rd.readable(), if can_read => {
+                    if ready.is_err() {
+                        self.state.closing = true;
+                        continue;
+                    }
+                    if input.capacity() - input.len() < READ_CHUNK / 4 {
+                        input.reserve(READ_CHUNK);
+                    }
+                    match rd.try_read_buf(&mut input) {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        // End of input: still answer what was asked, then close.
+                        Ok(0) | Err(_) => self.state.closing = true,
+                        Ok(_) => self.handle_input(&mut input).await,
+                    }
+                    if input.is_empty() {
+                        input = BytesMut::new();
+                    }
                 },
-            }
-            if input.is_empty() && input.capacity() > IDLE_BUFFER {
-                input = BytesMut::with_capacity(READ_CHUNK);
-            } else if input.capacity() - input.len() < 1024 {
-                input.reserve(READ_CHUNK);
             }
         }
         let _ = wr.shutdown().await;

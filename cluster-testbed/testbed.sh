@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# A six-node Redis Cluster (3 primaries, 3 replicas) as local processes on
+# 127.0.0.1, for the integration tests, CI and hand testing.
+#
+#   testbed.sh start  [--base-port N] [--dir DIR] [--node-timeout MS]
+#   testbed.sh stop   [--dir DIR] [--clean]
+#   testbed.sh status [--dir DIR]
+#
+# `start` returns only once every node agrees on the whole topology, so a test
+# that runs right after it never races the gossip.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+NODES=6
+BUS_OFFSET=10000 # Redis's fixed offset from a node's port to its cluster bus port
+
+die() { echo "testbed: $*" >&2; exit 1; }
+usage() { sed -n '5,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+cmd="${1:-}"
+[ -n "$cmd" ] || usage
+shift
+base_port=7000
+dir="${TESTBED_DIR:-$here/run}"
+node_timeout=5000
+clean=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --base-port) base_port="${2:?}"; shift 2 ;;
+        --dir) dir="${2:?}"; shift 2 ;;
+        --node-timeout) node_timeout="${2:?}"; shift 2 ;;
+        --clean) clean=1; shift ;;
+        *) usage ;;
+    esac
+done
+
+cli() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}" 2>/dev/null; }
+
+# Microseconds since the epoch, from bash itself: no subprocess per poll.
+now_us() { local t="${EPOCHREALTIME/./}"; echo "${t#0}"; }
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll every 100 ms, fail loudly on timeout.
+wait_for() {
+    local secs="$1" what="$2"; shift 2
+    local deadline=$(( $(now_us) + secs * 1000000 ))
+    until "$@"; do
+        [ "$(now_us)" -lt "$deadline" ] || die "timed out after ${secs}s waiting for $what"
+        sleep 0.1
+    done
+}
+
+# Anything accepting connections? /dev/tcp avoids depending on ss/netstat.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Node dirs of an existing testbed, one per port.
+node_dirs() { find "$dir" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' 2>/dev/null | sort; }
+
+is_redis() { grep -q redis-server "/proc/$1/cmdline" 2>/dev/null; }
+
+# The PID in a pidfile, only if it is still a redis-server (PIDs get reused).
+live_pid() {
+    local pid
+    pid="$(cat "$1/redis.pid" 2>/dev/null)" || return 1
+    [ -n "$pid" ] && is_redis "$pid" && echo "$pid"
+}
+
+# Up means: the server answering on the port is the one this testbed started.
+# Checking the pid, not just PING, matters when parallel test processes race
+# for the same ports: the loser's redis-server exits, and a PING would be
+# answered by the winner's node.
+node_up() {
+    local port="$1" nd="$dir/$1" pid logpid
+    if pid="$(live_pid "$nd")"; then
+        [ "$(cli "$port" info server | tr -d '\r' | sed -n 's/^process_id://p')" = "$pid" ]
+        return
+    fi
+    # No pidfile yet: the server may still be starting, or may have died (bind failure).
+    logpid="$(sed -n 's/^\([0-9]\{1,\}\):.*/\1/p' "$nd/redis.log" 2>/dev/null | tail -1)"
+    if [ -n "$logpid" ] && ! kill -0 "$logpid" 2>/dev/null; then
+        tail -n 5 "$nd/redis.log" >&2
+        die "redis-server on port $port exited during startup"
+    fi
+    return 1
+}
+
+# Converged means every node sees the same finished cluster.
+node_converged() {
+    local port="$1" info nodes
+    info="$(cli "$port" cluster info | tr -d '\r')" || return 1
+    grep -qx 'cluster_state:ok' <<<"$info" || return 1
+    grep -qx 'cluster_slots_assigned:16384' <<<"$info" || return 1
+    grep -qx 'cluster_slots_ok:16384' <<<"$info" || return 1
+    grep -qx "cluster_known_nodes:$NODES" <<<"$info" || return 1
+    nodes="$(cli "$port" cluster nodes)" || return 1
+    # Field 3 is the flags; a node still in handshake or suspected failing is not settled.
+    awk -v want=$((NODES / 2)) '
+        $3 ~ /handshake|fail|noaddr/ { bad = 1 }
+        $3 ~ /master/ { m++ }
+        $3 ~ /slave/ && $4 != "-" { s++ }
+        END { exit !(!bad && m == want && s == want) }' <<<"$nodes" || return 1
+    # Replicas must have finished their first sync, or replica reads race it.
+    if cli "$port" role | head -1 | grep -qx slave; then
+        cli "$port" info replication | tr -d '\r' | grep -qx 'master_link_status:up' || return 1
+    fi
+}
+
+all_converged() {
+    local p
+    for p in "${ports[@]}"; do node_converged "$p" || return 1; done
+}
+
+start() {
+    "$here/ensure-redis.sh"
+    ports=()
+    local i p
+    for ((i = 0; i < NODES; i++)); do ports+=($((base_port + i))); done
+    for p in "${ports[@]}"; do
+        port_busy "$p" && die "port $p is in use"
+        port_busy $((p + BUS_OFFSET)) && die "cluster bus port $((p + BUS_OFFSET)) is in use"
+    done
+
+    mkdir -p "$dir"
+    dir="$(cd "$dir" && pwd)" # redis-server needs absolute paths once daemonized
+    # A half-started testbed is useless and holds ports: take it down on any failure.
+    started=() # global: the EXIT trap outlives this function
+    for p in "${ports[@]}"; do started+=("$dir/$p"); done
+    trap 'stop_nodes "${started[@]}"' EXIT
+    for p in "${ports[@]}"; do
+        local nd="$dir/$p"
+        # A leftover nodes.conf would make the node refuse to join a new cluster.
+        rm -rf "$nd" && mkdir -p "$nd"
+        cat >"$nd/redis.conf" <<CONF
+port $p
+bind 127.0.0.1
+dir $nd
+daemonize yes
+pidfile $nd/redis.pid
+logfile $nd/redis.log
+cluster-enabled yes
+cluster-config-file nodes.conf
+cluster-node-timeout $node_timeout
+appendonly no
+save ""
+# Tests use DEBUG (e.g. DEBUG SLEEP) to script slow or failing nodes.
+enable-debug-command local
+# The default 5 s delay before a diskless full sync would dominate startup.
+repl-diskless-sync-delay 0
+CONF
+        redis-server "$nd/redis.conf"
+    done
+    for p in "${ports[@]}"; do wait_for 10 "redis-server on port $p" node_up "$p"; done
+
+    local addrs=()
+    for p in "${ports[@]}"; do addrs+=("127.0.0.1:$p"); done
+    # redis-cli prints a long plan; keep it for debugging instead of flooding test output.
+    if ! redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes \
+        >"$dir/cluster-create.log" 2>&1; then
+        cat "$dir/cluster-create.log" >&2
+        die "redis-cli --cluster create failed"
+    fi
+    wait_for 30 "all nodes to agree on the cluster (3 primaries, 3 replicas, 16384 slots)" all_converged
+
+    trap - EXIT
+    printf '%s\n' "${addrs[@]}"
+}
+
+# stop_nodes NODE_DIR...: TERM the nodes, then KILL the ones that linger.
+stop_nodes() {
+    local nd pid pids=()
+    for nd in "$@"; do
+        if pid="$(live_pid "$nd")"; then
+            kill -TERM "$pid" 2>/dev/null || true
+            pids+=("$pid")
+        fi
+    done
+    # Bounded wait, then KILL: a stuck node must not hang the test that owns it.
+    local deadline=$(( $(now_us) + 5000000 ))
+    # Liveness is judged by /proc/PID/cmdline: it empties once the process is a
+    # zombie (a container's PID 1 may never reap it) and changes if the PID is reused.
+    for pid in "${pids[@]}"; do
+        while is_redis "$pid" && [ "$(now_us)" -lt "$deadline" ]; do sleep 0.05; done
+        if is_redis "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+    done
+}
+
+stop() {
+    local nd nds=()
+    while read -r nd; do [ -n "$nd" ] && nds+=("$nd"); done < <(node_dirs)
+    stop_nodes "${nds[@]}"
+    if [ "$clean" = 1 ]; then
+        while read -r nd; do [ -n "$nd" ] && rm -rf "$nd"; done < <(node_dirs)
+        rm -f "$dir/cluster-create.log"
+        rmdir "$dir" 2>/dev/null || true
+    fi
+}
+
+status() {
+    local nd port pid state role
+    [ -n "$(node_dirs)" ] || die "no testbed in $dir"
+    while read -r nd; do
+        port="$(basename "$nd")"
+        if pid="$(live_pid "$nd")"; then
+            role="$(cli "$port" role | head -1)"
+            state="$(cli "$port" cluster info | tr -d '\r' | sed -n 's/^cluster_state://p')"
+            echo "127.0.0.1:$port pid=$pid role=${role:-?} cluster_state=${state:-?}"
+        else
+            echo "127.0.0.1:$port down"
+        fi
+    done < <(node_dirs)
+}
+
+case "$cmd" in
+    start) start ;;
+    stop) stop ;;
+    status) status ;;
+    *) usage ;;
+esac

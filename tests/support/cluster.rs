@@ -1,0 +1,268 @@
+//! One real six-node cluster per test, on its own ports and in its own temp dir, so
+//! tests (and test binaries) run in parallel without sharing state.
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use tempfile::TempDir;
+
+use super::resp::{Value, connect};
+
+const NODES: u16 = 6;
+/// Redis puts a node's cluster bus on its port + 10000; both must be free.
+const BUS_OFFSET: u16 = 10_000;
+const START_ATTEMPTS: usize = 5;
+
+/// Ports handed to clusters of this process that are still running: the bind check
+/// alone cannot see a range another thread picked but has not bound yet.
+static RESERVED: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+
+pub struct TestCluster {
+    base_port: u16,
+    dir: TempDir,
+}
+
+/// One line of CLUSTER NODES.
+#[derive(Debug, Clone)]
+pub struct ClusterNode {
+    pub id: String,
+    /// "ip:port", without the bus port or hostname.
+    pub addr: String,
+    pub flags: Vec<String>,
+    /// The primary's id, for a replica.
+    pub master_id: Option<String>,
+    /// Owned slot ranges, inclusive.
+    pub slots: Vec<(u16, u16)>,
+}
+
+impl ClusterNode {
+    pub fn is_primary(&self) -> bool {
+        self.flags.iter().any(|f| f == "master")
+    }
+    pub fn is_replica(&self) -> bool {
+        self.flags.iter().any(|f| f == "slave")
+    }
+    pub fn is_failed(&self) -> bool {
+        self.flags.iter().any(|f| f == "fail" || f == "fail?")
+    }
+}
+
+fn testbed_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-testbed/testbed.sh")
+}
+
+fn port_of(addr: &str) -> &str {
+    addr.rsplit(':').next().expect("addr is host:port")
+}
+
+impl TestCluster {
+    /// Start a cluster and wait until every node agrees on it (testbed.sh does the
+    /// waiting). Retries on other ports: parallel test processes can race for a range
+    /// between our bind check and redis-server's bind.
+    pub fn start() -> TestCluster {
+        let mut failures = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            let dir = tempfile::Builder::new()
+                .prefix("slotway-cluster-")
+                .tempdir()
+                .expect("temp dir");
+            let base_port = reserve_base_port();
+            let cluster = TestCluster { base_port, dir };
+            let out = cluster.testbed(&[
+                "start",
+                "--base-port",
+                &base_port.to_string(),
+                "--node-timeout",
+                "2000",
+            ]);
+            if out.status.success() {
+                return cluster;
+            }
+            failures.push(format!(
+                "port {base_port}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+            // Dropping stops whatever part of it did start and frees the ports.
+            drop(cluster);
+        }
+        panic!(
+            "could not start a test cluster in {START_ATTEMPTS} attempts:\n{}",
+            failures.join("\n")
+        );
+    }
+
+    fn testbed(&self, args: &[&str]) -> std::process::Output {
+        Command::new("bash")
+            .arg(testbed_script())
+            .args(args)
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run cluster-testbed/testbed.sh")
+    }
+
+    /// All six nodes, primaries and replicas, as "127.0.0.1:port".
+    pub fn addrs(&self) -> Vec<String> {
+        (0..NODES)
+            .map(|i| format!("127.0.0.1:{}", self.base_port + i))
+            .collect()
+    }
+
+    pub fn seed(&self) -> String {
+        self.addrs().remove(0)
+    }
+
+    /// Where the node data, logs (`<port>/redis.log`) and pidfiles live.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// PIDs of the node processes, from their pidfiles.
+    pub fn pids(&self) -> Vec<u32> {
+        (0..NODES)
+            .filter_map(|i| {
+                let file = self
+                    .dir
+                    .path()
+                    .join((self.base_port + i).to_string())
+                    .join("redis.pid");
+                std::fs::read_to_string(file).ok()?.trim().parse().ok()
+            })
+            .collect()
+    }
+
+    /// The topology as a live node sees it now. Asks each node in turn, since a test
+    /// may have stopped some of them.
+    pub fn nodes(&self) -> Vec<ClusterNode> {
+        for addr in self.addrs() {
+            if std::net::TcpStream::connect(&addr).is_err() {
+                continue;
+            }
+            if let Value::Bulk(text) = connect(&addr).cmd(&["CLUSTER", "NODES"]) {
+                return parse_cluster_nodes(&String::from_utf8_lossy(&text));
+            }
+        }
+        panic!("no cluster node answered CLUSTER NODES");
+    }
+
+    /// Primaries that are not marked failed, sorted by address.
+    pub fn primaries(&self) -> Vec<String> {
+        self.addrs_where(|n| n.is_primary() && !n.is_failed())
+    }
+
+    pub fn replicas(&self) -> Vec<String> {
+        self.addrs_where(|n| n.is_replica() && !n.is_failed())
+    }
+
+    fn addrs_where(&self, keep: impl Fn(&ClusterNode) -> bool) -> Vec<String> {
+        let mut addrs: Vec<String> = self
+            .nodes()
+            .into_iter()
+            .filter(keep)
+            .map(|n| n.addr)
+            .collect();
+        addrs.sort();
+        addrs
+    }
+
+    /// The primary that owns `slot` now.
+    pub fn node_for_slot(&self, slot: u16) -> String {
+        self.nodes()
+            .into_iter()
+            .find(|n| {
+                n.is_primary()
+                    && !n.is_failed()
+                    && n.slots.iter().any(|&(a, b)| (a..=b).contains(&slot))
+            })
+            .unwrap_or_else(|| panic!("no primary owns slot {slot}"))
+            .addr
+    }
+
+    pub fn node_id(&self, addr: &str) -> String {
+        match connect(addr).cmd(&["CLUSTER", "MYID"]) {
+            Value::Bulk(id) => String::from_utf8(id).expect("node id is ASCII"),
+            other => panic!("CLUSTER MYID on {addr}: {other:?}"),
+        }
+    }
+
+    /// Run `redis-cli` against one node and return its stdout: handy for admin
+    /// commands (CLUSTER SETSLOT, MIGRATE, --cluster reshard ...).
+    pub fn redis_cli(&self, addr: &str, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", port_of(addr)])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        // Best effort: a failing stop must not turn a test failure into an abort.
+        let out = self.testbed(&["stop"]);
+        if !out.status.success() {
+            eprintln!(
+                "testbed.sh stop failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        if let Some(set) = RESERVED.lock().unwrap().as_mut() {
+            for p in port_set(self.base_port) {
+                set.remove(&p);
+            }
+        }
+    }
+}
+
+fn port_set(base: u16) -> impl Iterator<Item = u16> {
+    (base..base + NODES).chain(base + BUS_OFFSET..base + BUS_OFFSET + NODES)
+}
+
+/// A random base port whose six node ports and six bus ports are all free now.
+fn reserve_base_port() -> u16 {
+    let mut reserved = RESERVED.lock().unwrap();
+    let reserved = reserved.get_or_insert_with(HashSet::new);
+    for _ in 0..1000 {
+        let base: u16 = rand::random_range(20_000..=40_000);
+        let free = port_set(base)
+            .all(|p| !reserved.contains(&p) && TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if free {
+            reserved.extend(port_set(base));
+            return base;
+        }
+    }
+    panic!("no free port range for a test cluster");
+}
+
+/// Parse CLUSTER NODES text:
+/// `<id> <ip:port@cport[,hostname]> <flags> <master> <ping> <pong> <epoch> <link> <slot>...`
+pub fn parse_cluster_nodes(text: &str) -> Vec<ClusterNode> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let addr = f[1].split(['@', ',']).next().unwrap().to_string();
+            let slots = f[8..]
+                .iter()
+                .filter(|s| !s.starts_with('[')) // importing/migrating markers, not ownership
+                .map(|s| match s.split_once('-') {
+                    Some((a, b)) => (a.parse().unwrap(), b.parse().unwrap()),
+                    None => (s.parse().unwrap(), s.parse().unwrap()),
+                })
+                .collect();
+            ClusterNode {
+                id: f[0].to_string(),
+                addr,
+                flags: f[2].split(',').map(str::to_string).collect(),
+                master_id: (f[3] != "-").then(|| f[3].to_string()),
+                slots,
+            }
+        })
+        .collect()
+}
