@@ -11,10 +11,55 @@ use tokio::sync::oneshot;
 
 use crate::backend::connection::ReplyResult;
 use crate::error::CommandError;
+use crate::route::fanout::{Merge, merge};
 
 enum Pending {
     Ready(Bytes),
     Waiting(oneshot::Receiver<ReplyResult>),
+    /// A command sent to several nodes; replied to once every part has answered.
+    Merging(Box<Merging>),
+}
+
+/// One part of a fanned-out command.
+pub enum Part {
+    Done(ReplyResult),
+    Waiting(oneshot::Receiver<ReplyResult>),
+}
+
+struct Merging {
+    parts: Vec<Part>,
+    merge: Merge,
+}
+
+impl Merging {
+    /// Polls the parts still waiting; the merged reply once all have answered.
+    fn poll(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Bytes> {
+        let mut done = true;
+        for part in &mut self.parts {
+            if let Part::Waiting(rx) = part {
+                match Pin::new(rx).poll(cx) {
+                    Poll::Ready(result) => *part = Part::Done(result.unwrap_or_else(|_| Err(lost()))),
+                    Poll::Pending => done = false,
+                }
+            }
+        }
+        if !done {
+            return Poll::Pending;
+        }
+        let results = std::mem::take(&mut self.parts)
+            .into_iter()
+            .map(|p| match p {
+                Part::Done(r) => r,
+                Part::Waiting(_) => Err(lost()),
+            })
+            .collect();
+        Poll::Ready(merge(&self.merge, results))
+    }
+}
+
+/// A request dropped unanswered: its node connection died.
+fn lost() -> CommandError {
+    CommandError::ConnectionLost("cluster node".into())
 }
 
 #[derive(Default)]
@@ -42,6 +87,10 @@ impl ReplyQueue {
         self.items.push_back(Pending::Waiting(rx));
     }
 
+    pub fn push_merging(&mut self, parts: Vec<Part>, merge: Merge) {
+        self.items.push_back(Pending::Merging(Box::new(Merging { parts, merge })));
+    }
+
     /// Waits for the front reply, then moves it and every reply after it that is
     /// already complete into `out`. Cancel-safe: nothing is removed until it is ready.
     pub async fn take_ready(&mut self, out: &mut BytesMut) {
@@ -53,8 +102,11 @@ impl ReplyQueue {
                     Pending::Ready(bytes) => Ok(std::mem::take(bytes)),
                     Pending::Waiting(rx) => match Pin::new(rx).poll(cx) {
                         Poll::Ready(Ok(result)) => result,
-                        // The request was dropped unanswered: its node connection died.
-                        Poll::Ready(Err(_)) => Err(CommandError::ConnectionLost("cluster node".into())),
+                        Poll::Ready(Err(_)) => Err(lost()),
+                        Poll::Pending => break,
+                    },
+                    Pending::Merging(m) => match m.poll(cx) {
+                        Poll::Ready(bytes) => Ok(bytes),
                         Poll::Pending => break,
                     },
                 };

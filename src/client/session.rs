@@ -13,10 +13,11 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use super::local::{self, ClientState};
-use super::reply_queue::ReplyQueue;
+use super::reply_queue::{Part, ReplyQueue};
 use crate::command::classify::{Action, classify};
 use crate::config::Config;
-use crate::error::error_reply;
+use crate::error::{CommandError, error_reply};
+use crate::route::fanout::{self, Merge};
 use crate::protocol::request::{Args, RequestParser};
 use crate::route::dispatch::Router;
 
@@ -108,8 +109,34 @@ impl Session {
 
     async fn handle_request(&mut self, raw: Bytes) {
         let args = Args::new(&raw, self.parser.args());
-        let (action, _) = classify(args);
+        let (action, spec) = classify(args);
         match action {
+            Action::Split => {
+                let name = spec.map_or("", |s| s.name);
+                let split = fanout::split(name, args);
+                let mut parts = Vec::with_capacity(split.parts.len());
+                for (slot, bytes) in split.parts {
+                    parts.push(match self.router.send(bytes, Some(slot), self.state.id).await {
+                        Ok(rx) => Part::Waiting(rx),
+                        Err(e) => Part::Done(Err(e)),
+                    });
+                }
+                self.replies.push_merging(parts, split.merge);
+            }
+            Action::Broadcast { combine, replicas } => {
+                let nodes = self.router.all_nodes(replicas);
+                if nodes.is_empty() {
+                    return self.replies.push_ready(CommandError::NoTopology.to_reply());
+                }
+                let mut parts = Vec::with_capacity(nodes.len());
+                for node in nodes {
+                    parts.push(match self.router.send_to(&node, raw.clone(), self.state.id).await {
+                        Ok(rx) => Part::Waiting(rx),
+                        Err(e) => Part::Done(Err(e)),
+                    });
+                }
+                self.replies.push_merging(parts, Merge::Combine(combine));
+            }
             Action::Forward { slot } => match self.router.send(raw, slot, self.state.id).await {
                 Ok(rx) => self.replies.push_waiting(rx),
                 Err(e) => self.replies.push_ready(e.to_reply()),

@@ -3,12 +3,17 @@
 use super::keys::request_slot;
 use super::table::{self, CommandSpec, Local, Route, flag};
 use crate::error::CommandError;
+use crate::route::fanout::Combine;
 use crate::protocol::request::Args;
 
 #[derive(Debug)]
 pub enum Action {
     /// Send the request bytes to the primary of `slot` (any primary when `None`).
     Forward { slot: Option<u16> },
+    /// Keys span slots: one request per slot, replies merged (`fanout::split`).
+    Split,
+    /// Send to every primary (and replica, if `replicas`), merge the replies.
+    Broadcast { combine: Combine, replicas: bool },
     /// Answer from slotway's own state.
     Local(Local),
     /// Reply with this error; nothing is sent to a node.
@@ -63,6 +68,12 @@ fn lower_into(dst: &mut [u8], src: &[u8]) {
 
 fn route(spec: &'static CommandSpec, args: Args<'_>) -> Action {
     match spec.route {
+        Route::Splittable => match request_slot(spec, args) {
+            Ok(slot) => Action::Forward { slot },
+            Err(CommandError::CrossSlot) => Action::Split,
+            Err(e) => Action::Reject(e),
+        },
+        Route::Broadcast { combine, replicas } => Action::Broadcast { combine, replicas },
         Route::Keys | Route::Movable(_) => {
             if spec.is(flag::BLOCKING) && would_block(spec, args) {
                 return Action::Reject(CommandError::Unsupported(spec.name.into(), "blocking commands are not supported yet"));

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use super::redis_commands::REDIS_COMMANDS;
+use crate::route::fanout::Combine;
 
 /// Command flags, as Redis's `COMMAND` reports them.
 pub mod flag {
@@ -30,6 +31,11 @@ pub mod flag {
 pub enum Route {
     /// Keys at Redis's fixed positions; all must share a slot; sent to its primary.
     Keys,
+    /// Keys at fixed positions; keys in different slots are split into one request
+    /// per slot and the replies merged (`MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`, `TOUCH`).
+    Splittable,
+    /// Keyless; sent to every primary (and every replica too when `replicas`), replies merged.
+    Broadcast { combine: Combine, replicas: bool },
     /// Keys found by a command-specific rule (numkeys, `STREAMS`, `STORE`, ...).
     Movable(Movable),
     /// Has subcommands: look the subcommand up.
@@ -107,7 +113,8 @@ impl CommandSpec {
 /// every keyless command is listed here explicitly, so none is guessed.
 fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
     use self::Local::*;
-    use Route::{AnyPrimary, Keys, Local as L, Movable, Refused};
+    use Route::{AnyPrimary, Keys, Local as L, Movable, Refused, Splittable};
+    let primaries = |combine| Route::Broadcast { combine, replicas: false };
     const LATER: &str = "not supported yet";
     const PROXY: &str = "it acts on one node, and slotway hides the nodes";
     if flags & flag::MOVABLEKEYS != 0 {
@@ -131,7 +138,23 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
             Refused(LATER)
         }
         "multi" | "exec" | "discard" | "watch" | "unwatch" => Refused(LATER),
+        "mget" | "mset" | "del" | "unlink" | "exists" | "touch" => Splittable,
         _ if first_key > 0 => Keys,
+        "dbsize" => primaries(Combine::Sum),
+        "keys" => primaries(Combine::Concat),
+        "flushall" | "flushdb" | "script|flush" | "function|delete" | "function|flush" | "function|restore" => {
+            primaries(Combine::AllOk)
+        }
+        "randomkey" => primaries(Combine::FirstNonNil),
+        "script|load" | "function|load" => primaries(Combine::Same),
+        "script|exists" => primaries(Combine::AllOfArrays),
+        // Tuning the whole cluster through slotway: every node, replicas included.
+        "config|set" | "config|resetstat" | "config|rewrite" | "slowlog|reset" => {
+            Route::Broadcast { combine: Combine::AllOk, replicas: true }
+        }
+        "slowlog|len" => Route::Broadcast { combine: Combine::Sum, replicas: true },
+        "slowlog|get" => Route::Broadcast { combine: Combine::Concat, replicas: true },
+        "function|list" | "function|dump" | "function|stats" => AnyPrimary,
         "ping" => L(Ping),
         "echo" => L(Echo),
         "quit" => L(Quit),
@@ -201,7 +224,8 @@ mod tests {
         assert_eq!(lookup(b"client|setname").unwrap().route, Route::Local(Local::ClientSetName));
         assert_eq!(lookup(b"eval").unwrap().route, Route::Movable(Movable::NumkeysAt2));
         assert_eq!(lookup(b"object|encoding").unwrap().route, Route::Keys);
-        assert!(matches!(lookup(b"flushall").unwrap().route, Route::Refused(_)));
+        assert!(matches!(lookup(b"shutdown").unwrap().route, Route::Refused(_)));
+        assert_eq!(lookup(b"mget").unwrap().route, Route::Splittable);
         assert!(lookup(b"nosuchcommand").is_none());
     }
 

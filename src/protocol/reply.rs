@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn frames_resp2_and_resp3() {
         let buf = b"+OK\r\n-ERR x\r\n:12\r\n$3\r\nfoo\r\n$-1\r\n*2\r\n$1\r\na\r\n*-1\r\n*0\r\n_\r\n%1\r\n+a\r\n:1\r\n>2\r\n+m\r\n+n\r\n|1\r\n+k\r\n+v\r\n:5\r\n";
-        assert_eq!(scan_all(buf), vec![5, 8, 5, 9, 5, 16, 4, 5, 12, 16, 23]);
+        assert_eq!(scan_all(buf), vec![5, 8, 5, 9, 5, 16, 4, 3, 12, 12, 16]);
     }
 
     #[test]

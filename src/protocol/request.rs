@@ -80,10 +80,7 @@ impl RequestParser {
                         None => return Ok(None),
                     }
                 }
-                let Some(nl) = header_line(buf, 0) else {
-                    if buf.len() > INLINE_MAX {
-                        return Err(ProtocolError::TooBigMbulkCount);
-                    }
+                let Some(nl) = header_line(buf, 0, ProtocolError::TooBigMbulkCount)? else {
                     return Ok(None);
                 };
                 let count = parse_int(&buf[1..nl]).filter(|&n| n <= i32::MAX as i64);
@@ -101,10 +98,8 @@ impl RequestParser {
                 let len = match self.bulk_len {
                     Some(len) => len,
                     None => {
-                        let Some(nl) = header_line(buf, self.pos) else {
-                            if buf.len() - self.pos > INLINE_MAX {
-                                return Err(ProtocolError::TooBigBulkCount);
-                            }
+                        let Some(nl) = header_line(buf, self.pos, ProtocolError::TooBigBulkCount)?
+                        else {
                             return Ok(None);
                         };
                         if buf[self.pos] != b'$' {
@@ -141,7 +136,9 @@ impl RequestParser {
     /// (nodes then see exactly the arguments slotway routed on).
     /// `Some(None)` is a blank line (skipped), `None` an incomplete line.
     fn inline(&mut self, buf: &mut BytesMut) -> Result<Option<Option<Bytes>>, ProtocolError> {
-        let Some(nl) = memchr(b'\n', buf) else {
+        // `strchr`, as Redis: a NUL byte before the newline means "no line yet", so
+        // `PING\0\r\n` waits (then fails past 64 KiB) instead of running `PING`.
+        let Some(nl) = strchr(buf, b'\n') else {
             if buf.len() > INLINE_MAX {
                 return Err(ProtocolError::TooBigInline);
             }
@@ -167,10 +164,27 @@ impl RequestParser {
 }
 
 /// Index of the `\r` ending the header line that starts at `from`, once the byte after
-/// it has arrived too (Redis needs both before it parses the line).
-fn header_line(buf: &[u8], from: usize) -> Option<usize> {
-    let cr = from + memchr(b'\r', &buf[from..])?;
-    (cr + 1 < buf.len()).then_some(cr)
+/// it has arrived too (Redis needs both before it parses the line). As in Redis, the
+/// 64 KiB limit (`too_big`) applies only while no `\r` has been found: a `\r` that is
+/// the last byte so far just waits for one more byte.
+fn header_line(
+    buf: &[u8],
+    from: usize,
+    too_big: ProtocolError,
+) -> Result<Option<usize>, ProtocolError> {
+    match strchr(&buf[from..], b'\r') {
+        None if buf.len() - from > INLINE_MAX => Err(too_big),
+        None => Ok(None),
+        Some(cr) => Ok((from + cr + 1 < buf.len()).then_some(from + cr)),
+    }
+}
+
+/// C's `strchr` on Redis's NUL-terminated query buffer: the search stops at the first
+/// NUL byte. Redis finds header lines and inline lines this way, so a NUL before the
+/// line end hides it for good (the request then only ever ends by the 64 KiB error).
+fn strchr(haystack: &[u8], needle: u8) -> Option<usize> {
+    let i = haystack.iter().position(|&b| b == needle || b == 0)?;
+    (haystack[i] == needle).then_some(i)
 }
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {

@@ -56,28 +56,46 @@ impl Router {
     ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
         let (tx, rx) = oneshot::channel();
         let req = BackendRequest { bytes, reply: tx, slot, hops: 0, asking: false };
-        let waiting_conn = {
+        let full = {
             let topology = self.map.load();
             let node = match slot {
                 Some(slot) => topology.primary(slot),
                 None => topology.any_primary(client_id),
             };
-            let Some(node) = node else {
-                return Err(if topology.shards.is_empty() { CommandError::NoTopology } else { CommandError::SlotNotServed });
-            };
-            let conn = node.conn(client_id);
-            match conn.try_send(req) {
-                Ok(()) => return Ok(rx),
-                Err(mpsc::error::TrySendError::Full(req)) => (conn.clone(), req, node.addr.clone()),
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    return Err(CommandError::NodeUnreachable(node.addr.to_string()));
-                }
+            match node {
+                Some(node) => try_enqueue(node, client_id, req)?,
+                None if topology.shards.is_empty() => return Err(CommandError::NoTopology),
+                None => return Err(CommandError::SlotNotServed),
             }
         };
-        // The node's queue is full: wait for room (the client is not read meanwhile).
-        let (conn, req, addr) = waiting_conn;
-        conn.send(req).await.map_err(|_| CommandError::NodeUnreachable(addr.to_string()))?;
+        wait_enqueue(full).await?;
         Ok(rx)
+    }
+
+    /// Queues `bytes` for `node` itself (broadcasts to every node).
+    pub async fn send_to(
+        &self,
+        node: &Node,
+        bytes: Bytes,
+        client_id: u64,
+    ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
+        let (tx, rx) = oneshot::channel();
+        let req = BackendRequest { bytes, reply: tx, slot: None, hops: 0, asking: false };
+        let full = try_enqueue(node, client_id, req)?;
+        wait_enqueue(full).await?;
+        Ok(rx)
+    }
+
+    /// Every primary, and with `replicas` every replica too, of the current topology.
+    pub fn all_nodes(&self, replicas: bool) -> Vec<Arc<Node>> {
+        let topology = self.map.load();
+        let mut nodes: Vec<Arc<Node>> = topology.shards.iter().map(|s| s.primary.clone()).collect();
+        if replicas {
+            for shard in &topology.shards {
+                nodes.extend(shard.replicas.iter().map(|r| self.pool.node(r)));
+            }
+        }
+        nodes
     }
 
     /// Acts on a redirect reply `from` a node for `req`.
@@ -113,6 +131,27 @@ impl Router {
             }
         }
     }
+}
+
+/// A request that found its node's queue full, with what is needed to wait for room.
+type Full = Option<(mpsc::Sender<BackendRequest>, BackendRequest, Arc<str>)>;
+
+/// Queues `req` without waiting; `Some` when the queue is full.
+fn try_enqueue(node: &Node, client_id: u64, req: BackendRequest) -> Result<Full, CommandError> {
+    let conn = node.conn(client_id);
+    match conn.try_send(req) {
+        Ok(()) => Ok(None),
+        Err(mpsc::error::TrySendError::Full(req)) => Ok(Some((conn.clone(), req, node.addr.clone()))),
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(CommandError::NodeUnreachable(node.addr.to_string())),
+    }
+}
+
+/// Waits for room in a full queue (the client is not read meanwhile: backpressure).
+async fn wait_enqueue(full: Full) -> Result<(), CommandError> {
+    if let Some((conn, req, addr)) = full {
+        conn.send(req).await.map_err(|_| CommandError::NodeUnreachable(addr.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Queues a redirected request on `node`. The node's reader calls this, so it must

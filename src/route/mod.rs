@@ -2,3 +2,4 @@
 //! redirects until it gets there.
 
 pub mod dispatch;
+pub mod fanout;

@@ -1,0 +1,260 @@
+//! Commands that touch several nodes: multi-key commands split by slot (`MGET`,
+//! `MSET`, `DEL`, ...) and keyless commands sent to every primary (`DBSIZE`, `KEYS`,
+//! `SCRIPT LOAD`, ...). Each part is an ordinary request; when all parts have
+//! answered, their replies are merged into the one reply a single Redis would give.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::backend::connection::ReplyResult;
+use crate::cluster::slot::hash_slot;
+use crate::error::error_reply;
+use crate::protocol::encode;
+use crate::protocol::reply::ReplyScanner;
+use crate::protocol::request::Args;
+
+/// How the parts' replies become one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Merge {
+    /// `MGET` split by slot: for each part, the client's position of each of its keys.
+    Mget(Vec<Vec<usize>>),
+    Combine(Combine),
+}
+
+/// Merges that need nothing but the replies themselves (used by the command table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Combine {
+    /// Every part answers `+OK`: so does the merge.
+    AllOk,
+    /// Integers added up (`DEL`, `EXISTS`, `DBSIZE`, ...).
+    Sum,
+    /// Arrays concatenated (`KEYS`).
+    Concat,
+    /// Every part must give the same reply (`SCRIPT LOAD`'s SHA): that reply.
+    Same,
+    /// Arrays of 0/1 combined element-wise with AND (`SCRIPT EXISTS`: loaded everywhere).
+    AllOfArrays,
+    /// The first part's reply that is not nil (`RANDOMKEY`).
+    FirstNonNil,
+}
+
+/// A multi-key command split into one request per slot.
+#[derive(Debug)]
+pub struct Split {
+    pub parts: Vec<(u16, Bytes)>,
+    pub merge: Merge,
+}
+
+/// Splits `MGET`/`DEL`/`UNLINK`/`EXISTS`/`TOUCH` (keys from argument 1) and `MSET`
+/// (key/value pairs) by slot; keys of one slot travel together, in the client's order.
+pub fn split(name: &'static str, args: Args<'_>) -> Split {
+    let step = if name == "mset" { 2 } else { 1 };
+    let mut keys: Vec<(u16, usize)> = (1..args.len()).step_by(step).map(|i| (hash_slot(args.get(i)), i)).collect();
+    keys.sort_by_key(|&(slot, _)| slot); // stable: the client's order within a slot
+    let command = args.get(0);
+    let mut parts = Vec::new();
+    let mut positions = Vec::new();
+    for group in keys.chunk_by(|a, b| a.0 == b.0) {
+        let mut part: Vec<&[u8]> = vec![command];
+        for &(_, i) in group {
+            part.push(args.get(i));
+            if step == 2 {
+                part.push(args.get(i + 1));
+            }
+        }
+        positions.push(group.iter().map(|&(_, i)| (i - 1) / step).collect());
+        parts.push((group[0].0, encode::command(&part)));
+    }
+    let merge = match name {
+        "mget" => Merge::Mget(positions),
+        "mset" => Merge::Combine(Combine::AllOk),
+        _ => Merge::Combine(Combine::Sum),
+    };
+    Split { parts, merge }
+}
+
+/// The reply to give the client once every part has answered (in part order).
+pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
+    let mut replies = Vec::with_capacity(parts.len());
+    for part in parts {
+        match part {
+            Err(e) => return e.to_reply(),
+            // A part's error is the command's error: a partial failure is never hidden.
+            Ok(reply) if reply.first() == Some(&b'-') => return reply,
+            Ok(reply) => replies.push(reply),
+        }
+    }
+    match merge {
+        Merge::Combine(Combine::AllOk) => {
+            if replies.iter().all(|r| &r[..] == encode::OK) {
+                Bytes::from_static(encode::OK)
+            } else {
+                unexpected(&replies)
+            }
+        }
+        Merge::Combine(Combine::Sum) => {
+            let mut sum = 0i64;
+            for r in &replies {
+                match integer(r) {
+                    Some(n) => sum += n,
+                    None => return unexpected(&replies),
+                }
+            }
+            encode::integer(sum)
+        }
+        Merge::Combine(Combine::Same) => match replies.split_first() {
+            Some((first, rest)) if rest.iter().all(|r| r == first) => first.clone(),
+            Some(_) => error_reply("ERR the cluster's nodes gave different replies"),
+            None => unexpected(&replies),
+        },
+        Merge::Combine(Combine::FirstNonNil) => replies
+            .iter()
+            .find(|r| &r[..] != encode::NIL && &r[..] != b"_\r\n")
+            .or(replies.first())
+            .cloned()
+            .unwrap_or_else(|| Bytes::from_static(encode::NIL)),
+        Merge::Combine(Combine::Concat) => {
+            let mut all = Vec::new();
+            for r in &replies {
+                match elements(r) {
+                    Some(e) => all.extend(e),
+                    None => return unexpected(&replies),
+                }
+            }
+            array(&all)
+        }
+        Merge::Combine(Combine::AllOfArrays) => {
+            let mut lists = Vec::new();
+            for r in &replies {
+                match elements(r) {
+                    Some(e) => lists.push(e),
+                    None => return unexpected(&replies),
+                }
+            }
+            let len = lists.first().map_or(0, Vec::len);
+            if lists.iter().any(|l| l.len() != len) {
+                return unexpected(&replies);
+            }
+            let mut out = BytesMut::new();
+            encode::put_array_header(&mut out, len);
+            for i in 0..len {
+                let all = lists.iter().all(|l| integer(l[i]) == Some(1));
+                out.put_slice(if all { b":1\r\n" } else { b":0\r\n" });
+            }
+            out.freeze()
+        }
+        Merge::Mget(positions) => {
+            let total = positions.iter().map(Vec::len).sum();
+            let mut slots: Vec<&[u8]> = vec![&[][..]; total];
+            for (reply, pos) in replies.iter().zip(positions) {
+                match elements(reply) {
+                    Some(e) if e.len() == pos.len() => {
+                        for (value, &p) in e.into_iter().zip(pos) {
+                            slots[p] = value;
+                        }
+                    }
+                    _ => return unexpected(&replies),
+                }
+            }
+            array(&slots)
+        }
+    }
+}
+
+fn unexpected(replies: &[Bytes]) -> Bytes {
+    tracing::warn!(?replies, "cannot merge the nodes' replies");
+    error_reply("ERR slotway could not merge the nodes' replies")
+}
+
+/// `:n\r\n` as a number.
+fn integer(reply: &[u8]) -> Option<i64> {
+    let body = reply.strip_prefix(b":")?.strip_suffix(b"\r\n")?;
+    crate::protocol::parse_int(body)
+}
+
+/// The raw elements of a top-level array reply (RESP2 `*` or RESP3 `~`).
+fn elements(reply: &[u8]) -> Option<Vec<&[u8]>> {
+    if !matches!(reply.first(), Some(b'*' | b'~')) {
+        return None;
+    }
+    let cr = reply.iter().position(|&b| b == b'\r')?;
+    let n = crate::protocol::parse_int(&reply[1..cr])?;
+    let mut rest = &reply[cr + 2..];
+    let mut out = Vec::with_capacity(n.max(0) as usize);
+    for _ in 0..n.max(0) {
+        let len = ReplyScanner::default().next_len(rest).ok()??;
+        out.push(&rest[..len]);
+        rest = &rest[len..];
+    }
+    Some(out)
+}
+
+fn array(items: &[&[u8]]) -> Bytes {
+    let mut out = BytesMut::with_capacity(16 + items.iter().map(|i| i.len()).sum::<usize>());
+    encode::put_array_header(&mut out, items.len());
+    for i in items {
+        out.put_slice(i);
+    }
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::request::RequestParser;
+
+    fn split_words(words: &[&str]) -> Split {
+        let raw = encode::command(&words.iter().map(|w| w.as_bytes()).collect::<Vec<_>>());
+        let mut p = RequestParser::new(1 << 20);
+        let mut buf = BytesMut::from(&raw[..]);
+        let raw = p.next(&mut buf).unwrap().unwrap();
+        let name: &'static str = Box::leak(words[0].to_lowercase().into_boxed_str());
+        split(name, Args::new(&raw, p.args()))
+    }
+
+    #[test]
+    fn mget_groups_by_slot_and_restores_order() {
+        let s = split_words(&["MGET", "a", "{a}x", "b", "{b}y"]);
+        assert_eq!(s.parts.len(), 2);
+        let part_a = s.parts.iter().find(|(slot, _)| *slot == hash_slot(b"a")).unwrap();
+        assert_eq!(&part_a.1[..], &encode::command(&[b"MGET", b"a", b"{a}x"])[..]);
+        let replies: Vec<ReplyResult> = s
+            .parts
+            .iter()
+            .map(|(slot, _)| {
+                Ok(if *slot == hash_slot(b"a") {
+                    Bytes::from_static(b"*2\r\n$2\r\nva\r\n$-1\r\n")
+                } else {
+                    Bytes::from_static(b"*2\r\n$2\r\nvb\r\n$3\r\nvby\r\n")
+                })
+            })
+            .collect();
+        assert_eq!(&merge(&s.merge, replies)[..], b"*4\r\n$2\r\nva\r\n$-1\r\n$2\r\nvb\r\n$3\r\nvby\r\n");
+    }
+
+    #[test]
+    fn mset_keeps_pairs() {
+        let s = split_words(&["MSET", "a", "1", "b", "2", "{a}c", "3"]);
+        let part_a = s.parts.iter().find(|(slot, _)| *slot == hash_slot(b"a")).unwrap();
+        assert_eq!(&part_a.1[..], &encode::command(&[b"MSET", b"a", b"1", b"{a}c", b"3"])[..]);
+        assert_eq!(s.merge, Merge::Combine(Combine::AllOk));
+    }
+
+    #[test]
+    fn merges() {
+        let ok = || Ok(Bytes::from_static(b"+OK\r\n"));
+        assert_eq!(&merge(&Merge::Combine(Combine::AllOk), vec![ok(), ok()])[..], b"+OK\r\n");
+        let err = Ok(Bytes::from_static(b"-OOM no\r\n"));
+        assert_eq!(&merge(&Merge::Combine(Combine::AllOk), vec![ok(), err])[..], b"-OOM no\r\n");
+        let n = |v: &'static [u8]| Ok(Bytes::from_static(v));
+        assert_eq!(&merge(&Merge::Combine(Combine::Sum), vec![n(b":2\r\n"), n(b":3\r\n")])[..], b":5\r\n");
+        assert_eq!(
+            &merge(&Merge::Combine(Combine::Concat), vec![n(b"*1\r\n$1\r\na\r\n"), n(b"*0\r\n"), n(b"*1\r\n$1\r\nb\r\n")])[..],
+            b"*2\r\n$1\r\na\r\n$1\r\nb\r\n"
+        );
+        assert_eq!(
+            &merge(&Merge::Combine(Combine::AllOfArrays), vec![n(b"*2\r\n:1\r\n:1\r\n"), n(b"*2\r\n:1\r\n:0\r\n")])[..],
+            b"*2\r\n:1\r\n:0\r\n"
+        );
+        assert_eq!(&merge(&Merge::Combine(Combine::FirstNonNil), vec![n(b"$-1\r\n"), n(b"$1\r\nk\r\n")])[..], b"$1\r\nk\r\n");
+    }
+}
