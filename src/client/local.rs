@@ -2,7 +2,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::single_node;
 use crate::cluster::slot::hash_slot;
+use crate::route::dispatch::Router;
 use crate::command::table::Local;
 use crate::error::{CommandError, error_reply};
 use crate::protocol::encode::{self, NIL, OK, PONG};
@@ -12,15 +14,26 @@ use crate::protocol::{parse_int, request::Args};
 #[derive(Debug, Default)]
 pub struct ClientState {
     pub id: u64,
+    /// slotway's address as this client reached it (what `CLUSTER SLOTS` reports).
+    pub local_addr: Option<std::net::SocketAddr>,
     pub name: Option<Bytes>,
     /// Close the connection once the queued replies are written.
     pub closing: bool,
 }
 
 /// The reply to a local command. Arity was checked by the classifier.
-pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState) -> Bytes {
+pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
+    let addr = client.local_addr.unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 6380)));
     match cmd {
+        Local::ClusterInfo => single_node::cluster_info(router.map.load().covered_slots()),
+        Local::ClusterSlots => single_node::cluster_slots(&addr),
+        Local::ClusterShards => single_node::cluster_shards(&addr),
+        Local::ClusterNodes => single_node::cluster_nodes(&addr),
+        Local::ClusterMyId => encode::bulk(single_node::node_id(&addr).as_bytes()),
+        Local::ClusterReplicas => single_node::cluster_replicas(&addr, args),
         Local::Ping if args.len() == 1 => Bytes::from_static(PONG),
+        // PING's arity is -1 in the table, but Redis's pingCommand refuses a second argument.
+        Local::Ping if args.len() > 2 => CommandError::WrongArity("ping".into()).to_reply(),
         Local::Ping => encode::bulk(args.get(1)),
         Local::Echo => encode::bulk(args.get(1)),
         Local::Quit => {

@@ -45,6 +45,7 @@ impl Session {
     /// Serves the client until it disconnects, sends `QUIT`, or sends bad protocol.
     pub async fn run(mut self, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
+        self.state.local_addr = stream.local_addr().ok();
         let (rd, mut wr) = stream.into_split();
         // Buffers are allocated when there is something to hold and dropped when they
         // are empty, so an idle client costs its task and socket, not 16 KiB of buffers.
@@ -142,7 +143,7 @@ impl Session {
                 Err(e) => self.replies.push_ready(e.to_reply()),
             },
             Action::Local(cmd) => {
-                let reply = local::answer(cmd, args, &mut self.state);
+                let reply = local::answer(cmd, args, &mut self.state, &self.router);
                 self.replies.push_ready(reply);
             }
             Action::Reject(e) => self.replies.push_ready(e.to_reply()),

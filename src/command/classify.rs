@@ -74,6 +74,13 @@ fn route(spec: &'static CommandSpec, args: Args<'_>) -> Action {
             Err(e) => Action::Reject(e),
         },
         Route::Broadcast { combine, replicas } => Action::Broadcast { combine, replicas },
+        Route::SlotArgument => match crate::protocol::parse_int(args.get(2)) {
+            Some(slot) if (0..crate::cluster::slot::SLOT_COUNT as i64).contains(&slot) => {
+                Action::Forward { slot: Some(slot as u16) }
+            }
+            // Not a slot: any node answers with Redis's own error for it.
+            _ => Action::Forward { slot: None },
+        },
         Route::Keys | Route::Movable(_) => {
             if spec.is(flag::BLOCKING) && would_block(spec, args) {
                 return Action::Reject(CommandError::Unsupported(spec.name.into(), "blocking commands are not supported yet"));

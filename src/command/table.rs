@@ -38,6 +38,8 @@ pub enum Route {
     Broadcast { combine: Combine, replicas: bool },
     /// Keys found by a command-specific rule (numkeys, `STREAMS`, `STORE`, ...).
     Movable(Movable),
+    /// Keyless but about one slot (`CLUSTER COUNTKEYSINSLOT slot`): the slot's primary.
+    SlotArgument,
     /// Has subcommands: look the subcommand up.
     Container,
     /// Keyless, and any primary gives the answer a client expects.
@@ -82,6 +84,12 @@ pub enum Local {
     ReadOnly,
     ReadWrite,
     ClusterKeySlot,
+    ClusterInfo,
+    ClusterSlots,
+    ClusterShards,
+    ClusterNodes,
+    ClusterMyId,
+    ClusterReplicas,
     Reset,
 }
 
@@ -168,6 +176,13 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         "client|getname" => L(ClientGetName),
         "client|id" => L(ClientId),
         "cluster|keyslot" => L(ClusterKeySlot),
+        "cluster|info" => L(ClusterInfo),
+        "cluster|slots" => L(ClusterSlots),
+        "cluster|shards" => L(ClusterShards),
+        "cluster|nodes" => L(ClusterNodes),
+        "cluster|myid" => L(ClusterMyId),
+        "cluster|replicas" | "cluster|slaves" => L(ClusterReplicas),
+        "cluster|countkeysinslot" | "cluster|getkeysinslot" => Route::SlotArgument,
         // Same answer from any node (the cluster broadcasts PUBLISH itself).
         "command" | "command|count" | "command|docs" | "command|getkeys" | "command|getkeysandflags"
         | "command|help" | "command|info" | "command|list" | "time" | "lastsave" | "lolwut" | "publish"
