@@ -24,6 +24,7 @@ pub mod command;
 pub mod config;
 pub mod error;
 pub mod listener;
+pub mod metrics;
 pub mod protocol;
 pub mod route;
 

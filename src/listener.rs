@@ -10,6 +10,7 @@ use tracing::{Instrument, info_span, warn};
 
 use crate::client::session::Session;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::route::dispatch::Router;
 
 /// Accepts clients until `shutdown` completes.
@@ -30,7 +31,9 @@ pub async fn accept_loop(listener: TcpListener, router: Arc<Router>, config: Arc
                 }
             },
         };
+        Metrics::add(&router.metrics.total_connections, 1);
         if connected.load(Ordering::Relaxed) >= config.maxclients {
+            Metrics::add(&router.metrics.rejected_connections, 1);
             tokio::spawn(async move {
                 let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
             });
@@ -40,9 +43,12 @@ pub async fn accept_loop(listener: TcpListener, router: Arc<Router>, config: Arc
         let id = next_id.fetch_add(1, Ordering::Relaxed);
         let session = Session::new(router.clone(), &config, id);
         let connected = connected.clone();
+        let router = router.clone();
         tokio::spawn(
             async move {
+                Metrics::add(&router.metrics.connected_clients, 1);
                 session.run(stream).await;
+                router.metrics.connected_clients.fetch_sub(1, Ordering::Relaxed);
                 connected.fetch_sub(1, Ordering::Relaxed);
             }
             .instrument(info_span!("client", id, %peer)),

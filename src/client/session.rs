@@ -12,7 +12,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::debug;
 
+use super::info;
 use super::local::{self, ClientState};
+use crate::command::table::Local;
+use crate::metrics::Metrics;
 use super::reply_queue::{Part, ReplyQueue};
 use crate::command::classify::{Action, classify};
 use crate::config::Config;
@@ -29,6 +32,7 @@ pub struct Session {
     replies: ReplyQueue,
     state: ClientState,
     max_pipeline: usize,
+    maxclients: usize,
 }
 
 impl Session {
@@ -39,6 +43,7 @@ impl Session {
             replies: ReplyQueue::default(),
             state: ClientState { id, ..Default::default() },
             max_pipeline: config.max_pipeline.max(1),
+            maxclients: config.maxclients,
         }
     }
 
@@ -95,9 +100,13 @@ impl Session {
 
     /// Routes every complete request in `input`, up to the pipeline limit.
     async fn handle_input(&mut self, input: &mut BytesMut) {
+        let mut handled = 0;
         while !self.state.closing && self.replies.len() < self.max_pipeline {
             match self.parser.next(input) {
-                Ok(Some(raw)) => self.handle_request(raw).await,
+                Ok(Some(raw)) => {
+                    handled += 1;
+                    self.handle_request(raw).await
+                }
                 Ok(None) => break,
                 Err(e) => {
                     // As Redis: reply with the error, then close the connection.
@@ -106,6 +115,23 @@ impl Session {
                 }
             }
         }
+        Metrics::add(&self.router.metrics.total_commands, handled);
+    }
+
+    /// Sends `request` to every primary (and replica) and queues the merged reply.
+    async fn broadcast(&mut self, request: Bytes, replicas: bool, merge: Merge) {
+        let nodes = self.router.all_nodes(replicas);
+        if nodes.is_empty() {
+            return self.replies.push_ready(CommandError::NoTopology.to_reply());
+        }
+        let mut parts = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            parts.push(match self.router.send_to(&node, request.clone(), self.state.id).await {
+                Ok(rx) => Part::Waiting(rx),
+                Err(e) => Part::Done(Err(e)),
+            });
+        }
+        self.replies.push_merging(parts, merge);
     }
 
     async fn handle_request(&mut self, raw: Bytes) {
@@ -124,24 +150,20 @@ impl Session {
                 }
                 self.replies.push_merging(parts, split.merge);
             }
-            Action::Broadcast { combine, replicas } => {
-                let nodes = self.router.all_nodes(replicas);
-                if nodes.is_empty() {
-                    return self.replies.push_ready(CommandError::NoTopology.to_reply());
-                }
-                let mut parts = Vec::with_capacity(nodes.len());
-                for node in nodes {
-                    parts.push(match self.router.send_to(&node, raw.clone(), self.state.id).await {
-                        Ok(rx) => Part::Waiting(rx),
-                        Err(e) => Part::Done(Err(e)),
-                    });
-                }
-                self.replies.push_merging(parts, Merge::Combine(combine));
-            }
+            Action::Broadcast { combine, replicas } => self.broadcast(raw, replicas, Merge::Combine(combine)).await,
             Action::Forward { slot } => match self.router.send(raw, slot, self.state.id).await {
                 Ok(rx) => self.replies.push_waiting(rx),
                 Err(e) => self.replies.push_ready(e.to_reply()),
             },
+            Action::Local(Local::Info) => {
+                let port = self.state.local_addr.map_or(0, |a| a.port());
+                let (own, keyspace) = info::own_sections(args, &self.router, self.maxclients, port);
+                if !keyspace {
+                    return self.replies.push_ready(crate::protocol::encode::bulk(own.as_bytes()));
+                }
+                let request = crate::protocol::encode::command(&[b"INFO", b"keyspace"]);
+                self.broadcast(request, false, Merge::Info(own)).await;
+            }
             Action::Local(cmd) => {
                 let reply = local::answer(cmd, args, &mut self.state, &self.router);
                 self.replies.push_ready(reply);

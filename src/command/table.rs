@@ -84,6 +84,7 @@ pub enum Local {
     ReadOnly,
     ReadWrite,
     ClusterKeySlot,
+    Info,
     ClusterInfo,
     ClusterSlots,
     ClusterShards,
@@ -177,6 +178,7 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         "client|id" => L(ClientId),
         "cluster|keyslot" => L(ClusterKeySlot),
         "cluster|info" => L(ClusterInfo),
+        "info" => L(Info),
         "cluster|slots" => L(ClusterSlots),
         "cluster|shards" => L(ClusterShards),
         "cluster|nodes" => L(ClusterNodes),
@@ -186,7 +188,7 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         // Same answer from any node (the cluster broadcasts PUBLISH itself).
         "command" | "command|count" | "command|docs" | "command|getkeys" | "command|getkeysandflags"
         | "command|help" | "command|info" | "command|list" | "time" | "lastsave" | "lolwut" | "publish"
-        | "config|get" | "config|help" | "info" | "memory|doctor" | "memory|help" | "memory|malloc-stats"
+        | "config|get" | "config|help" | "memory|doctor" | "memory|help" | "memory|malloc-stats"
         | "memory|stats" | "latency|help" | "function|help" | "script|help" | "object|help" | "xinfo|help"
         | "xgroup|help" | "pubsub|help" | "slowlog|help" | "cluster|help" | "client|help" | "acl|help" | "acl|cat"
         | "acl|genpass" | "acl|whoami" | "module|help" | "module|list" => AnyPrimary,

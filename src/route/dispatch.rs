@@ -13,6 +13,7 @@ use crate::backend::pool::{Node, Pool};
 use crate::cluster::refresh::ClusterMap;
 use crate::config::Config;
 use crate::error::CommandError;
+use crate::metrics::Metrics;
 use crate::protocol::reply::Redirect;
 
 /// Pause before retrying after `TRYAGAIN`, multiplied by the hop count.
@@ -23,6 +24,7 @@ pub struct Router {
     pub pool: Pool,
     pub seeds: Vec<String>,
     pub connect_timeout: Duration,
+    pub metrics: Metrics,
     max_redirects: u8,
 }
 
@@ -39,6 +41,7 @@ impl Router {
             seeds: config.seeds.clone(),
             connect_timeout: config.connect_timeout(),
             max_redirects: config.max_redirects,
+            metrics: Metrics::default(),
         })
     }
 
@@ -107,12 +110,14 @@ impl Router {
         req.hops += 1;
         match redirect {
             Redirect::Moved { addr, .. } => {
+                Metrics::add(&self.metrics.redirects_moved, 1);
                 self.request_refresh();
                 req.asking = false;
                 let node = self.pool.node(&full_addr(&addr, from));
                 forward(&node, req);
             }
             Redirect::Ask { addr, .. } => {
+                Metrics::add(&self.metrics.redirects_ask, 1);
                 req.asking = true;
                 let node = self.pool.node(&full_addr(&addr, from));
                 forward(&node, req);

@@ -18,6 +18,8 @@ pub enum Merge {
     /// `MGET` split by slot: for each part, the client's position of each of its keys.
     Mget(Vec<Vec<usize>>),
     Combine(Combine),
+    /// `INFO`: slotway's own sections, then the primaries' keyspaces summed.
+    Info(String),
 }
 
 /// Merges that need nothing but the replies themselves (used by the command table).
@@ -142,6 +144,18 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             }
             out.freeze()
         }
+        Merge::Info(own) => {
+            let mut keyspaces = Vec::new();
+            for r in &replies {
+                match bulk_body(r) {
+                    Some(body) => keyspaces.push(body),
+                    None => return unexpected(&replies),
+                }
+            }
+            let keyspace = crate::client::info::sum_keyspace(&keyspaces);
+            let text = if own.is_empty() { keyspace } else { format!("{own}\r\n{keyspace}") };
+            encode::bulk(text.as_bytes())
+        }
         Merge::Mget(positions) => {
             let total = positions.iter().map(Vec::len).sum();
             let mut slots: Vec<&[u8]> = vec![&[][..]; total];
@@ -163,6 +177,17 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
 fn unexpected(replies: &[Bytes]) -> Bytes {
     tracing::warn!(?replies, "cannot merge the nodes' replies");
     error_reply("ERR slotway could not merge the nodes' replies")
+}
+
+/// The body of a bulk string reply (RESP3 verbatim strings lose their format prefix).
+fn bulk_body(reply: &[u8]) -> Option<&[u8]> {
+    let cr = reply.iter().position(|&b| b == b'\r')?;
+    let body = reply.get(cr + 2..reply.len().checked_sub(2)?)?;
+    match reply.first()? {
+        b'$' => Some(body),
+        b'=' => body.get(4..),
+        _ => None,
+    }
 }
 
 /// `:n\r\n` as a number.

@@ -1,0 +1,128 @@
+//! `INFO`: slotway's own sections in Redis's format, plus the cluster's keyspace
+//! summed over the primaries.
+
+use std::fmt::Write as _;
+
+use crate::metrics::Metrics;
+use crate::protocol::request::Args;
+use crate::route::dispatch::Router;
+
+/// Sections slotway writes itself, in Redis's order (`keyspace` comes from the nodes).
+const OWN_SECTIONS: [&str; 7] = ["server", "clients", "memory", "persistence", "stats", "replication", "cluster"];
+
+/// What `INFO [section ...]` asked for: the text of slotway's sections, and whether
+/// the nodes' keyspace must be added.
+pub fn own_sections(args: Args<'_>, router: &Router, maxclients: usize, port: u16) -> (String, bool) {
+    let asked: Vec<String> = args.iter().skip(1).map(|a| String::from_utf8_lossy(a).to_lowercase()).collect();
+    let everything = asked.is_empty() || asked.iter().any(|a| matches!(a.as_str(), "all" | "everything" | "default"));
+    let wants = |s: &str| everything || asked.iter().any(|a| a == s);
+    let m = &router.metrics;
+    let uptime = m.started.elapsed().as_secs();
+    let mut out = String::new();
+    for section in OWN_SECTIONS.into_iter().filter(|s| wants(s)) {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        match section {
+            "server" => {
+                let _ = write!(
+                    out,
+                    "# Server\r\nredis_version:{}\r\nslotway_version:{}\r\nredis_mode:cluster\r\nos:{}\r\narch_bits:64\r\n\
+                     multiplexing_api:epoll\r\nprocess_id:{}\r\ntcp_port:{port}\r\nuptime_in_seconds:{uptime}\r\n\
+                     uptime_in_days:{}\r\n",
+                    crate::REDIS_VERSION,
+                    env!("CARGO_PKG_VERSION"),
+                    std::env::consts::OS,
+                    std::process::id(),
+                    uptime / 86400
+                );
+            }
+            "clients" => {
+                let _ = write!(
+                    out,
+                    "# Clients\r\nconnected_clients:{}\r\nmaxclients:{maxclients}\r\nblocked_clients:0\r\n",
+                    Metrics::get(&m.connected_clients)
+                );
+            }
+            "memory" => {
+                let rss = resident_bytes();
+                let _ = write!(out, "# Memory\r\nused_memory:{rss}\r\nused_memory_rss:{rss}\r\n");
+            }
+            "persistence" => out.push_str("# Persistence\r\nloading:0\r\n"),
+            "stats" => {
+                let _ = write!(
+                    out,
+                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\n\
+                     slotway_moved_redirects:{}\r\nslotway_ask_redirects:{}\r\n",
+                    Metrics::get(&m.total_connections),
+                    Metrics::get(&m.total_commands),
+                    Metrics::get(&m.rejected_connections),
+                    Metrics::get(&m.redirects_moved),
+                    Metrics::get(&m.redirects_ask),
+                );
+            }
+            "replication" => out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"),
+            _ => {
+                let topology = router.map.load();
+                let _ = write!(
+                    out,
+                    "# Cluster\r\ncluster_enabled:1\r\nslotway_cluster_primaries:{}\r\nslotway_cluster_slots_covered:{}\r\n",
+                    topology.shards.len(),
+                    topology.covered_slots()
+                );
+            }
+        }
+    }
+    (out, wants("keyspace"))
+}
+
+/// Adds the primaries' `INFO keyspace` replies (bulk strings) into one `# Keyspace` section.
+pub fn sum_keyspace(replies: &[&[u8]]) -> String {
+    // db index -> (keys, expires, sum of avg_ttl weighted by each node's expires)
+    let mut dbs: std::collections::BTreeMap<u32, (u64, u64, u128)> = Default::default();
+    for reply in replies {
+        for line in String::from_utf8_lossy(reply).lines() {
+            let Some((db, fields)) = line.trim().split_once(':') else { continue };
+            let Some(index) = db.strip_prefix("db").and_then(|n| n.parse().ok()) else { continue };
+            let entry = dbs.entry(index).or_default();
+            let mut expires = 0;
+            for field in fields.split(',') {
+                let (k, v) = field.split_once('=').unwrap_or((field, "0"));
+                let v: u64 = v.parse().unwrap_or(0);
+                match k {
+                    "keys" => entry.0 += v,
+                    "expires" => expires = v,
+                    "avg_ttl" => entry.2 += v as u128 * expires as u128,
+                    _ => {}
+                }
+            }
+            entry.1 += expires;
+        }
+    }
+    let mut out = String::from("# Keyspace\r\n");
+    for (db, (keys, expires, ttl_weighted)) in dbs {
+        let avg_ttl = if expires > 0 { ttl_weighted / expires as u128 } else { 0 };
+        let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl={avg_ttl}\r\n");
+    }
+    out
+}
+
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyspace_is_summed() {
+        let a = b"# Keyspace\r\ndb0:keys=10,expires=2,avg_ttl=100\r\n";
+        let b = b"# Keyspace\r\ndb0:keys=30,expires=0,avg_ttl=0\r\n";
+        let c = b"# Keyspace\r\n";
+        assert_eq!(sum_keyspace(&[a, b, c]), "# Keyspace\r\ndb0:keys=40,expires=2,avg_ttl=100\r\n");
+    }
+}
