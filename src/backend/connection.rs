@@ -39,6 +39,8 @@ pub struct BackendRequest {
     pub hops: u8,
     /// Send `ASKING` first (after an `-ASK` redirect).
     pub asking: bool,
+    /// The client speaks RESP3: use the node's RESP3 connections.
+    pub resp3: bool,
 }
 
 impl BackendRequest {
@@ -50,20 +52,24 @@ impl BackendRequest {
 /// Settings a connection needs, copied out of the config.
 #[derive(Debug, Clone)]
 pub struct ConnSettings {
+    /// Send `HELLO 3` after connecting, so the node replies in RESP3.
+    pub resp3: bool,
     pub connect_timeout: Duration,
     pub reply_timeout: Duration,
     pub max_in_flight: usize,
 }
 
 const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
+const HELLO3: &[u8] = b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
 const READ_CHUNK: usize = 64 * 1024;
 const MAX_BATCH: usize = 512;
 
 /// A request written to the node whose reply has not arrived yet.
 enum InFlight {
     Request(BackendRequest, Instant),
-    /// The `+OK` of an `ASKING` sent before the next request.
-    Asking,
+    /// A reply slotway asked for itself and drops: the `+OK` of an `ASKING` sent
+    /// before the next request, or the reply to `HELLO 3` on a new connection.
+    Discard,
 }
 
 /// Runs the connection to `addr` until every sender of `rx` is gone.
@@ -123,6 +129,12 @@ async fn serve(
     let (inflight_tx, inflight_rx) = mpsc::channel(settings.max_in_flight);
     let mut reader = tokio::spawn(read_replies(rd, inflight_rx, addr.clone(), settings.reply_timeout, router.clone()));
     let mut out = BytesMut::with_capacity(16 * 1024);
+    if settings.resp3 {
+        out.extend_from_slice(HELLO3);
+        if inflight_tx.send(InFlight::Discard).await.is_err() {
+            return;
+        }
+    }
     let writer = async {
         let mut batch = vec![first];
         loop {
@@ -167,7 +179,7 @@ async fn write_batch(
     for req in batch.drain(..) {
         if req.asking {
             out.extend_from_slice(ASKING);
-            if inflight.send(InFlight::Asking).await.is_err() {
+            if inflight.send(InFlight::Discard).await.is_err() {
                 req.fail(CommandError::ConnectionLost(addr.to_string()));
                 continue;
             }
@@ -206,7 +218,7 @@ async fn read_replies(
         }
         let deadline = waiting.iter().find_map(|w| match w {
             InFlight::Request(_, sent) => Some(*sent + reply_timeout),
-            InFlight::Asking => None,
+            InFlight::Discard => None,
         });
         tokio::select! {
             biased;
@@ -268,7 +280,7 @@ fn deliver(
         }
         match waiting.pop_front() {
             None => return Err("reply with no request waiting for it".into()),
-            Some(InFlight::Asking) => {} // `+OK`; an error shows in the next reply anyway
+            Some(InFlight::Discard) => {} // an `ASKING` error shows in the next reply anyway
             Some(InFlight::Request(req, _)) => {
                 if reply.first() == Some(&b'-') {
                     if let Some(redirect) = Redirect::parse(&reply) {

@@ -2,7 +2,7 @@
 //! created on first use and kept while the node is part of the cluster.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use tokio::sync::mpsc;
 
@@ -14,13 +14,39 @@ use crate::route::dispatch::Router;
 pub struct Node {
     pub addr: Arc<str>,
     conns: Box<[mpsc::Sender<BackendRequest>]>,
+    /// Connections that speak RESP3 (after `HELLO 3`), for RESP3 clients; made on first use.
+    conns_resp3: OnceLock<Box<[mpsc::Sender<BackendRequest>]>>,
+    spawn: Spawner,
+}
+
+/// What a node needs to start more connections later.
+#[derive(Debug, Clone)]
+struct Spawner {
+    settings: ConnSettings,
+    count: usize,
+    queue: usize,
+    router: Weak<Router>,
+}
+
+impl Spawner {
+    fn start(&self, addr: &Arc<str>, resp3: bool) -> Box<[mpsc::Sender<BackendRequest>]> {
+        let settings = ConnSettings { resp3, ..self.settings.clone() };
+        (0..self.count)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(self.queue);
+                tokio::spawn(connection::run(addr.clone(), rx, settings.clone(), self.router.clone()));
+                tx
+            })
+            .collect()
+    }
 }
 
 impl Node {
     /// The connection a client uses for this node. A client always uses the same one,
     /// so its commands to one node are executed in the order it sent them.
-    pub fn conn(&self, client_id: u64) -> &mpsc::Sender<BackendRequest> {
-        &self.conns[(client_id % self.conns.len() as u64) as usize]
+    pub fn conn(&self, client_id: u64, resp3: bool) -> &mpsc::Sender<BackendRequest> {
+        let conns = if resp3 { self.conns_resp3.get_or_init(|| self.spawn.start(&self.addr, true)) } else { &self.conns };
+        &conns[(client_id % conns.len() as u64) as usize]
     }
 }
 
@@ -44,14 +70,14 @@ impl Pool {
             return node.clone();
         }
         let addr_arc: Arc<str> = Arc::from(addr);
-        let conns = (0..self.conns_per_node)
-            .map(|_| {
-                let (tx, rx) = mpsc::channel(self.queue);
-                tokio::spawn(connection::run(addr_arc.clone(), rx, self.settings.clone(), self.router.clone()));
-                tx
-            })
-            .collect();
-        let node = Arc::new(Node { addr: addr_arc, conns });
+        let spawn = Spawner {
+            settings: self.settings.clone(),
+            count: self.conns_per_node,
+            queue: self.queue,
+            router: self.router.clone(),
+        };
+        let conns = spawn.start(&addr_arc, false);
+        let node = Arc::new(Node { addr: addr_arc, conns, conns_resp3: OnceLock::new(), spawn });
         nodes.insert(addr.to_string(), node.clone());
         node
     }

@@ -4,7 +4,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::single_node;
 use crate::cluster::slot::hash_slot;
-use crate::route::dispatch::Router;
+use crate::route::dispatch::{ClientTag, Router};
 use crate::command::table::Local;
 use crate::error::{CommandError, error_reply};
 use crate::protocol::encode::{self, NIL, OK, PONG};
@@ -19,16 +19,39 @@ pub struct ClientState {
     pub name: Option<Bytes>,
     /// Close the connection once the queued replies are written.
     pub closing: bool,
+    /// The client switched to RESP3 with `HELLO 3`.
+    pub resp3: bool,
+}
+
+impl ClientState {
+    pub fn protocol(&self) -> u8 {
+        if self.resp3 { 3 } else { 2 }
+    }
+
+    pub fn tag(&self) -> ClientTag {
+        ClientTag { id: self.id, resp3: self.resp3 }
+    }
+
+    /// The null reply in this client's protocol.
+    pub fn null(&self) -> Bytes {
+        Bytes::from_static(if self.resp3 { b"_\r\n" } else { NIL })
+    }
+
+    /// A text reply: a bulk string, or in RESP3 a verbatim `txt` string (as Redis
+    /// sends `INFO`, `CLUSTER INFO` and `CLUSTER NODES`).
+    pub fn text(&self, text: &[u8]) -> Bytes {
+        if self.resp3 { encode::verbatim(text) } else { encode::bulk(text) }
+    }
 }
 
 /// The reply to a local command. Arity was checked by the classifier.
 pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
     let addr = client.local_addr.unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 6380)));
     match cmd {
-        Local::ClusterInfo => single_node::cluster_info(router.map.load().covered_slots()),
+        Local::ClusterInfo => client.text(single_node::cluster_info(router.map.load().covered_slots()).as_bytes()),
         Local::ClusterSlots => single_node::cluster_slots(&addr),
         Local::ClusterShards => single_node::cluster_shards(&addr),
-        Local::ClusterNodes => single_node::cluster_nodes(&addr),
+        Local::ClusterNodes => client.text(single_node::cluster_nodes(&addr).as_bytes()),
         // Needs the nodes' keyspace: the session handles it.
         Local::Info => crate::error::error_reply("ERR INFO is answered by the session"),
         Local::ClusterMyId => encode::bulk(single_node::node_id(&addr).as_bytes()),
@@ -54,13 +77,14 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
         Local::Hello => hello(args, client),
         Local::Reset => {
             client.name = None;
+            client.resp3 = false;
             encode::simple("RESET")
         }
         Local::ReadOnly | Local::ReadWrite => Bytes::from_static(OK),
         Local::ClientSetName => set_name(args.get(2), client),
         Local::ClientGetName => match &client.name {
             Some(name) => encode::bulk(name),
-            None => Bytes::from_static(NIL),
+            None => client.null(),
         },
         Local::ClientId => encode::integer(client.id as i64),
         Local::ClusterKeySlot => encode::integer(hash_slot(args.get(2)) as i64),
@@ -75,12 +99,13 @@ fn set_name(name: &[u8], client: &mut ClientState) -> Bytes {
     Bytes::from_static(OK)
 }
 
-/// `HELLO [protover [AUTH user pass] [SETNAME name]]`. Only RESP2 is spoken so far:
-/// `HELLO 3` gets Redis's `NOPROTO`, on which clients fall back to RESP2.
+/// `HELLO [protover [AUTH user pass] [SETNAME name]]`: switches between RESP2 and
+/// RESP3 and describes the server, as a map (a flat array in RESP2).
 fn hello(args: Args<'_>, client: &mut ClientState) -> Bytes {
+    let mut protocol = client.protocol();
     if args.len() >= 2 {
         match parse_int(args.get(1)) {
-            Some(2) => {}
+            Some(v @ (2 | 3)) => protocol = v as u8,
             Some(_) => return error_reply("NOPROTO unsupported protocol version"),
             None => return error_reply("ERR Protocol version is not an integer or out of range"),
         }
@@ -108,17 +133,22 @@ fn hello(args: Args<'_>, client: &mut ClientState) -> Bytes {
             return r;
         }
     }
+    client.resp3 = protocol == 3;
     let mut out = BytesMut::with_capacity(200);
-    encode::put_array_header(&mut out, 14);
+    if client.resp3 {
+        out.put_slice(b"%7\r\n");
+    } else {
+        encode::put_array_header(&mut out, 14);
+    }
     for (k, v) in [("server", "redis"), ("version", crate::REDIS_VERSION)] {
         encode::put_bulk(&mut out, k.as_bytes());
         encode::put_bulk(&mut out, v.as_bytes());
     }
     encode::put_bulk(&mut out, b"proto");
-    out.put_slice(b":2\r\n");
+    out.put_slice(&encode::integer(protocol as i64));
     encode::put_bulk(&mut out, b"id");
     out.put_slice(&encode::integer(client.id as i64));
-    for (k, v) in [("mode", "standalone"), ("role", "master")] {
+    for (k, v) in [("mode", "cluster"), ("role", "master")] {
         encode::put_bulk(&mut out, k.as_bytes());
         encode::put_bulk(&mut out, v.as_bytes());
     }

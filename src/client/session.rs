@@ -126,7 +126,7 @@ impl Session {
         }
         let mut parts = Vec::with_capacity(nodes.len());
         for node in nodes {
-            parts.push(match self.router.send_to(&node, request.clone(), self.state.id).await {
+            parts.push(match self.router.send_to(&node, request.clone(), self.state.tag()).await {
                 Ok(rx) => Part::Waiting(rx),
                 Err(e) => Part::Done(Err(e)),
             });
@@ -143,7 +143,7 @@ impl Session {
                 let split = fanout::split(name, args);
                 let mut parts = Vec::with_capacity(split.parts.len());
                 for (slot, bytes) in split.parts {
-                    parts.push(match self.router.send(bytes, Some(slot), self.state.id).await {
+                    parts.push(match self.router.send(bytes, Some(slot), self.state.tag()).await {
                         Ok(rx) => Part::Waiting(rx),
                         Err(e) => Part::Done(Err(e)),
                     });
@@ -151,7 +151,7 @@ impl Session {
                 self.replies.push_merging(parts, split.merge);
             }
             Action::Broadcast { combine, replicas } => self.broadcast(raw, replicas, Merge::Combine(combine)).await,
-            Action::Forward { slot } => match self.router.send(raw, slot, self.state.id).await {
+            Action::Forward { slot } => match self.router.send(raw, slot, self.state.tag()).await {
                 Ok(rx) => self.replies.push_waiting(rx),
                 Err(e) => self.replies.push_ready(e.to_reply()),
             },
@@ -159,10 +159,10 @@ impl Session {
                 let port = self.state.local_addr.map_or(0, |a| a.port());
                 let (own, keyspace) = info::own_sections(args, &self.router, self.maxclients, port);
                 if !keyspace {
-                    return self.replies.push_ready(crate::protocol::encode::bulk(own.as_bytes()));
+                    return self.replies.push_ready(self.state.text(own.as_bytes()));
                 }
                 let request = crate::protocol::encode::command(&[b"INFO", b"keyspace"]);
-                self.broadcast(request, false, Merge::Info(own)).await;
+                self.broadcast(request, false, Merge::Info { own, resp3: self.state.resp3 }).await;
             }
             Action::Local(cmd) => {
                 let reply = local::answer(cmd, args, &mut self.state, &self.router);

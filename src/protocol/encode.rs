@@ -20,6 +20,15 @@ pub fn bulk(data: &[u8]) -> Bytes {
     out.freeze()
 }
 
+/// A RESP3 verbatim string of format `txt`.
+pub fn verbatim(text: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(text.len() + 20);
+    out.put_slice(format!("={}\r\ntxt:", text.len() + 4).as_bytes());
+    out.put_slice(text);
+    out.put_slice(b"\r\n");
+    out.freeze()
+}
+
 pub fn put_bulk(out: &mut BytesMut, data: &[u8]) {
     out.put_slice(format!("${}\r\n", data.len()).as_bytes());
     out.put_slice(data);

@@ -19,6 +19,14 @@ use crate::protocol::reply::Redirect;
 /// Pause before retrying after `TRYAGAIN`, multiplied by the hop count.
 const TRYAGAIN_PAUSE: Duration = Duration::from_millis(25);
 
+/// Who a request is for, as far as routing cares: the client's id picks its pinned
+/// connection, and RESP3 clients use the nodes' RESP3 connections.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientTag {
+    pub id: u64,
+    pub resp3: bool,
+}
+
 pub struct Router {
     pub map: ClusterMap,
     pub pool: Pool,
@@ -31,6 +39,7 @@ pub struct Router {
 impl Router {
     pub fn new(config: &Config) -> Arc<Router> {
         let settings = ConnSettings {
+            resp3: false,
             connect_timeout: config.connect_timeout(),
             reply_timeout: config.reply_timeout(),
             max_in_flight: config.backend_queue.max(1) * 4,
@@ -55,18 +64,18 @@ impl Router {
         &self,
         bytes: Bytes,
         slot: Option<u16>,
-        client_id: u64,
+        client: ClientTag,
     ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
         let (tx, rx) = oneshot::channel();
-        let req = BackendRequest { bytes, reply: tx, slot, hops: 0, asking: false };
+        let req = BackendRequest { bytes, reply: tx, slot, hops: 0, asking: false, resp3: client.resp3 };
         let full = {
             let topology = self.map.load();
             let node = match slot {
                 Some(slot) => topology.primary(slot),
-                None => topology.any_primary(client_id),
+                None => topology.any_primary(client.id),
             };
             match node {
-                Some(node) => try_enqueue(node, client_id, req)?,
+                Some(node) => try_enqueue(node, client.id, req)?,
                 None if topology.shards.is_empty() => return Err(CommandError::NoTopology),
                 None => return Err(CommandError::SlotNotServed),
             }
@@ -80,11 +89,11 @@ impl Router {
         &self,
         node: &Node,
         bytes: Bytes,
-        client_id: u64,
+        client: ClientTag,
     ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
         let (tx, rx) = oneshot::channel();
-        let req = BackendRequest { bytes, reply: tx, slot: None, hops: 0, asking: false };
-        let full = try_enqueue(node, client_id, req)?;
+        let req = BackendRequest { bytes, reply: tx, slot: None, hops: 0, asking: false, resp3: client.resp3 };
+        let full = try_enqueue(node, client.id, req)?;
         wait_enqueue(full).await?;
         Ok(rx)
     }
@@ -143,7 +152,7 @@ type Full = Option<(mpsc::Sender<BackendRequest>, BackendRequest, Arc<str>)>;
 
 /// Queues `req` without waiting; `Some` when the queue is full.
 fn try_enqueue(node: &Node, client_id: u64, req: BackendRequest) -> Result<Full, CommandError> {
-    let conn = node.conn(client_id);
+    let conn = node.conn(client_id, req.resp3);
     match conn.try_send(req) {
         Ok(()) => Ok(None),
         Err(mpsc::error::TrySendError::Full(req)) => Ok(Some((conn.clone(), req, node.addr.clone()))),
@@ -162,7 +171,7 @@ async fn wait_enqueue(full: Full) -> Result<(), CommandError> {
 /// Queues a redirected request on `node`. The node's reader calls this, so it must
 /// not wait: when the queue is full, a task waits instead.
 fn forward(node: &Arc<Node>, req: BackendRequest) {
-    let conn = node.conn(0);
+    let conn = node.conn(0, req.resp3);
     match conn.try_send(req) {
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(req)) => {

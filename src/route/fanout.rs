@@ -19,7 +19,7 @@ pub enum Merge {
     Mget(Vec<Vec<usize>>),
     Combine(Combine),
     /// `INFO`: slotway's own sections, then the primaries' keyspaces summed.
-    Info(String),
+    Info { own: String, resp3: bool },
 }
 
 /// Merges that need nothing but the replies themselves (used by the command table).
@@ -144,7 +144,7 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             }
             out.freeze()
         }
-        Merge::Info(own) => {
+        Merge::Info { own, resp3 } => {
             let mut keyspaces = Vec::new();
             for r in &replies {
                 match bulk_body(r) {
@@ -154,7 +154,7 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             }
             let keyspace = crate::client::info::sum_keyspace(&keyspaces);
             let text = if own.is_empty() { keyspace } else { format!("{own}\r\n{keyspace}") };
-            encode::bulk(text.as_bytes())
+            if *resp3 { encode::verbatim(text.as_bytes()) } else { encode::bulk(text.as_bytes()) }
         }
         Merge::Mget(positions) => {
             let total = positions.iter().map(Vec::len).sum();
