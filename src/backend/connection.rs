@@ -282,6 +282,13 @@ fn deliver(
             None => return Err("reply with no request waiting for it".into()),
             Some(InFlight::Discard) => {} // an `ASKING` error shows in the next reply anyway
             Some(InFlight::Request(req, _)) => {
+                if reply.starts_with(b"-NOSCRIPT") {
+                    match router.upgrade() {
+                        Some(router) => router.heal_noscript(req, reply, addr),
+                        None => { let _ = req.reply.send(Ok(reply)); }
+                    }
+                    continue;
+                }
                 if reply.first() == Some(&b'-') {
                     if let Some(redirect) = Redirect::parse(&reply) {
                         match router.upgrade() {

@@ -137,6 +137,18 @@ impl Session {
     async fn handle_request(&mut self, raw: Bytes) {
         let args = Args::new(&raw, self.parser.args());
         let (action, spec) = classify(args);
+        if let Some(spec) = spec {
+            // Remember script bodies, to heal a later EVALSHA that meets NOSCRIPT.
+            match spec.name {
+                "eval" | "eval_ro" => {
+                    self.router.scripts.remember(args.get(1));
+                }
+                "script|load" => {
+                    self.router.scripts.remember(args.get(2));
+                }
+                _ => {}
+            }
+        }
         match action {
             Action::Split => {
                 let name = spec.map_or("", |s| s.name);

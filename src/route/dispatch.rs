@@ -14,6 +14,7 @@ use crate::cluster::refresh::ClusterMap;
 use crate::config::Config;
 use crate::error::CommandError;
 use crate::metrics::Metrics;
+use super::scripts::{ScriptCache, evalsha_digest};
 use crate::protocol::reply::Redirect;
 
 /// Pause before retrying after `TRYAGAIN`, multiplied by the hop count.
@@ -33,6 +34,7 @@ pub struct Router {
     pub seeds: Vec<String>,
     pub connect_timeout: Duration,
     pub metrics: Metrics,
+    pub scripts: ScriptCache,
     max_redirects: u8,
 }
 
@@ -51,6 +53,7 @@ impl Router {
             connect_timeout: config.connect_timeout(),
             max_redirects: config.max_redirects,
             metrics: Metrics::default(),
+            scripts: ScriptCache::default(),
         })
     }
 
@@ -144,6 +147,28 @@ impl Router {
                 });
             }
         }
+    }
+}
+
+impl Router {
+    /// A node answered `NOSCRIPT`: if the request is an `EVALSHA` of a script slotway
+    /// has seen, load the script on that node and send the request again behind it.
+    /// Otherwise (or after too many tries) the client gets the node's reply.
+    pub fn heal_noscript(&self, mut req: BackendRequest, reply: Bytes, node_addr: &str) {
+        let load = match evalsha_digest(&req.bytes) {
+            Some(sha) if req.hops < self.max_redirects => self.scripts.load_request(sha),
+            _ => None,
+        };
+        let Some(load) = load else {
+            let _ = req.reply.send(Ok(reply));
+            return;
+        };
+        req.hops += 1;
+        let node = self.pool.node(node_addr);
+        let (tx, _dropped) = oneshot::channel();
+        let resp3 = req.resp3;
+        forward(&node, BackendRequest { bytes: load, reply: tx, slot: None, hops: 0, asking: false, resp3 });
+        forward(&node, req);
     }
 }
 
