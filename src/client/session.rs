@@ -21,6 +21,7 @@ use crate::command::classify::{Action, classify};
 use crate::config::Config;
 use crate::error::{CommandError, error_reply};
 use crate::route::fanout::{self, Merge};
+use crate::route::scan;
 use crate::protocol::request::{Args, RequestParser};
 use crate::route::dispatch::Router;
 
@@ -161,6 +162,17 @@ impl Session {
                     });
                 }
                 self.replies.push_merging(parts, split.merge);
+            }
+            Action::Scan => {
+                let step = match scan::plan(args, &self.router.map.load()) {
+                    Ok(step) => step,
+                    Err(e) => return self.replies.push_ready(e.to_reply()),
+                };
+                let part = match self.router.send(step.request.clone(), Some(step.slot), self.state.tag()).await {
+                    Ok(rx) => Part::Waiting(rx),
+                    Err(e) => Part::Done(Err(e)),
+                };
+                self.replies.push_merging(vec![part], Merge::Scan(step));
             }
             Action::Broadcast { combine, replicas } => self.broadcast(raw, replicas, Merge::Combine(combine)).await,
             Action::Forward { slot } => match self.router.send(raw, slot, self.state.tag()).await {

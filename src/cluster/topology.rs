@@ -21,6 +21,10 @@ pub struct Topology {
     /// Shard index per slot (`NO_SHARD` where no node serves it).
     slot_owner: Box<[u16]>,
     pub shards: Vec<Shard>,
+    /// The lowest slot of each shard, ascending: the order `SCAN` walks the shards in.
+    pub scan_order: Vec<u16>,
+    /// A fingerprint of slot ownership; it changes whenever any slot changes owner.
+    pub fingerprint: u64,
 }
 
 /// A slot range and its nodes, as one entry of `CLUSTER SLOTS` describes it.
@@ -34,7 +38,12 @@ pub struct SlotRange {
 
 impl Topology {
     pub fn empty() -> Self {
-        Topology { slot_owner: vec![NO_SHARD; SLOT_COUNT].into_boxed_slice(), shards: Vec::new() }
+        Topology {
+            slot_owner: vec![NO_SHARD; SLOT_COUNT].into_boxed_slice(),
+            shards: Vec::new(),
+            scan_order: Vec::new(),
+            fingerprint: 0,
+        }
     }
 
     pub fn build(ranges: &[SlotRange], pool: &Pool) -> Self {
@@ -51,6 +60,22 @@ impl Topology {
                 topo.slot_owner[slot as usize] = index as u16;
             }
         }
+        let mut seen = vec![false; topo.shards.len()];
+        let mut fingerprint: u64 = 0xcbf2_9ce4_8422_2325;
+        for (slot, &owner) in topo.slot_owner.iter().enumerate() {
+            if let Some(first) = seen.get_mut(owner as usize).filter(|s| !**s) {
+                *first = true;
+                topo.scan_order.push(slot as u16);
+            }
+            // FNV-1a over (slot owner address) transitions.
+            if slot == 0 || topo.slot_owner[slot - 1] != owner {
+                let addr = topo.shards.get(owner as usize).map_or("", |s| &s.primary.addr);
+                for b in (slot as u16).to_le_bytes().iter().chain(addr.as_bytes()) {
+                    fingerprint = (fingerprint ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+                }
+            }
+        }
+        topo.fingerprint = fingerprint;
         topo
     }
 

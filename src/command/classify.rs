@@ -14,6 +14,8 @@ pub enum Action {
     Split,
     /// Send to every primary (and replica, if `replicas`), merge the replies.
     Broadcast { combine: Combine, replicas: bool },
+    /// One step of a cluster-wide `SCAN`.
+    Scan,
     /// Answer from slotway's own state.
     Local(Local),
     /// Reply with this error; nothing is sent to a node.
@@ -74,6 +76,7 @@ fn route(spec: &'static CommandSpec, args: Args<'_>) -> Action {
             Err(e) => Action::Reject(e),
         },
         Route::Broadcast { combine, replicas } => Action::Broadcast { combine, replicas },
+        Route::Scan => Action::Scan,
         Route::SlotArgument => match crate::protocol::parse_int(args.get(2)) {
             Some(slot) if (0..crate::cluster::slot::SLOT_COUNT as i64).contains(&slot) => {
                 Action::Forward { slot: Some(slot as u16) }

@@ -38,6 +38,8 @@ pub enum Route {
     Broadcast { combine: Combine, replicas: bool },
     /// Keys found by a command-specific rule (numkeys, `STREAMS`, `STORE`, ...).
     Movable(Movable),
+    /// `SCAN`: each primary in turn, with a cursor that says which (`route::scan`).
+    Scan,
     /// Keyless but about one slot (`CLUSTER COUNTKEYSINSLOT slot`): the slot's primary.
     SlotArgument,
     /// Has subcommands: look the subcommand up.
@@ -150,6 +152,7 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         "mget" | "mset" | "del" | "unlink" | "exists" | "touch" => Splittable,
         _ if first_key > 0 => Keys,
         "dbsize" => primaries(Combine::Sum),
+        "scan" => Route::Scan,
         "keys" => primaries(Combine::Concat),
         "flushall" | "flushdb" | "script|flush" | "function|delete" | "function|flush" | "function|restore" => {
             primaries(Combine::AllOk)

@@ -20,6 +20,8 @@ pub enum Merge {
     Combine(Combine),
     /// `INFO`: slotway's own sections, then the primaries' keyspaces summed.
     Info { own: String, resp3: bool },
+    /// One step of `SCAN`: the node's cursor becomes slotway's.
+    Scan(super::scan::ScanStep),
 }
 
 /// Merges that need nothing but the replies themselves (used by the command table).
@@ -144,6 +146,10 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             }
             out.freeze()
         }
+        Merge::Scan(step) => match replies.first() {
+            Some(reply) => super::scan::reply(step, reply),
+            None => unexpected(&replies),
+        },
         Merge::Info { own, resp3 } => {
             let mut keyspaces = Vec::new();
             for r in &replies {

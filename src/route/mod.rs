@@ -4,3 +4,4 @@
 pub mod dispatch;
 pub mod fanout;
 pub mod scripts;
+pub mod scan;
