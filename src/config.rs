@@ -44,6 +44,11 @@ pub struct Config {
     #[arg(long, env = "SLOTWAY_BACKEND_QUEUE", default_value_t = 4096)]
     pub backend_queue: usize,
 
+    /// Node connections that may be lent to single clients at once (blocking
+    /// commands, WATCH ... EXEC); past it those commands get an error at once.
+    #[arg(long, env = "SLOTWAY_MAX_LEASED_CONNS", default_value_t = 1024)]
+    pub max_leased_conns: usize,
+
     /// Milliseconds to wait for a TCP connection to a node.
     #[arg(long, env = "SLOTWAY_CONNECT_TIMEOUT_MS", default_value_t = 1_000)]
     pub connect_timeout_ms: u64,

@@ -56,6 +56,8 @@ pub enum CommandError {
     ConnectionLost(String),
     #[error("ERR node {0} did not reply in time; the command may or may not have run")]
     ReplyTimeout(String),
+    #[error("ERR slotway has {0} connections lent to blocking commands and WATCH already (max-leased-conns)")]
+    TooManyLeases(usize),
     #[error("ERR slotway is overloaded: the queue to node {0} is full")]
     Overloaded(String),
 }

@@ -41,6 +41,19 @@ pub struct BackendRequest {
     pub asking: bool,
     /// The client speaks RESP3: use the node's RESP3 connections.
     pub resp3: bool,
+    /// Replies the bytes produce: 1, or for a transaction block (`MULTI` ... `EXEC`)
+    /// one per command; the last one (`EXEC`'s) is the reply.
+    pub frames: u32,
+    /// Sent on a connection leased to one client (its `WATCH` lives there): never
+    /// redirected to another connection.
+    pub leased: bool,
+}
+
+impl BackendRequest {
+    /// An ordinary one-reply request.
+    pub fn new(bytes: Bytes, reply: oneshot::Sender<ReplyResult>, slot: Option<u16>, resp3: bool) -> Self {
+        BackendRequest { bytes, reply, slot, hops: 0, asking: false, resp3, frames: 1, leased: false }
+    }
 }
 
 impl BackendRequest {
@@ -55,7 +68,11 @@ pub struct ConnSettings {
     /// Send `HELLO 3` after connecting, so the node replies in RESP3.
     pub resp3: bool,
     pub connect_timeout: Duration,
-    pub reply_timeout: Duration,
+    /// Connect again after the connection breaks. Leased connections do not: the
+    /// state their holder built (a `WATCH`) would be gone.
+    pub reconnect: bool,
+    /// `None` for connections leased to blocking commands, which wait as long as asked.
+    pub reply_timeout: Option<Duration>,
     pub max_in_flight: usize,
 }
 
@@ -66,7 +83,7 @@ const MAX_BATCH: usize = 512;
 
 /// A request written to the node whose reply has not arrived yet.
 enum InFlight {
-    Request(BackendRequest, Instant),
+    Request(Sent),
     /// A reply slotway asked for itself and drops: the `+OK` of an `ASKING` sent
     /// before the next request, or the reply to `HELLO 3` on a new connection.
     Discard,
@@ -82,6 +99,9 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
                 backoff = Duration::from_millis(50);
                 debug!(%addr, "connected to node");
                 serve(stream, &addr, first, &mut rx, &settings, &router).await;
+                if !settings.reconnect {
+                    break;
+                }
             }
             failure => {
                 let why = match failure {
@@ -108,6 +128,10 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
             }
         }
     }
+    // Not reconnecting: whatever still arrives fails.
+    while let Some(req) = rx.recv().await {
+        req.fail(CommandError::ConnectionLost(addr.to_string()));
+    }
 }
 
 /// Spreads reconnects of many connections over time.
@@ -127,7 +151,8 @@ async fn serve(
 ) {
     let (rd, mut wr) = stream.into_split();
     let (inflight_tx, inflight_rx) = mpsc::channel(settings.max_in_flight);
-    let mut reader = tokio::spawn(read_replies(rd, inflight_rx, addr.clone(), settings.reply_timeout, router.clone()));
+    let mut reader =
+        AbortOnDrop(tokio::spawn(read_replies(rd, inflight_rx, addr.clone(), settings.reply_timeout, router.clone())));
     let mut out = BytesMut::with_capacity(16 * 1024);
     if settings.resp3 {
         out.extend_from_slice(HELLO3);
@@ -160,11 +185,11 @@ async fn serve(
     // Requests dropped here unanswered are seen by their clients as a lost connection.
     tokio::select! {
         _ = writer => {}
-        _ = &mut reader => return,
+        _ = &mut reader.0 => return,
     }
     drop(inflight_tx);
     let _ = wr.shutdown().await;
-    let _ = reader.await;
+    let _ = (&mut reader.0).await;
 }
 
 /// Writes a batch of requests with one write, registering each as in flight first.
@@ -185,10 +210,9 @@ async fn write_batch(
             }
         }
         out.extend_from_slice(&req.bytes);
-        if let Err(mpsc::error::SendError(InFlight::Request(req, _))) =
-            inflight.send(InFlight::Request(req, now)).await
-        {
-            req.fail(CommandError::ConnectionLost(addr.to_string()));
+        let sent = Sent { req, at: now, seen: 0, redirect: None };
+        if let Err(mpsc::error::SendError(InFlight::Request(sent))) = inflight.send(InFlight::Request(sent)).await {
+            sent.req.fail(CommandError::ConnectionLost(addr.to_string()));
         }
     }
     let result = wr.write_all(out).await;
@@ -206,7 +230,7 @@ async fn read_replies(
     mut rd: OwnedReadHalf,
     mut inflight_rx: mpsc::Receiver<InFlight>,
     addr: Arc<str>,
-    reply_timeout: Duration,
+    reply_timeout: Option<Duration>,
     router: Weak<Router>,
 ) {
     let mut waiting: VecDeque<InFlight> = VecDeque::new();
@@ -216,9 +240,11 @@ async fn read_replies(
         while let Ok(item) = inflight_rx.try_recv() {
             waiting.push_back(item);
         }
-        let deadline = waiting.iter().find_map(|w| match w {
-            InFlight::Request(_, sent) => Some(*sent + reply_timeout),
-            InFlight::Discard => None,
+        let deadline = reply_timeout.and_then(|timeout| {
+            waiting.iter().find_map(|w| match w {
+                InFlight::Request(sent) => Some(sent.at + timeout),
+                InFlight::Discard => None,
+            })
         });
         tokio::select! {
             biased;
@@ -253,8 +279,8 @@ async fn read_replies(
         waiting.push_back(item);
     }
     for item in waiting {
-        if let InFlight::Request(req, _) = item {
-            req.fail(error.clone());
+        if let InFlight::Request(sent) = item {
+            sent.req.fail(error.clone());
         }
     }
     if let Some(router) = router.upgrade() {
@@ -278,29 +304,57 @@ fn deliver(
                 waiting.push_back(item);
             }
         }
-        match waiting.pop_front() {
+        match waiting.front_mut() {
             None => return Err("reply with no request waiting for it".into()),
-            Some(InFlight::Discard) => {} // an `ASKING` error shows in the next reply anyway
-            Some(InFlight::Request(req, _)) => {
-                if reply.starts_with(b"-NOSCRIPT") {
-                    match router.upgrade() {
-                        Some(router) => router.heal_noscript(req, reply, addr),
-                        None => { let _ = req.reply.send(Ok(reply)); }
-                    }
-                    continue;
+            // Inside a transaction block: remember a redirect, wait for EXEC's reply.
+            Some(InFlight::Request(sent)) if sent.seen + 1 < sent.req.frames => {
+                sent.seen += 1;
+                if sent.redirect.is_none() && reply.first() == Some(&b'-') {
+                    sent.redirect = Redirect::parse(&reply);
                 }
-                if reply.first() == Some(&b'-') {
-                    if let Some(redirect) = Redirect::parse(&reply) {
-                        match router.upgrade() {
-                            Some(router) => router.follow(req, redirect, addr),
-                            None => { let _ = req.reply.send(Ok(reply)); }
-                        }
-                        continue;
-                    }
-                }
+                continue;
+            }
+            Some(_) => {}
+        }
+        let Some(InFlight::Request(sent)) = waiting.pop_front() else {
+            continue; // a discarded reply (`ASKING`, `HELLO 3`); an error shows in the next one anyway
+        };
+        let (req, block_redirect) = (sent.req, sent.redirect);
+        let redirect = match block_redirect {
+            // The node refused the queued commands (slot moved): EXEC aborted, nothing ran.
+            Some(r) if reply.starts_with(b"-EXECABORT") => Some(r),
+            Some(_) => None,
+            None if reply.first() == Some(&b'-') && req.frames == 1 => Redirect::parse(&reply),
+            None => None,
+        };
+        let router = router.upgrade();
+        match (redirect, router) {
+            (Some(redirect), Some(router)) => router.follow(req, redirect, addr),
+            (None, Some(router)) if reply.starts_with(b"-NOSCRIPT") => router.heal_noscript(req, reply, addr),
+            _ => {
                 let _ = req.reply.send(Ok(reply));
             }
         }
     }
     Ok(())
+}
+
+/// A request on the wire, and what its replies so far said.
+struct Sent {
+    req: BackendRequest,
+    at: Instant,
+    /// Replies of a transaction block received so far.
+    seen: u32,
+    /// The first redirect among a block's replies.
+    redirect: Option<Redirect>,
+}
+
+/// Aborts a task when dropped: a connection's reader ends with its connection,
+/// also when the connection task itself is aborted (a lease given back).
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -52,8 +52,10 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
         Local::ClusterSlots => single_node::cluster_slots(&addr),
         Local::ClusterShards => single_node::cluster_shards(&addr),
         Local::ClusterNodes => client.text(single_node::cluster_nodes(&addr).as_bytes()),
-        // Needs the nodes' keyspace: the session handles it.
-        Local::Info => crate::error::error_reply("ERR INFO is answered by the session"),
+        // These need the nodes or the session's transaction state: the session handles them.
+        Local::Info | Local::Multi | Local::Exec | Local::Discard | Local::Watch | Local::Unwatch => {
+            crate::error::error_reply("ERR this command is answered by the client session")
+        }
         Local::ClusterMyId => encode::bulk(single_node::node_id(&addr).as_bytes()),
         Local::ClusterReplicas => single_node::cluster_replicas(&addr, args),
         Local::Ping if args.len() == 1 => Bytes::from_static(PONG),

@@ -6,3 +6,4 @@ pub mod local;
 pub mod reply_queue;
 pub mod session;
 pub mod single_node;
+pub mod transaction;

@@ -10,12 +10,15 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
 
 use crate::backend::connection::ReplyResult;
+use crate::backend::lease::Lease;
 use crate::error::CommandError;
 use crate::route::fanout::{Merge, merge};
 
 enum Pending {
     Ready(Bytes),
     Waiting(oneshot::Receiver<ReplyResult>),
+    /// A reply on a leased connection; the lease is given back once the reply is out.
+    Leased(oneshot::Receiver<ReplyResult>, #[allow(dead_code)] Box<Lease>),
     /// A command sent to several nodes; replied to once every part has answered.
     Merging(Box<Merging>),
 }
@@ -87,6 +90,10 @@ impl ReplyQueue {
         self.items.push_back(Pending::Waiting(rx));
     }
 
+    pub fn push_leased(&mut self, rx: oneshot::Receiver<ReplyResult>, lease: Lease) {
+        self.items.push_back(Pending::Leased(rx, Box::new(lease)));
+    }
+
     pub fn push_merging(&mut self, parts: Vec<Part>, merge: Merge) {
         self.items.push_back(Pending::Merging(Box::new(Merging { parts, merge })));
     }
@@ -100,7 +107,7 @@ impl ReplyQueue {
                 let Some(front) = self.items.front_mut() else { break };
                 let reply = match front {
                     Pending::Ready(bytes) => Ok(std::mem::take(bytes)),
-                    Pending::Waiting(rx) => match Pin::new(rx).poll(cx) {
+                    Pending::Waiting(rx) | Pending::Leased(rx, _) => match Pin::new(rx).poll(cx) {
                         Poll::Ready(Ok(result)) => result,
                         Poll::Ready(Err(_)) => Err(lost()),
                         Poll::Pending => break,

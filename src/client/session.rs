@@ -13,6 +13,10 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use super::info;
+use super::transaction::{Transaction, Watch};
+use crate::backend::connection::BackendRequest;
+use crate::command::keys::request_slot;
+use tokio::sync::oneshot;
 use super::local::{self, ClientState};
 use crate::command::table::Local;
 use crate::metrics::Metrics;
@@ -34,6 +38,10 @@ pub struct Session {
     state: ClientState,
     max_pipeline: usize,
     maxclients: usize,
+    /// Between `MULTI` and `EXEC`/`DISCARD`.
+    multi: Option<Transaction>,
+    /// After `WATCH`, until `EXEC`/`DISCARD`/`UNWATCH`/`RESET`.
+    watch: Option<Watch>,
 }
 
 impl Session {
@@ -45,6 +53,8 @@ impl Session {
             state: ClientState { id, ..Default::default() },
             max_pipeline: config.max_pipeline.max(1),
             maxclients: config.maxclients,
+            multi: None,
+            watch: None,
         }
     }
 
@@ -119,6 +129,101 @@ impl Session {
         Metrics::add(&self.router.metrics.total_commands, handled);
     }
 
+    /// A command between `MULTI` and `EXEC`: queued (or refused) now, sent on `EXEC`.
+    async fn handle_in_multi(&mut self, action: Action, name: &'static str, raw: Bytes) {
+        let Some(tx) = self.multi.as_mut() else { return };
+        let reply = match action {
+            Action::Local(Local::Exec) => return self.exec().await,
+            Action::Local(Local::Discard) => {
+                self.multi = None;
+                self.watch = None;
+                Bytes::from_static(b"+OK\r\n")
+            }
+            Action::Local(Local::Multi) => error_reply("ERR MULTI calls can not be nested"),
+            Action::Local(Local::Watch) => error_reply("ERR WATCH inside MULTI is not allowed"),
+            // The node runs these inside the transaction, so their replies land in EXEC's.
+            Action::Local(Local::Ping | Local::Echo) => tx.queue(raw, None),
+            Action::Forward { slot } | Action::Blocking { slot } => tx.queue(raw, slot),
+            Action::Split => tx.refuse(CommandError::CrossSlot),
+            Action::Reject(e) => tx.refuse(e),
+            _ => tx.refuse(CommandError::Unsupported(name.into(), "a transaction runs on one node, and this command does not")),
+        };
+        self.replies.push_ready(reply);
+    }
+
+    /// `EXEC`: the queued block goes to its slot's primary in one piece.
+    async fn exec(&mut self) {
+        let Some(tx) = self.multi.take() else { return };
+        let watch = self.watch.take();
+        let slot = tx.slot();
+        let (block, frames) = match tx.into_block() {
+            Ok(block) => block,
+            Err(reply) => return self.replies.push_ready(reply),
+        };
+        match watch {
+            Some(watch) => {
+                let (reply, rx) = oneshot::channel();
+                let req = BackendRequest { frames, ..BackendRequest::new(block, reply, Some(watch.slot), self.state.resp3) };
+                match watch.lease.send(req) {
+                    Ok(()) => self.replies.push_leased(rx, watch.lease),
+                    Err(e) => self.replies.push_ready(e.to_reply()),
+                }
+            }
+            None => match self.router.send_block(block, frames, slot, self.state.tag()).await {
+                Ok(rx) => self.replies.push_waiting(rx),
+                Err(e) => self.replies.push_ready(e.to_reply()),
+            },
+        }
+    }
+
+    /// `WATCH`: lease a connection to the slot's primary (once) and watch there.
+    fn watch_keys(&mut self, raw: Bytes, slot: u16) {
+        if let Some(watch) = &self.watch {
+            if watch.slot != slot {
+                return self.replies.push_ready(CommandError::CrossSlot.to_reply());
+            }
+        } else {
+            let lease = self
+                .router
+                .primary_addr(Some(slot), self.state.id)
+                .and_then(|addr| self.router.leases.lease(addr, false, self.state.resp3));
+            match lease {
+                Ok(lease) => self.watch = Some(Watch { lease, slot }),
+                Err(e) => return self.replies.push_ready(e.to_reply()),
+            }
+        }
+        self.send_leased(raw, 1, slot);
+    }
+
+    /// Sends on the connection leased by `WATCH`.
+    fn send_leased(&mut self, raw: Bytes, frames: u32, slot: u16) {
+        let Some(watch) = &self.watch else { return };
+        let (reply, rx) = oneshot::channel();
+        let req = BackendRequest { frames, ..BackendRequest::new(raw, reply, Some(slot), self.state.resp3) };
+        match watch.lease.send(req) {
+            Ok(()) => self.replies.push_waiting(rx),
+            Err(e) => self.replies.push_ready(e.to_reply()),
+        }
+    }
+
+    /// A blocking command gets a connection of its own, given back with its reply
+    /// (or when the client disconnects), so it holds up nobody else.
+    fn send_blocking(&mut self, raw: Bytes, slot: Option<u16>) {
+        let lease = self
+            .router
+            .primary_addr(slot, self.state.id)
+            .and_then(|addr| self.router.leases.lease(addr, true, self.state.resp3));
+        let lease = match lease {
+            Ok(lease) => lease,
+            Err(e) => return self.replies.push_ready(e.to_reply()),
+        };
+        let (reply, rx) = oneshot::channel();
+        match lease.send(BackendRequest::new(raw, reply, slot, self.state.resp3)) {
+            Ok(()) => self.replies.push_leased(rx, lease),
+            Err(e) => self.replies.push_ready(e.to_reply()),
+        }
+    }
+
     /// Sends `request` to every primary (and replica) and queues the merged reply.
     async fn broadcast(&mut self, request: Bytes, replicas: bool, merge: Merge) {
         let nodes = self.router.all_nodes(replicas);
@@ -150,7 +255,34 @@ impl Session {
                 _ => {}
             }
         }
+        if self.multi.is_some() && !matches!(action, Action::Local(Local::Quit | Local::Reset)) {
+            let name = spec.map_or("", |s| s.name);
+            return self.handle_in_multi(action, name, raw).await;
+        }
         match action {
+            Action::Local(Local::Multi) => {
+                self.multi = Some(Transaction::new(self.watch.as_ref().map(|w| w.slot)));
+                self.replies.push_ready(Bytes::from_static(b"+OK\r\n"));
+            }
+            Action::Local(Local::Exec) => self.replies.push_ready(error_reply("ERR EXEC without MULTI")),
+            Action::Local(Local::Discard) => self.replies.push_ready(error_reply("ERR DISCARD without MULTI")),
+            Action::Local(Local::Unwatch) => {
+                self.watch = None;
+                self.replies.push_ready(Bytes::from_static(b"+OK\r\n"));
+            }
+            Action::Local(Local::Watch) => {
+                let slot = match spec.map(|spec| request_slot(spec, args)) {
+                    Some(Ok(Some(slot))) => slot,
+                    Some(Err(e)) => return self.replies.push_ready(e.to_reply()),
+                    _ => return self.replies.push_ready(CommandError::WrongArity("watch".into()).to_reply()),
+                };
+                self.watch_keys(raw, slot);
+            }
+            Action::Forward { slot: Some(slot) } if self.watch.as_ref().is_some_and(|w| w.slot == slot) => {
+                // Keep the client's commands for the watched slot in order with its WATCH.
+                self.send_leased(raw, 1, slot);
+            }
+            Action::Blocking { slot } => self.send_blocking(raw, slot),
             Action::Split => {
                 let name = spec.map_or("", |s| s.name);
                 let split = fanout::split(name, args);
@@ -189,6 +321,10 @@ impl Session {
                 self.broadcast(request, false, Merge::Info { own, resp3: self.state.resp3 }).await;
             }
             Action::Local(cmd) => {
+                if cmd == Local::Reset {
+                    self.multi = None;
+                    self.watch = None;
+                }
                 let reply = local::answer(cmd, args, &mut self.state, &self.router);
                 self.replies.push_ready(reply);
             }

@@ -14,6 +14,8 @@ pub enum Action {
     Split,
     /// Send to every primary (and replica, if `replicas`), merge the replies.
     Broadcast { combine: Combine, replicas: bool },
+    /// A command that may block: sent on a connection leased for it.
+    Blocking { slot: Option<u16> },
     /// One step of a cluster-wide `SCAN`.
     Scan,
     /// Answer from slotway's own state.
@@ -85,10 +87,8 @@ fn route(spec: &'static CommandSpec, args: Args<'_>) -> Action {
             _ => Action::Forward { slot: None },
         },
         Route::Keys | Route::Movable(_) => {
-            if spec.is(flag::BLOCKING) && would_block(spec, args) {
-                return Action::Reject(CommandError::Unsupported(spec.name.into(), "blocking commands are not supported yet"));
-            }
             match request_slot(spec, args) {
+                Ok(slot) if spec.is(flag::BLOCKING) && would_block(spec, args) => Action::Blocking { slot },
                 Ok(slot) => Action::Forward { slot },
                 Err(e) => Action::Reject(e),
             }

@@ -1,6 +1,6 @@
 //! Finding a request's keys, and from them its one slot.
 
-use super::table::{CommandSpec, Movable, Route};
+use super::table::{CommandSpec, Local, Movable, Route};
 use crate::cluster::slot::hash_slot;
 use crate::error::CommandError;
 use crate::protocol::{parse_int, request::Args};
@@ -30,7 +30,7 @@ pub fn for_each_key<'a>(
     let argc = args.len() as i64;
     match spec.route {
         Route::Movable(rule) => return movable_keys(rule, spec, args, f),
-        Route::Keys | Route::Splittable => {}
+        Route::Keys | Route::Splittable | Route::Local(Local::Watch) => {}
         _ => return Ok(()),
     }
     let first = spec.first_key as i64;

@@ -87,6 +87,12 @@ pub enum Local {
     ReadWrite,
     ClusterKeySlot,
     Info,
+    Multi,
+    Exec,
+    Discard,
+    /// Keys at fixed positions like `Route::Keys`, sent over a leased connection.
+    Watch,
+    Unwatch,
     ClusterInfo,
     ClusterSlots,
     ClusterShards,
@@ -141,14 +147,18 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         });
     }
     match name {
-        // Blocking commands would hold a shared node connection; they need leased
-        // connections (not built yet).
-        "blpop" | "brpop" | "brpoplpush" | "blmove" | "bzpopmin" | "bzpopmax" | "wait" => Refused(LATER),
+        // WAIT counts the replicas that acknowledged this connection's writes; a
+        // client's writes travel on shared connections, so the count would mean nothing.
+        "wait" => Refused("it counts one connection's writes, and slotway shares node connections"),
         // Subscribed mode and transactions need per-client state on the nodes.
         "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe" => {
             Refused(LATER)
         }
-        "multi" | "exec" | "discard" | "watch" | "unwatch" => Refused(LATER),
+        "multi" => L(Multi),
+        "exec" => L(Exec),
+        "discard" => L(Discard),
+        "watch" => L(Watch),
+        "unwatch" => L(Unwatch),
         "mget" | "mset" | "del" | "unlink" | "exists" | "touch" => Splittable,
         _ if first_key > 0 => Keys,
         "dbsize" => primaries(Combine::Sum),

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::connection::{BackendRequest, ConnSettings, ReplyResult};
+use crate::backend::lease::Leases;
 use crate::backend::pool::{Node, Pool};
 use crate::cluster::refresh::ClusterMap;
 use crate::config::Config;
@@ -35,6 +36,7 @@ pub struct Router {
     pub connect_timeout: Duration,
     pub metrics: Metrics,
     pub scripts: ScriptCache,
+    pub leases: Leases,
     max_redirects: u8,
 }
 
@@ -42,18 +44,20 @@ impl Router {
     pub fn new(config: &Config) -> Arc<Router> {
         let settings = ConnSettings {
             resp3: false,
+            reconnect: true,
             connect_timeout: config.connect_timeout(),
-            reply_timeout: config.reply_timeout(),
+            reply_timeout: Some(config.reply_timeout()),
             max_in_flight: config.backend_queue.max(1) * 4,
         };
         Arc::new_cyclic(|me: &Weak<Router>| Router {
             map: ClusterMap::new(),
-            pool: Pool::new(settings, config.conns_per_node, config.backend_queue.max(1), me.clone()),
+            pool: Pool::new(settings.clone(), config.conns_per_node, config.backend_queue.max(1), me.clone()),
             seeds: config.seeds.clone(),
             connect_timeout: config.connect_timeout(),
             max_redirects: config.max_redirects,
             metrics: Metrics::default(),
             scripts: ScriptCache::default(),
+            leases: Leases::new(config.max_leased_conns, settings.clone(), me.clone()),
         })
     }
 
@@ -70,21 +74,42 @@ impl Router {
         client: ClientTag,
     ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
         let (tx, rx) = oneshot::channel();
-        let req = BackendRequest { bytes, reply: tx, slot, hops: 0, asking: false, resp3: client.resp3 };
+        self.route(BackendRequest::new(bytes, tx, slot, client.resp3), client.id).await?;
+        Ok(rx)
+    }
+
+    /// Sends a transaction block (`MULTI`, the queued commands, `EXEC`, as one run of
+    /// bytes producing `frames` replies) over the shared connection: nothing of another
+    /// client can come between its commands. A moved slot replays the whole block.
+    pub async fn send_block(
+        &self,
+        bytes: Bytes,
+        frames: u32,
+        slot: Option<u16>,
+        client: ClientTag,
+    ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
+        let (tx, rx) = oneshot::channel();
+        let req = BackendRequest { frames, ..BackendRequest::new(bytes, tx, slot, client.resp3) };
+        self.route(req, client.id).await?;
+        Ok(rx)
+    }
+
+    /// Queues `req` for the primary of its slot (any primary when it has none).
+    async fn route(&self, req: BackendRequest, client_id: u64) -> Result<(), CommandError> {
+        let slot = req.slot;
         let full = {
             let topology = self.map.load();
             let node = match slot {
                 Some(slot) => topology.primary(slot),
-                None => topology.any_primary(client.id),
+                None => topology.any_primary(client_id),
             };
             match node {
-                Some(node) => try_enqueue(node, client.id, req)?,
+                Some(node) => try_enqueue(node, client_id, req)?,
                 None if topology.shards.is_empty() => return Err(CommandError::NoTopology),
                 None => return Err(CommandError::SlotNotServed),
             }
         };
-        wait_enqueue(full).await?;
-        Ok(rx)
+        wait_enqueue(full).await
     }
 
     /// Queues `bytes` for `node` itself (broadcasts to every node).
@@ -95,10 +120,23 @@ impl Router {
         client: ClientTag,
     ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
         let (tx, rx) = oneshot::channel();
-        let req = BackendRequest { bytes, reply: tx, slot: None, hops: 0, asking: false, resp3: client.resp3 };
-        let full = try_enqueue(node, client.id, req)?;
+        let full = try_enqueue(node, client.id, BackendRequest::new(bytes, tx, None, client.resp3))?;
         wait_enqueue(full).await?;
         Ok(rx)
+    }
+
+    /// The address of the primary for `slot` (any primary for `None`).
+    pub fn primary_addr(&self, slot: Option<u16>, client_id: u64) -> Result<Arc<str>, CommandError> {
+        let topology = self.map.load();
+        let node = match slot {
+            Some(slot) => topology.primary(slot),
+            None => topology.any_primary(client_id),
+        };
+        match node {
+            Some(node) => Ok(node.addr.clone()),
+            None if topology.shards.is_empty() => Err(CommandError::NoTopology),
+            None => Err(CommandError::SlotNotServed),
+        }
     }
 
     /// Every primary, and with `replicas` every replica too, of the current topology.
@@ -115,6 +153,17 @@ impl Router {
 
     /// Acts on a redirect reply `from` a node for `req`.
     pub fn follow(self: &Arc<Self>, mut req: BackendRequest, redirect: Redirect, from: &str) {
+        if req.leased {
+            // Its WATCH lives on this connection; elsewhere the transaction would run
+            // unwatched. Answer as Redis does when a watched key may have changed.
+            let reply = match req.frames {
+                1 => crate::error::error_reply("TRYAGAIN the slot moved while the client had keys WATCHed"),
+                _ if req.resp3 => Bytes::from_static(b"_\r\n"),
+                _ => Bytes::from_static(b"*-1\r\n"),
+            };
+            let _ = req.reply.send(Ok(reply));
+            return;
+        }
         if req.hops >= self.max_redirects {
             let hops = req.hops;
             return req.fail(CommandError::TooManyRedirects(hops));
@@ -167,7 +216,7 @@ impl Router {
         let node = self.pool.node(node_addr);
         let (tx, _dropped) = oneshot::channel();
         let resp3 = req.resp3;
-        forward(&node, BackendRequest { bytes: load, reply: tx, slot: None, hops: 0, asking: false, resp3 });
+        forward(&node, BackendRequest::new(load, tx, None, resp3));
         forward(&node, req);
     }
 }

@@ -1,0 +1,73 @@
+//! Connections lent to one client for a while: for a blocking command (it may wait
+//! for minutes, and must not hold up a shared connection), or from `WATCH` to
+//! `EXEC` (the watch lives on the connection). Their number is bounded; a lease
+//! given back closes its connection, so no state leaks to the next user.
+
+use std::sync::{Arc, Weak};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use super::connection::{self, AbortOnDrop, BackendRequest, ConnSettings};
+use crate::error::CommandError;
+use crate::route::dispatch::Router;
+
+/// A connection to `node` that only its holder uses.
+pub struct Lease {
+    conn: mpsc::Sender<BackendRequest>,
+    pub node: Arc<str>,
+    _task: AbortOnDrop,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease").field("node", &self.node).finish()
+    }
+}
+
+impl Lease {
+    /// Queues `req` on the leased connection (marked leased: never redirected elsewhere).
+    pub fn send(&self, mut req: BackendRequest) -> Result<(), CommandError> {
+        req.leased = true;
+        self.conn.try_send(req).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => CommandError::Overloaded(self.node.to_string()),
+            mpsc::error::TrySendError::Closed(_) => CommandError::ConnectionLost(self.node.to_string()),
+        })
+    }
+}
+
+pub struct Leases {
+    permits: Arc<Semaphore>,
+    limit: usize,
+    settings: ConnSettings,
+    router: Weak<Router>,
+}
+
+/// Requests one holder may queue on its lease (a transaction is one request).
+const LEASE_QUEUE: usize = 256;
+
+impl Leases {
+    pub fn new(limit: usize, settings: ConnSettings, router: Weak<Router>) -> Self {
+        Leases { permits: Arc::new(Semaphore::new(limit)), limit, settings, router }
+    }
+
+    /// A new connection to `node`. `blocking`: no reply timeout (the command's own
+    /// timeout applies). Fails at once past the configured number of leases.
+    pub fn lease(&self, node: Arc<str>, blocking: bool, resp3: bool) -> Result<Lease, CommandError> {
+        let permit = self.permits.clone().try_acquire_owned().map_err(|_| CommandError::TooManyLeases(self.limit))?;
+        let settings = ConnSettings {
+            resp3,
+            reconnect: false,
+            reply_timeout: if blocking { None } else { self.settings.reply_timeout },
+            ..self.settings.clone()
+        };
+        let (conn, rx) = mpsc::channel(LEASE_QUEUE);
+        let task = AbortOnDrop(tokio::spawn(connection::run(node.clone(), rx, settings, self.router.clone())));
+        Ok(Lease { conn, node, _task: task, _permit: permit })
+    }
+
+    /// Leases in use now.
+    pub fn in_use(&self) -> usize {
+        self.limit - self.permits.available_permits()
+    }
+}
