@@ -41,6 +41,9 @@ pub struct BackendRequest {
     pub asking: bool,
     /// The client speaks RESP3: use the node's RESP3 connections.
     pub resp3: bool,
+    /// The client it is for: picks the client's own connection to a node, also
+    /// after a redirect, so its commands to one node keep their order.
+    pub client_id: u64,
     /// Replies the bytes produce: 1, or for a transaction block (`MULTI` ... `EXEC`)
     /// one per command; the last one (`EXEC`'s) is the reply.
     pub frames: u32,
@@ -52,7 +55,7 @@ pub struct BackendRequest {
 impl BackendRequest {
     /// An ordinary one-reply request.
     pub fn new(bytes: Bytes, reply: oneshot::Sender<ReplyResult>, slot: Option<u16>, resp3: bool) -> Self {
-        BackendRequest { bytes, reply, slot, hops: 0, asking: false, resp3, frames: 1, leased: false }
+        BackendRequest { bytes, reply, slot, hops: 0, asking: false, resp3, frames: 1, leased: false, client_id: 0 }
     }
 }
 

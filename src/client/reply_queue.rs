@@ -94,6 +94,36 @@ impl ReplyQueue {
         self.items.push_back(Pending::Leased(rx, Box::new(lease)));
     }
 
+    /// Waits until every queued reply has arrived (they stay queued, in order).
+    /// Cancel-safe: arrived replies are kept in place.
+    pub async fn settle(&mut self) {
+        poll_fn(|cx| {
+            let mut pending = false;
+            for item in self.items.iter_mut() {
+                let done = match item {
+                    Pending::Ready(_) => continue,
+                    Pending::Waiting(rx) | Pending::Leased(rx, _) => match Pin::new(rx).poll(cx) {
+                        Poll::Ready(result) => result.unwrap_or_else(|_| Err(lost())),
+                        Poll::Pending => {
+                            pending = true;
+                            continue;
+                        }
+                    },
+                    Pending::Merging(m) => match m.poll(cx) {
+                        Poll::Ready(bytes) => Ok(bytes),
+                        Poll::Pending => {
+                            pending = true;
+                            continue;
+                        }
+                    },
+                };
+                *item = Pending::Ready(done.unwrap_or_else(|e| e.to_reply()));
+            }
+            if pending { Poll::Pending } else { Poll::Ready(()) }
+        })
+        .await
+    }
+
     pub fn push_merging(&mut self, parts: Vec<Part>, merge: Merge) {
         self.items.push_back(Pending::Merging(Box::new(Merging { parts, merge })));
     }

@@ -42,6 +42,8 @@ pub struct Session {
     multi: Option<Transaction>,
     /// After `WATCH`, until `EXEC`/`DISCARD`/`UNWATCH`/`RESET`.
     watch: Option<Watch>,
+    /// The topology version this client's in-flight requests were routed with.
+    routed_version: u64,
 }
 
 impl Session {
@@ -55,6 +57,7 @@ impl Session {
             maxclients: config.maxclients,
             multi: None,
             watch: None,
+            routed_version: 0,
         }
     }
 
@@ -241,6 +244,14 @@ impl Session {
     }
 
     async fn handle_request(&mut self, raw: Bytes) {
+        // Slots changed owner since this client's in-flight requests were routed: let
+        // them finish (redirects included) before routing more, so a later command
+        // cannot overtake an earlier one on its way to the new owner.
+        let version = self.router.map.version();
+        if version != self.routed_version {
+            self.replies.settle().await;
+            self.routed_version = version;
+        }
         let args = Args::new(&raw, self.parser.args());
         let (action, spec) = classify(args);
         if let Some(spec) = spec {

@@ -4,6 +4,7 @@
 //! Demands are coalesced: any number of them during a refresh cause one more refresh.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, Guard};
@@ -26,11 +27,14 @@ const MAX_REPLY: usize = 16 * 1024 * 1024;
 pub struct ClusterMap {
     current: ArcSwap<Topology>,
     wake: Notify,
+    /// Bumped on every change of slot ownership; clients compare it to order their
+    /// requests across a change (see `Session::handle_request`).
+    version: AtomicU64,
 }
 
 impl ClusterMap {
     pub fn new() -> Self {
-        ClusterMap { current: ArcSwap::from_pointee(Topology::empty()), wake: Notify::new() }
+        ClusterMap { current: ArcSwap::from_pointee(Topology::empty()), wake: Notify::new(), version: AtomicU64::new(0) }
     }
 
     /// The current snapshot; read once per command.
@@ -38,8 +42,21 @@ impl ClusterMap {
         self.current.load()
     }
 
+    /// Swaps in a new snapshot, unless it describes the same cluster as the current one.
     pub fn store(&self, topology: Topology) {
+        let current = self.current.load();
+        if topology.same_as(&current) {
+            return;
+        }
+        if topology.fingerprint != current.fingerprint {
+            self.version.fetch_add(1, Ordering::Release);
+        }
         self.current.store(Arc::new(topology));
+    }
+
+    /// Changes of slot ownership so far.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 
     /// Asks the refresher for a new snapshot soon (coalesced).

@@ -79,6 +79,13 @@ impl Topology {
         topo
     }
 
+    /// Same slot owners and same replicas.
+    pub fn same_as(&self, other: &Topology) -> bool {
+        self.fingerprint == other.fingerprint
+            && self.shards.len() == other.shards.len()
+            && self.shards.iter().zip(&other.shards).all(|(a, b)| a.primary.addr == b.primary.addr && a.replicas == b.replicas)
+    }
+
     /// The primary serving `slot`, if any.
     pub fn primary(&self, slot: u16) -> Option<&Arc<Node>> {
         let shard = *self.slot_owner.get(slot as usize)?;

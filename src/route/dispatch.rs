@@ -95,7 +95,8 @@ impl Router {
     }
 
     /// Queues `req` for the primary of its slot (any primary when it has none).
-    async fn route(&self, req: BackendRequest, client_id: u64) -> Result<(), CommandError> {
+    async fn route(&self, mut req: BackendRequest, client_id: u64) -> Result<(), CommandError> {
+        req.client_id = client_id;
         let slot = req.slot;
         let full = {
             let topology = self.map.load();
@@ -120,7 +121,8 @@ impl Router {
         client: ClientTag,
     ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
         let (tx, rx) = oneshot::channel();
-        let full = try_enqueue(node, client.id, BackendRequest::new(bytes, tx, None, client.resp3))?;
+        let req = BackendRequest { client_id: client.id, ..BackendRequest::new(bytes, tx, None, client.resp3) };
+        let full = try_enqueue(node, client.id, req)?;
         wait_enqueue(full).await?;
         Ok(rx)
     }
@@ -245,7 +247,7 @@ async fn wait_enqueue(full: Full) -> Result<(), CommandError> {
 /// Queues a redirected request on `node`. The node's reader calls this, so it must
 /// not wait: when the queue is full, a task waits instead.
 fn forward(node: &Arc<Node>, req: BackendRequest) {
-    let conn = node.conn(0, req.resp3);
+    let conn = node.conn(req.client_id, req.resp3);
     match conn.try_send(req) {
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(req)) => {
