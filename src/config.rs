@@ -49,6 +49,13 @@ pub struct Config {
     #[arg(long, env = "SLOTWAY_MAX_LEASED_CONNS", default_value_t = 1024)]
     pub max_leased_conns: usize,
 
+    /// Output limit for subscribed clients, as Redis's `client-output-buffer-limit
+    /// pubsub`: "<hard bytes> <soft bytes> <soft seconds>". A subscriber with more
+    /// unread messages than the hard limit, or over the soft limit for that long, is
+    /// disconnected.
+    #[arg(long, env = "SLOTWAY_PUBSUB_OUTPUT_LIMIT", default_value = "33554432 8388608 60")]
+    pub pubsub_output_limit: String,
+
     /// Milliseconds to wait for a TCP connection to a node.
     #[arg(long, env = "SLOTWAY_CONNECT_TIMEOUT_MS", default_value_t = 1_000)]
     pub connect_timeout_ms: u64,
@@ -80,6 +87,20 @@ impl Config {
             args.push(s.clone());
         }
         Config::parse_from(args)
+    }
+
+    /// `pubsub_output_limit` read; Redis's defaults (32mb 8mb 60) where it does not parse.
+    pub fn pubsub_limit(&self) -> crate::pubsub::hub::OutputLimit {
+        let n: Vec<u64> = self.pubsub_output_limit.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        match n[..] {
+            // As in Redis, 0 turns a limit off.
+            [hard, soft, secs] => crate::pubsub::hub::OutputLimit {
+                hard: if hard == 0 { usize::MAX } else { hard as usize },
+                soft: if soft == 0 { usize::MAX } else { soft as usize },
+                soft_seconds: secs,
+            },
+            _ => crate::pubsub::hub::OutputLimit { hard: 32 << 20, soft: 8 << 20, soft_seconds: 60 },
+        }
     }
 
     pub fn connect_timeout(&self) -> Duration {

@@ -26,6 +26,7 @@ pub mod error;
 pub mod listener;
 pub mod metrics;
 pub mod protocol;
+pub mod pubsub;
 pub mod route;
 
 use std::future::Future;
@@ -67,6 +68,6 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: impl Future<
     listener::accept_loop(listener, router.clone(), config, shutdown).await;
     refresher.abort();
     router.pool.clear();
-    router.map.store(cluster::topology::Topology::empty());
+    let _ = router.map.store(cluster::topology::Topology::empty());
     Ok(())
 }

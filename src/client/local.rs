@@ -53,7 +53,18 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
         Local::ClusterShards => single_node::cluster_shards(&addr),
         Local::ClusterNodes => client.text(single_node::cluster_nodes(&addr).as_bytes()),
         // These need the nodes or the session's transaction state: the session handles them.
-        Local::Info | Local::Multi | Local::Exec | Local::Discard | Local::Watch | Local::Unwatch => {
+        Local::Info
+        | Local::Multi
+        | Local::Exec
+        | Local::Discard
+        | Local::Watch
+        | Local::Unwatch
+        | Local::Subscribe
+        | Local::PSubscribe
+        | Local::SSubscribe
+        | Local::Unsubscribe
+        | Local::PUnsubscribe
+        | Local::SUnsubscribe => {
             crate::error::error_reply("ERR this command is answered by the client session")
         }
         Local::ClusterMyId => encode::bulk(single_node::node_id(&addr).as_bytes()),

@@ -6,4 +6,5 @@ pub mod local;
 pub mod reply_queue;
 pub mod session;
 pub mod single_node;
+pub mod subscriptions;
 pub mod transaction;

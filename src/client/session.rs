@@ -13,9 +13,12 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use super::info;
+use super::subscriptions::Subscriptions;
+use crate::pubsub::{Kind, push_frame};
 use super::transaction::{Transaction, Watch};
 use crate::backend::connection::BackendRequest;
 use crate::command::keys::request_slot;
+use crate::command::table::CommandSpec;
 use tokio::sync::oneshot;
 use super::local::{self, ClientState};
 use crate::command::table::Local;
@@ -44,6 +47,7 @@ pub struct Session {
     watch: Option<Watch>,
     /// The topology version this client's in-flight requests were routed with.
     routed_version: u64,
+    subs: Subscriptions,
 }
 
 impl Session {
@@ -58,6 +62,7 @@ impl Session {
             multi: None,
             watch: None,
             routed_version: 0,
+            subs: Subscriptions::default(),
         }
     }
 
@@ -88,6 +93,13 @@ impl Session {
                     // Requests held back by the pipeline limit may go now.
                     self.handle_input(&mut input).await;
                 }
+                push = next_push(&mut self.subs), if self.replies.is_empty() && self.subs.feed.is_some() => {
+                    // Messages go out only between replies, never inside one.
+                    let Some(push) = push else { break }; // too slow: the hub dropped this client
+                    if wr.write_all(&push).await.is_err() {
+                        break;
+                    }
+                }
                 ready = rd.readable(), if can_read => {
                     if ready.is_err() {
                         self.state.closing = true;
@@ -108,6 +120,7 @@ impl Session {
                 },
             }
         }
+        self.subs.clear(&self.router.hub, self.state.id);
         let _ = wr.shutdown().await;
         debug!(id = self.state.id, "client closed");
     }
@@ -266,11 +279,48 @@ impl Session {
                 _ => {}
             }
         }
+        if self.subs.active() && !self.state.resp3 {
+            if let Some(reply) = subscribed_mode_refusal(&action, spec, args) {
+                return self.replies.push_ready(reply);
+            }
+        }
         if self.multi.is_some() && !matches!(action, Action::Local(Local::Quit | Local::Reset)) {
             let name = spec.map_or("", |s| s.name);
             return self.handle_in_multi(action, name, raw).await;
         }
         match action {
+            Action::Local(cmd @ (Local::Subscribe | Local::PSubscribe | Local::SSubscribe)) => {
+                let kind = match cmd {
+                    Local::Subscribe => Kind::Channel,
+                    Local::PSubscribe => Kind::Pattern,
+                    _ => Kind::Shard,
+                };
+                if kind == Kind::Shard {
+                    if let Some(Err(e)) = spec.map(|spec| request_slot(spec, args)) {
+                        return self.replies.push_ready(e.to_reply());
+                    }
+                }
+                let names = args.iter().skip(1).map(Bytes::copy_from_slice).collect();
+                let (id, resp3) = (self.state.id, self.state.resp3);
+                let rx = self.subs.subscribe(&self.router.hub, id, resp3, kind, names);
+                self.replies.push_waiting(rx);
+            }
+            Action::Local(cmd @ (Local::Unsubscribe | Local::PUnsubscribe | Local::SUnsubscribe)) => {
+                let kind = match cmd {
+                    Local::Unsubscribe => Kind::Channel,
+                    Local::PUnsubscribe => Kind::Pattern,
+                    _ => Kind::Shard,
+                };
+                let names = args.iter().skip(1).map(Bytes::copy_from_slice).collect();
+                let (id, resp3) = (self.state.id, self.state.resp3);
+                let reply = self.subs.unsubscribe(&self.router.hub, id, resp3, kind, names);
+                self.replies.push_ready(reply);
+            }
+            Action::Local(Local::Ping) if self.subs.active() && !self.state.resp3 => {
+                // In RESP2 subscribed mode Redis answers PING with a ["pong", arg] array.
+                let arg = if args.len() > 1 { args.get(1) } else { b"" };
+                self.replies.push_ready(push_frame(false, &[Some(b"pong"), Some(arg)], None));
+            }
             Action::Local(Local::Multi) => {
                 self.multi = Some(Transaction::new(self.watch.as_ref().map(|w| w.slot)));
                 self.replies.push_ready(Bytes::from_static(b"+OK\r\n"));
@@ -335,6 +385,7 @@ impl Session {
                 if cmd == Local::Reset {
                     self.multi = None;
                     self.watch = None;
+                    self.subs.clear(&self.router.hub, self.state.id);
                 }
                 let reply = local::answer(cmd, args, &mut self.state, &self.router);
                 self.replies.push_ready(reply);
@@ -342,4 +393,38 @@ impl Session {
             Action::Reject(e) => self.replies.push_ready(e.to_reply()),
         }
     }
+}
+
+/// Waits for the next message for this client (`None`: the hub dropped it).
+async fn next_push(subs: &mut Subscriptions) -> Option<Bytes> {
+    let feed = subs.feed.as_mut()?;
+    let push = feed.pushes.recv().await?;
+    feed.queued.fetch_sub(push.len(), std::sync::atomic::Ordering::Relaxed);
+    Some(push)
+}
+
+/// In RESP2 subscribed mode Redis allows only a few commands; the error for the rest.
+fn subscribed_mode_refusal(action: &Action, spec: Option<&CommandSpec>, args: Args<'_>) -> Option<Bytes> {
+    let allowed = matches!(
+        action,
+        Action::Local(
+            Local::Subscribe
+                | Local::PSubscribe
+                | Local::SSubscribe
+                | Local::Unsubscribe
+                | Local::PUnsubscribe
+                | Local::SUnsubscribe
+                | Local::Ping
+                | Local::Quit
+                | Local::Reset
+        )
+    );
+    // Unknown commands and wrong arity get those errors first, as in Redis.
+    if allowed || matches!(action, Action::Reject(_)) {
+        return None;
+    }
+    let name = spec.map_or_else(|| String::from_utf8_lossy(args.get(0)).to_lowercase(), |s| s.name.to_string());
+    Some(error_reply(&format!(
+        "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+    )))
 }

@@ -42,16 +42,18 @@ impl ClusterMap {
         self.current.load()
     }
 
-    /// Swaps in a new snapshot, unless it describes the same cluster as the current one.
-    pub fn store(&self, topology: Topology) {
+    /// Swaps in a new snapshot, unless it describes the same cluster as the current
+    /// one; says whether it did.
+    pub fn store(&self, topology: Topology) -> bool {
         let current = self.current.load();
         if topology.same_as(&current) {
-            return;
+            return false;
         }
         if topology.fingerprint != current.fingerprint {
             self.version.fetch_add(1, Ordering::Release);
         }
         self.current.store(Arc::new(topology));
+        true
     }
 
     /// Changes of slot ownership so far.
@@ -104,7 +106,10 @@ pub async fn refresh_once(router: &Router) -> Result<(), Vec<(String, String)>> 
                     info!(shards = topology.shards.len(), slots = topology.covered_slots(), "cluster topology changed");
                 }
                 router.pool.retain(|a| topology.has_node(a));
-                router.map.store(topology);
+                if router.map.store(topology) {
+                    // Subscriptions follow the slots and primaries they belong to.
+                    router.hub.reconcile();
+                }
                 return Ok(());
             }
             Ok(_) => errors.push((addr, "node serves no slots (is the cluster created?)".into())),

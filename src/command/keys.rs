@@ -30,7 +30,7 @@ pub fn for_each_key<'a>(
     let argc = args.len() as i64;
     match spec.route {
         Route::Movable(rule) => return movable_keys(rule, spec, args, f),
-        Route::Keys | Route::Splittable | Route::Local(Local::Watch) => {}
+        Route::Keys | Route::Splittable | Route::Local(Local::Watch | Local::SSubscribe | Local::SUnsubscribe) => {}
         _ => return Ok(()),
     }
     let first = spec.first_key as i64;

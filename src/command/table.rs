@@ -93,6 +93,13 @@ pub enum Local {
     /// Keys at fixed positions like `Route::Keys`, sent over a leased connection.
     Watch,
     Unwatch,
+    Subscribe,
+    PSubscribe,
+    /// Keys (shard channels) at fixed positions, all in one slot.
+    SSubscribe,
+    Unsubscribe,
+    PUnsubscribe,
+    SUnsubscribe,
     ClusterInfo,
     ClusterSlots,
     ClusterShards,
@@ -150,10 +157,17 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         // WAIT counts the replicas that acknowledged this connection's writes; a
         // client's writes travel on shared connections, so the count would mean nothing.
         "wait" => Refused("it counts one connection's writes, and slotway shares node connections"),
-        // Subscribed mode and transactions need per-client state on the nodes.
-        "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe" => {
-            Refused(LATER)
-        }
+        "subscribe" => L(Subscribe),
+        "psubscribe" => L(PSubscribe),
+        "ssubscribe" => L(SSubscribe),
+        "unsubscribe" => L(Unsubscribe),
+        "punsubscribe" => L(PUnsubscribe),
+        "sunsubscribe" => L(SUnsubscribe),
+        "pubsub|channels" => Route::Broadcast { combine: Combine::ConcatUnique, replicas: true },
+        "pubsub|shardchannels" => primaries(Combine::ConcatUnique),
+        "pubsub|numsub" => Route::Broadcast { combine: Combine::PairSum, replicas: true },
+        "pubsub|shardnumsub" => primaries(Combine::PairSum),
+        "pubsub|numpat" => Route::Broadcast { combine: Combine::Sum, replicas: true },
         "multi" => L(Multi),
         "exec" => L(Exec),
         "discard" => L(Discard),

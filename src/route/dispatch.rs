@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::connection::{BackendRequest, ConnSettings, ReplyResult};
 use crate::backend::lease::Leases;
+use crate::pubsub::hub::Hub;
 use crate::backend::pool::{Node, Pool};
 use crate::cluster::refresh::ClusterMap;
 use crate::config::Config;
@@ -37,6 +38,7 @@ pub struct Router {
     pub metrics: Metrics,
     pub scripts: ScriptCache,
     pub leases: Leases,
+    pub hub: Arc<Hub>,
     max_redirects: u8,
 }
 
@@ -58,6 +60,7 @@ impl Router {
             metrics: Metrics::default(),
             scripts: ScriptCache::default(),
             leases: Leases::new(config.max_leased_conns, settings.clone(), me.clone()),
+            hub: Hub::new(me.clone(), config.pubsub_limit()),
         })
     }
 

@@ -33,6 +33,10 @@ pub enum Combine {
     Sum,
     /// Arrays concatenated (`KEYS`).
     Concat,
+    /// Arrays concatenated without repeats (`PUBSUB CHANNELS`).
+    ConcatUnique,
+    /// `[name, count, ...]` arrays: counts added per name (`PUBSUB NUMSUB`).
+    PairSum,
     /// Every part must give the same reply (`SCRIPT LOAD`'s SHA): that reply.
     Same,
     /// Arrays of 0/1 combined element-wise with AND (`SCRIPT EXISTS`: loaded everywhere).
@@ -125,6 +129,36 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
                 }
             }
             array(&all)
+        }
+        Merge::Combine(Combine::ConcatUnique) => {
+            let mut all: Vec<&[u8]> = Vec::new();
+            for r in &replies {
+                match elements(r) {
+                    Some(e) => e.into_iter().for_each(|x| if !all.contains(&x) { all.push(x) }),
+                    None => return unexpected(&replies),
+                }
+            }
+            array(&all)
+        }
+        Merge::Combine(Combine::PairSum) => {
+            let mut pairs: Vec<(&[u8], i64)> = Vec::new();
+            for r in &replies {
+                let Some(e) = elements(r) else { return unexpected(&replies) };
+                for pair in e.chunks(2) {
+                    let (name, n) = (pair[0], pair.get(1).and_then(|n| integer(n)).unwrap_or(0));
+                    match pairs.iter_mut().find(|(k, _)| *k == name) {
+                        Some(entry) => entry.1 += n,
+                        None => pairs.push((name, n)),
+                    }
+                }
+            }
+            let mut out = BytesMut::new();
+            encode::put_array_header(&mut out, pairs.len() * 2);
+            for (name, n) in pairs {
+                out.put_slice(name);
+                out.put_slice(&encode::integer(n));
+            }
+            out.freeze()
         }
         Merge::Combine(Combine::AllOfArrays) => {
             let mut lists = Vec::new();

@@ -1,0 +1,337 @@
+//! The pub/sub hub: who is subscribed to what, which node connections carry which
+//! subscriptions, and delivery of messages to subscribers, each within its own
+//! output bound (Redis's `client-output-buffer-limit pubsub`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
+
+use super::conn::{SubCommand, SubConn};
+use super::{Kind, is_keyspace, push_frame};
+use crate::backend::connection::ReplyResult;
+use crate::cluster::slot::hash_slot;
+use crate::protocol::encode;
+use crate::route::dispatch::Router;
+
+/// Pushes one client may have waiting, whatever their size (bytes are bounded separately).
+const PUSH_QUEUE: usize = 64 * 1024;
+/// How long a client waits for its subscriptions to be confirmed by the nodes.
+const CONFIRM_WAIT: Duration = Duration::from_secs(5);
+
+/// Redis's `client-output-buffer-limit pubsub <hard> <soft> <seconds>`.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputLimit {
+    pub hard: usize,
+    pub soft: usize,
+    pub soft_seconds: u64,
+}
+
+/// What a subscribed client's session reads pushes from.
+pub struct Subscriber {
+    pub pushes: mpsc::Receiver<Bytes>,
+    /// Bytes queued for this client and not yet written; the session subtracts.
+    pub queued: Arc<AtomicUsize>,
+}
+
+struct Client {
+    tx: mpsc::Sender<Bytes>,
+    resp3: bool,
+    queued: Arc<AtomicUsize>,
+    over_soft_since: Option<Instant>,
+}
+
+type Sub = (Kind, Bytes);
+
+#[derive(Default)]
+struct State {
+    clients: HashMap<u64, Client>,
+    subs: HashMap<Sub, HashSet<u64>>,
+    conns: HashMap<Arc<str>, (SubConn, HashSet<Sub>)>,
+    /// The primary carrying the plain channel and pattern subscriptions.
+    global: Option<Arc<str>>,
+}
+
+pub struct Hub {
+    state: Mutex<State>,
+    router: Weak<Router>,
+    limit: OutputLimit,
+    me: Weak<Hub>,
+}
+
+impl Hub {
+    pub fn new(router: Weak<Router>, limit: OutputLimit) -> Arc<Hub> {
+        Arc::new_cyclic(|me| Hub { state: Mutex::new(State::default()), router, limit, me: me.clone() })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes `id` a subscriber; its pushes arrive on the returned receiver.
+    pub fn register(&self, id: u64, resp3: bool) -> Subscriber {
+        let (tx, pushes) = mpsc::channel(PUSH_QUEUE);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let client = Client { tx, resp3, queued: queued.clone(), over_soft_since: None };
+        self.lock().clients.insert(id, client);
+        Subscriber { pushes, queued }
+    }
+
+    /// Subscribes `id` to `names`. The receiver yields `confirmation` once every new
+    /// node subscription is confirmed, so messages published after the client reads
+    /// its confirmation reach it.
+    pub fn subscribe(&self, id: u64, kind: Kind, names: &[Bytes], confirmation: Bytes) -> oneshot::Receiver<ReplyResult> {
+        let (reply, rx) = oneshot::channel();
+        let mut state = self.lock();
+        let mut fresh = Vec::new();
+        for name in names {
+            let clients = state.subs.entry((kind, name.clone())).or_default();
+            if clients.is_empty() {
+                fresh.push((kind, name.clone()));
+            }
+            clients.insert(id);
+        }
+        let waits = self.place(&mut state, &fresh);
+        drop(state);
+        if waits.is_empty() {
+            let _ = reply.send(Ok(confirmation));
+        } else {
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(CONFIRM_WAIT, async {
+                    for wait in waits {
+                        let _ = wait.await;
+                    }
+                })
+                .await;
+                let _ = reply.send(Ok(confirmation));
+            });
+        }
+        rx
+    }
+
+    /// Removes `id` from `names`; node subscriptions nobody wants any more are dropped.
+    pub fn unsubscribe(&self, id: u64, kind: Kind, names: &[Bytes]) {
+        let mut state = self.lock();
+        let mut gone = Vec::new();
+        for name in names {
+            let key = (kind, name.clone());
+            if let Some(clients) = state.subs.get_mut(&key) {
+                clients.remove(&id);
+                if clients.is_empty() {
+                    state.subs.remove(&key);
+                    gone.push(key);
+                }
+            }
+        }
+        Self::unplace(&mut state, &gone);
+    }
+
+    /// Forgets a client entirely (it disconnected, reset, or was too slow).
+    pub fn remove_client(&self, id: u64) {
+        let mut state = self.lock();
+        Self::remove_locked(&mut state, id);
+    }
+
+    fn remove_locked(state: &mut State, id: u64) {
+        state.clients.remove(&id);
+        let mut gone = Vec::new();
+        state.subs.retain(|key, clients| {
+            clients.remove(&id);
+            if clients.is_empty() {
+                gone.push(key.clone());
+                false
+            } else {
+                true
+            }
+        });
+        Self::unplace(state, &gone);
+    }
+
+    /// Copies a message from a node to every client subscribed to it.
+    pub fn deliver(&self, kind: Kind, pattern: Option<&[u8]>, channel: &[u8], payload: &[u8]) {
+        let mut state = self.lock();
+        let key = (kind, Bytes::copy_from_slice(pattern.unwrap_or(channel)));
+        let Some(ids) = state.subs.get(&key) else { return };
+        let ids: Vec<u64> = ids.iter().copied().collect();
+        let name: &[u8] = match kind {
+            Kind::Channel => b"message",
+            Kind::Pattern => b"pmessage",
+            Kind::Shard => b"smessage",
+        };
+        let mut items: Vec<Option<&[u8]>> = vec![Some(name)];
+        if let Some(p) = pattern {
+            items.push(Some(p));
+        }
+        items.push(Some(channel));
+        items.push(Some(payload));
+        let mut frames: [Option<Bytes>; 2] = [None, None];
+        let mut too_slow = Vec::new();
+        let now = Instant::now();
+        for id in ids {
+            let Some(client) = state.clients.get_mut(&id) else { continue };
+            let frame = frames[usize::from(client.resp3)].get_or_insert_with(|| push_frame(client.resp3, &items, None)).clone();
+            let queued = client.queued.fetch_add(frame.len(), Ordering::Relaxed) + frame.len();
+            let over_soft = queued > self.limit.soft;
+            let since = *client.over_soft_since.get_or_insert(now);
+            if !over_soft {
+                client.over_soft_since = None;
+            }
+            let soft_expired = over_soft && now.duration_since(since).as_secs() >= self.limit.soft_seconds;
+            if queued > self.limit.hard || soft_expired || client.tx.try_send(frame).is_err() {
+                too_slow.push(id);
+            }
+        }
+        for id in too_slow {
+            warn!(client = id, "subscriber over its output limit: disconnecting it");
+            Self::remove_locked(&mut state, id);
+        }
+    }
+
+    /// A subscription connection failed: forget it and place its subscriptions again
+    /// (on the same node once it is back, or where the topology says now).
+    pub fn conn_failed(&self, addr: &str) {
+        {
+            let mut state = self.lock();
+            state.conns.remove(addr);
+            if state.global.as_deref() == Some(addr) {
+                state.global = None;
+            }
+        }
+        if let Some(router) = self.router.upgrade() {
+            router.request_refresh();
+        }
+        self.reconcile_soon();
+    }
+
+    /// Re-places every subscription shortly (after a failure or a topology change).
+    pub fn reconcile_soon(&self) {
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if let Some(hub) = me.upgrade() {
+                hub.reconcile();
+            }
+        });
+    }
+
+    /// Makes the node subscriptions match what clients want, where the topology says.
+    pub fn reconcile(&self) {
+        let mut state = self.lock();
+        if state.subs.is_empty() && state.conns.is_empty() {
+            return;
+        }
+        let wanted: Vec<Sub> = state.subs.keys().cloned().collect();
+        let mut desired: HashMap<Arc<str>, HashSet<Sub>> = HashMap::new();
+        for sub in wanted {
+            for addr in self.targets(&mut state, &sub) {
+                desired.entry(addr).or_default().insert(sub.clone());
+            }
+        }
+        let addrs: Vec<Arc<str>> = state.conns.keys().cloned().collect();
+        for addr in addrs {
+            let want = desired.remove(&addr).unwrap_or_default();
+            let Some((conn, has)) = state.conns.get_mut(&addr) else { continue };
+            let extra: Vec<Sub> = has.difference(&want).cloned().collect();
+            let missing: Vec<Sub> = want.difference(has).cloned().collect();
+            send_grouped(conn, &extra, false);
+            let _ = send_grouped(conn, &missing, true);
+            *has = want;
+            if has.is_empty() {
+                state.conns.remove(&addr);
+            }
+        }
+        for (addr, want) in desired {
+            let conn = self.open(&addr);
+            let subs: Vec<Sub> = want.iter().cloned().collect();
+            let _ = send_grouped(&conn, &subs, true);
+            state.conns.insert(addr, (conn, want));
+        }
+        debug!(conns = state.conns.len(), subs = state.subs.len(), "pub/sub subscriptions placed");
+    }
+
+    fn open(&self, addr: &Arc<str>) -> SubConn {
+        let timeout = self.router.upgrade().map_or(Duration::from_secs(1), |r| r.connect_timeout);
+        SubConn::start(addr.clone(), self.me.clone(), timeout)
+    }
+
+    /// The nodes a subscription belongs on.
+    fn targets(&self, state: &mut State, (kind, name): &Sub) -> Vec<Arc<str>> {
+        let Some(router) = self.router.upgrade() else { return Vec::new() };
+        let topology = router.map.load();
+        match kind {
+            Kind::Shard => topology.primary(hash_slot(name)).map(|n| n.addr.clone()).into_iter().collect(),
+            _ if is_keyspace(name) => topology.shards.iter().map(|s| s.primary.addr.clone()).collect(),
+            _ => {
+                let still_primary =
+                    |a: &Arc<str>| topology.shards.iter().any(|s| s.primary.addr == *a);
+                if !state.global.as_ref().is_some_and(still_primary) {
+                    state.global = topology.shards.first().map(|s| s.primary.addr.clone());
+                }
+                state.global.clone().into_iter().collect()
+            }
+        }
+    }
+
+    /// Subscribes the nodes for `fresh` subscriptions; one confirmation wait per command sent.
+    fn place(&self, state: &mut State, fresh: &[Sub]) -> Vec<oneshot::Receiver<()>> {
+        let mut per_addr: HashMap<Arc<str>, Vec<Sub>> = HashMap::new();
+        for sub in fresh {
+            for addr in self.targets(state, sub) {
+                per_addr.entry(addr).or_default().push(sub.clone());
+            }
+        }
+        let mut waits = Vec::new();
+        for (addr, subs) in per_addr {
+            if !state.conns.contains_key(&addr) {
+                let conn = self.open(&addr);
+                state.conns.insert(addr.clone(), (conn, HashSet::new()));
+            }
+            if let Some((conn, has)) = state.conns.get_mut(&addr) {
+                waits.extend(send_grouped(conn, &subs, true));
+                has.extend(subs);
+            }
+        }
+        waits
+    }
+
+    /// Unsubscribes the nodes from subscriptions nobody wants any more.
+    fn unplace(state: &mut State, gone: &[Sub]) {
+        if gone.is_empty() {
+            return;
+        }
+        let addrs: Vec<Arc<str>> = state.conns.keys().cloned().collect();
+        for addr in addrs {
+            let Some((conn, has)) = state.conns.get_mut(&addr) else { continue };
+            let here: Vec<Sub> = gone.iter().filter(|s| has.remove(*s)).cloned().collect();
+            send_grouped(conn, &here, false);
+            if has.is_empty() {
+                state.conns.remove(&addr);
+            }
+        }
+    }
+}
+
+/// Sends one (un)subscribe command per kind; returns the confirmation waits.
+fn send_grouped(conn: &SubConn, subs: &[Sub], subscribe: bool) -> Vec<oneshot::Receiver<()>> {
+    let mut waits = Vec::new();
+    for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+        let names: Vec<&[u8]> = subs.iter().filter(|(k, _)| *k == kind).map(|(_, n)| &n[..]).collect();
+        if names.is_empty() {
+            continue;
+        }
+        let command = if subscribe { kind.subscribe_command() } else { kind.unsubscribe_command() };
+        let mut args = vec![command];
+        args.extend(names.iter().copied());
+        let (done, wait) = oneshot::channel();
+        let acks = if subscribe { names.len() } else { 0 };
+        let sent = conn.tx.send(SubCommand { bytes: encode::command(&args), acks, done: Some(done) });
+        if sent.is_ok() && subscribe {
+            waits.push(wait);
+        }
+    }
+    waits
+}
