@@ -72,6 +72,11 @@ pub struct Config {
     #[arg(long, env = "SLOTWAY_MAX_REDIRECTS", default_value_t = 5)]
     pub max_redirects: u8,
 
+    /// On SIGTERM, milliseconds clients get to receive the replies to what they sent
+    /// before slotway closes their connections (SIGINT or a second signal: at once).
+    #[arg(long, env = "SLOTWAY_SHUTDOWN_GRACE_MS", default_value_t = 5_000)]
+    pub shutdown_grace_ms: u64,
+
     /// Log filter, as for `RUST_LOG` (e.g. `info`, `slotway=debug`).
     #[arg(long, env = "SLOTWAY_LOG", default_value = "info")]
     pub log: String,

@@ -65,7 +65,18 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: impl Future<
     }
     drop(topology);
     let refresher = tokio::spawn(cluster::refresh::refresh_loop(router.clone(), config.refresh_interval()));
+    let grace = std::time::Duration::from_millis(config.shutdown_grace_ms);
     listener::accept_loop(listener, router.clone(), config, shutdown).await;
+    // Graceful: no new clients; sessions answer what they were sent, then close.
+    router.stopping.cancel();
+    let deadline = tokio::time::Instant::now() + grace;
+    while metrics::Metrics::get(&router.metrics.connected_clients) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    info!(
+        remaining_clients = metrics::Metrics::get(&router.metrics.connected_clients),
+        "slotway stopped"
+    );
     refresher.abort();
     router.pool.clear();
     let _ = router.map.store(cluster::topology::Topology::empty());

@@ -35,21 +35,27 @@ async fn run(config: Config) -> Result<(), slotway::Error> {
     slotway::serve(listener, config, shutdown_signal()).await
 }
 
-/// Completes on SIGINT or SIGTERM.
+/// Completes on SIGTERM (graceful shutdown). SIGINT, or a second signal during the
+/// grace period, exits at once.
 async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {
+            info!("SIGINT: exiting now");
+            std::process::exit(0);
+        }
+        _ = term.recv() => {}
+    }
+    info!("SIGTERM: finishing in-flight requests, then exiting (signal again to exit now)");
+    tokio::spawn(async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-    info!("shutting down");
+        info!("second signal: exiting now");
+        std::process::exit(0);
+    });
 }

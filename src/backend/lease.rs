@@ -15,6 +15,8 @@ use crate::route::dispatch::Router;
 pub struct Lease {
     conn: mpsc::Sender<BackendRequest>,
     pub node: Arc<str>,
+    /// Lent to a blocking command (which may never be answered), not to `WATCH`.
+    pub blocking: bool,
     _task: AbortOnDrop,
     _permit: OwnedSemaphorePermit,
 }
@@ -63,7 +65,7 @@ impl Leases {
         };
         let (conn, rx) = mpsc::channel(LEASE_QUEUE);
         let task = AbortOnDrop(tokio::spawn(connection::run(node.clone(), rx, settings, self.router.clone())));
-        Ok(Lease { conn, node, _task: task, _permit: permit })
+        Ok(Lease { conn, node, blocking, _task: task, _permit: permit })
     }
 
     /// Leases in use now.

@@ -18,7 +18,7 @@ enum Pending {
     Ready(Bytes),
     Waiting(oneshot::Receiver<ReplyResult>),
     /// A reply on a leased connection; the lease is given back once the reply is out.
-    Leased(oneshot::Receiver<ReplyResult>, #[allow(dead_code)] Box<Lease>),
+    Leased(oneshot::Receiver<ReplyResult>, Box<Lease>),
     /// A command sent to several nodes; replied to once every part has answered.
     Merging(Box<Merging>),
 }
@@ -80,6 +80,11 @@ impl ReplyQueue {
 
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    /// A blocking command is still waiting for its reply, which may never come.
+    pub fn waits_on_blocking(&self) -> bool {
+        self.items.iter().any(|p| matches!(p, Pending::Leased(_, lease) if lease.blocking))
     }
 
     pub fn push_ready(&mut self, reply: Bytes) {

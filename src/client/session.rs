@@ -93,6 +93,10 @@ impl Session {
                     // Requests held back by the pipeline limit may go now.
                     self.handle_input(&mut input).await;
                 }
+                _ = self.router.stopping.cancelled(), if !self.state.closing => {
+                    // Shutting down: answer what was asked, read nothing more.
+                    self.state.closing = true;
+                }
                 push = next_push(&mut self.subs), if self.replies.is_empty() && self.subs.feed.is_some() => {
                     // Messages go out only between replies, never inside one.
                     let Some(push) = push else { break }; // too slow: the hub dropped this client
@@ -103,16 +107,23 @@ impl Session {
                 ready = rd.readable(), if can_read => {
                     if ready.is_err() {
                         self.state.closing = true;
-                        continue;
                     }
                     if input.capacity() - input.len() < READ_CHUNK / 4 {
                         input.reserve(READ_CHUNK);
                     }
                     match rd.try_read_buf(&mut input) {
+                        _ if self.state.closing => {}
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                         // End of input: still answer what was asked, then close.
                         Ok(0) | Err(_) => self.state.closing = true,
                         Ok(_) => self.handle_input(&mut input).await,
+                    }
+                    if self.state.closing && self.replies.waits_on_blocking() {
+                        // As Redis drops a blocked client whose connection closed:
+                        // waiting for the reply would keep the node connection (and
+                        // its lease) blocked, maybe for ever, and the command could
+                        // still take an element that nobody will ever read.
+                        break;
                     }
                     if input.is_empty() {
                         input = BytesMut::new();

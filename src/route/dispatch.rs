@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::backend::connection::{BackendRequest, ConnSettings, ReplyResult};
 use crate::backend::lease::Leases;
 use crate::pubsub::hub::Hub;
+use tokio_util::sync::CancellationToken;
 use crate::backend::pool::{Node, Pool};
 use crate::cluster::refresh::ClusterMap;
 use crate::config::Config;
@@ -39,6 +40,8 @@ pub struct Router {
     pub scripts: ScriptCache,
     pub leases: Leases,
     pub hub: Arc<Hub>,
+    /// Cancelled when slotway shuts down: sessions finish what they have and close.
+    pub stopping: CancellationToken,
     max_redirects: u8,
 }
 
@@ -61,6 +64,7 @@ impl Router {
             scripts: ScriptCache::default(),
             leases: Leases::new(config.max_leased_conns, settings.clone(), me.clone()),
             hub: Hub::new(me.clone(), config.pubsub_limit()),
+            stopping: CancellationToken::new(),
         })
     }
 
