@@ -105,25 +105,23 @@ impl Session {
                     }
                 }
                 ready = rd.readable(), if can_read => {
-                    if ready.is_err() {
-                        self.state.closing = true;
-                    }
                     if input.capacity() - input.len() < READ_CHUNK / 4 {
                         input.reserve(READ_CHUNK);
                     }
-                    match rd.try_read_buf(&mut input) {
-                        _ if self.state.closing => {}
+                    let read = match ready {
+                        Ok(()) => rd.try_read_buf(&mut input),
+                        Err(e) => Err(e),
+                    };
+                    match read {
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                        // End of input: still answer what was asked, then close.
+                        // End of input: still answer what was asked, then close; but,
+                        // as Redis drops a blocked client whose connection closed, not
+                        // for a blocking command: its reply may never come, and waiting
+                        // would keep its node connection (and lease) blocked, and let it
+                        // take an element that nobody will read.
+                        Ok(0) | Err(_) if self.replies.waits_on_blocking() => break,
                         Ok(0) | Err(_) => self.state.closing = true,
                         Ok(_) => self.handle_input(&mut input).await,
-                    }
-                    if self.state.closing && self.replies.waits_on_blocking() {
-                        // As Redis drops a blocked client whose connection closed:
-                        // waiting for the reply would keep the node connection (and
-                        // its lease) blocked, maybe for ever, and the command could
-                        // still take an element that nobody will ever read.
-                        break;
                     }
                     if input.is_empty() {
                         input = BytesMut::new();
@@ -290,11 +288,10 @@ impl Session {
                 _ => {}
             }
         }
-        if self.subs.active() && !self.state.resp3 {
-            if let Some(reply) = subscribed_mode_refusal(&action, spec, args) {
+        if self.subs.active() && !self.state.resp3
+            && let Some(reply) = subscribed_mode_refusal(&action, spec, args) {
                 return self.replies.push_ready(reply);
             }
-        }
         if self.multi.is_some() && !matches!(action, Action::Local(Local::Quit | Local::Reset)) {
             let name = spec.map_or("", |s| s.name);
             return self.handle_in_multi(action, name, raw).await;
@@ -306,11 +303,10 @@ impl Session {
                     Local::PSubscribe => Kind::Pattern,
                     _ => Kind::Shard,
                 };
-                if kind == Kind::Shard {
-                    if let Some(Err(e)) = spec.map(|spec| request_slot(spec, args)) {
+                if kind == Kind::Shard
+                    && let Some(Err(e)) = spec.map(|spec| request_slot(spec, args)) {
                         return self.replies.push_ready(e.to_reply());
                     }
-                }
                 let names = args.iter().skip(1).map(Bytes::copy_from_slice).collect();
                 let (id, resp3) = (self.state.id, self.state.resp3);
                 let rx = self.subs.subscribe(&self.router.hub, id, resp3, kind, names);

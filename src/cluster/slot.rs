@@ -9,11 +9,10 @@ pub const SLOT_COUNT: usize = 16384;
 pub fn hash_tag(key: &[u8]) -> &[u8] {
     if let Some(open) = key.iter().position(|&b| b == b'{') {
         let rest = &key[open + 1..];
-        if let Some(close) = rest.iter().position(|&b| b == b'}') {
-            if close > 0 {
+        if let Some(close) = rest.iter().position(|&b| b == b'}')
+            && close > 0 {
                 return &rest[..close];
             }
-        }
     }
     key
 }

@@ -95,7 +95,7 @@ fn movable_keys<'a>(
                 return Err(CommandError::Invalid("syntax error".into()));
             };
             let rest = args.len() - at - 1;
-            if rest == 0 || rest % 2 != 0 {
+            if rest == 0 || !rest.is_multiple_of(2) {
                 return Err(CommandError::Invalid(
                     "Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.".into(),
                 ));

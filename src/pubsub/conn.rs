@@ -135,11 +135,10 @@ fn handle(hub: &Hub, frame: OwnedFrame, acks: &mut VecDeque<(usize, Option<onesh
         b"subscribe" | b"psubscribe" | b"ssubscribe" => {
             if let Some(front) = acks.front_mut() {
                 front.0 -= 1;
-                if front.0 == 0 {
-                    if let Some((_, Some(done))) = acks.pop_front() {
+                if front.0 == 0
+                    && let Some((_, Some(done))) = acks.pop_front() {
                         let _ = done.send(());
                     }
-                }
             }
         }
         // The node dropped a shard channel (its slot moved away): place it again.
