@@ -2,6 +2,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use std::sync::{Arc, Mutex};
+
+use super::registry::{ClientRow, lock};
 use super::single_node;
 use crate::cluster::slot::hash_slot;
 use crate::route::dispatch::{ClientTag, Router};
@@ -21,6 +24,8 @@ pub struct ClientState {
     pub closing: bool,
     /// The client switched to RESP3 with `HELLO 3`.
     pub resp3: bool,
+    /// This client's line in `CLIENT LIST`.
+    pub row: Option<Arc<Mutex<ClientRow>>>,
 }
 
 impl ClientState {
@@ -91,6 +96,12 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
         Local::Reset => {
             client.name = None;
             client.resp3 = false;
+            if let Some(row) = &client.row {
+                let mut row = lock(row);
+                row.name.clear();
+                row.resp = 2;
+                row.no_evict = false;
+            }
             encode::simple("RESET")
         }
         Local::ReadOnly | Local::ReadWrite => Bytes::from_static(OK),
@@ -100,8 +111,79 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
             None => client.null(),
         },
         Local::ClientId => encode::integer(client.id as i64),
+        Local::ClientInfo => {
+            let line = client.row.as_ref().map_or_else(String::new, |r| lock(r).render("client|info"));
+            client.text(format!("{line}\n").as_bytes())
+        }
+        Local::ClientList => client_list(args, client, router),
+        Local::ClientNoEvict | Local::ClientNoTouch => {
+            let on = args.get(2);
+            if on.eq_ignore_ascii_case(b"on") || on.eq_ignore_ascii_case(b"off") {
+                if cmd == Local::ClientNoEvict {
+                    if let Some(row) = &client.row {
+                        lock(row).no_evict = on.eq_ignore_ascii_case(b"on");
+                    }
+                }
+                Bytes::from_static(OK)
+            } else {
+                error_reply("ERR syntax error")
+            }
+        }
+        Local::ClientSetInfo => set_info(args.get(2), args.get(3), client),
         Local::ClusterKeySlot => encode::integer(hash_slot(args.get(2)) as i64),
     }
+}
+
+/// `CLIENT LIST [TYPE normal|...] [ID id ...]` about slotway's clients.
+fn client_list(args: Args<'_>, client: &ClientState, router: &Router) -> Bytes {
+    let mut ids = None;
+    let mut i = 2;
+    while i < args.len() {
+        let opt = args.get(i);
+        if opt.eq_ignore_ascii_case(b"id") && i + 1 < args.len() {
+            let mut list = Vec::new();
+            for a in args.iter().skip(i + 1) {
+                match parse_int(a) {
+                    Some(id) if id > 0 => list.push(id as u64),
+                    _ => return error_reply("ERR Invalid client ID"),
+                }
+            }
+            ids = Some(list);
+            break;
+        } else if opt.eq_ignore_ascii_case(b"type") && i + 1 < args.len() {
+            let kind = String::from_utf8_lossy(args.get(i + 1)).to_lowercase();
+            match kind.as_str() {
+                "normal" | "pubsub" => {}
+                "master" | "replica" | "slave" => return client.text(b""),
+                _ => return error_reply(&format!("ERR Unknown client type '{kind}'")),
+            }
+            i += 2;
+        } else {
+            return error_reply("ERR syntax error");
+        }
+    }
+    client.text(router.clients.list(ids.as_deref()).as_bytes())
+}
+
+/// `CLIENT SETINFO LIB-NAME|LIB-VER value` (Redis 7.2), shown in `CLIENT LIST`.
+fn set_info(attr: &[u8], value: &[u8], client: &mut ClientState) -> Bytes {
+    if value.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return error_reply(&format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            String::from_utf8_lossy(attr)
+        ));
+    }
+    let value = String::from_utf8_lossy(value).into_owned();
+    let Some(row) = &client.row else { return Bytes::from_static(OK) };
+    let mut row = lock(row);
+    if attr.eq_ignore_ascii_case(b"lib-name") {
+        row.lib_name = value;
+    } else if attr.eq_ignore_ascii_case(b"lib-ver") {
+        row.lib_ver = value;
+    } else {
+        return error_reply(&format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(attr)));
+    }
+    Bytes::from_static(OK)
 }
 
 fn set_name(name: &[u8], client: &mut ClientState) -> Bytes {
@@ -109,6 +191,9 @@ fn set_name(name: &[u8], client: &mut ClientState) -> Bytes {
         return error_reply("ERR Client names cannot contain spaces, newlines or special characters.");
     }
     client.name = (!name.is_empty()).then(|| Bytes::copy_from_slice(name));
+    if let Some(row) = &client.row {
+        lock(row).name = String::from_utf8_lossy(name).into_owned();
+    }
     Bytes::from_static(OK)
 }
 
@@ -147,6 +232,9 @@ fn hello(args: Args<'_>, client: &mut ClientState) -> Bytes {
         }
     }
     client.resp3 = protocol == 3;
+    if let Some(row) = &client.row {
+        lock(row).resp = protocol;
+    }
     let mut out = BytesMut::with_capacity(200);
     if client.resp3 {
         out.put_slice(b"%7\r\n");

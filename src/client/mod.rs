@@ -3,6 +3,7 @@
 
 pub mod info;
 pub mod local;
+pub mod registry;
 pub mod reply_queue;
 pub mod session;
 pub mod single_node;

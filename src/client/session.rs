@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use super::info;
+use super::registry::ClientRow;
 use super::subscriptions::Subscriptions;
 use crate::pubsub::{Kind, push_frame};
 use super::transaction::{Transaction, Watch};
@@ -70,6 +71,8 @@ impl Session {
     pub async fn run(mut self, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
         self.state.local_addr = stream.local_addr().ok();
+        let row = ClientRow::new(self.state.id, stream.peer_addr().ok(), self.state.local_addr);
+        self.state.row = Some(self.router.clients.add(row));
         let (rd, mut wr) = stream.into_split();
         // Buffers are allocated when there is something to hold and dropped when they
         // are empty, so an idle client costs its task and socket, not 16 KiB of buffers.
@@ -130,6 +133,7 @@ impl Session {
             }
         }
         self.subs.clear(&self.router.hub, self.state.id);
+        self.router.clients.remove(self.state.id);
         let _ = wr.shutdown().await;
         debug!(id = self.state.id, "client closed");
     }

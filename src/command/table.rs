@@ -83,6 +83,11 @@ pub enum Local {
     ClientSetName,
     ClientGetName,
     ClientId,
+    ClientInfo,
+    ClientList,
+    ClientNoEvict,
+    ClientNoTouch,
+    ClientSetInfo,
     ReadOnly,
     ReadWrite,
     ClusterKeySlot,
@@ -203,6 +208,11 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         "client|setname" => L(ClientSetName),
         "client|getname" => L(ClientGetName),
         "client|id" => L(ClientId),
+        "client|info" => L(ClientInfo),
+        "client|list" => L(ClientList),
+        "client|no-evict" => L(ClientNoEvict),
+        "client|no-touch" => L(ClientNoTouch),
+        "client|setinfo" => L(ClientSetInfo),
         "cluster|keyslot" => L(ClusterKeySlot),
         "cluster|info" => L(ClusterInfo),
         "info" => L(Info),
@@ -226,6 +236,13 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
     }
 }
 
+/// Commands of later Redis versions that clients send on connect and slotway answers
+/// itself (Redis 7.2's `CLIENT SETINFO` and `CLIENT NO-TOUCH`).
+static EXTRA_COMMANDS: &[(&str, i16, u32, i16, i16, i16)] = &[
+    ("client|no-touch", 3, flag::LOADING | flag::NOSCRIPT | flag::STALE, 0, 0, 0),
+    ("client|setinfo", 4, flag::LOADING | flag::NOSCRIPT | flag::STALE, 0, 0, 0),
+];
+
 static TABLE: LazyLock<HashMap<&'static [u8], CommandSpec>> = LazyLock::new(|| {
     let containers: Vec<&str> = REDIS_COMMANDS
         .iter()
@@ -233,6 +250,7 @@ static TABLE: LazyLock<HashMap<&'static [u8], CommandSpec>> = LazyLock::new(|| {
         .collect();
     REDIS_COMMANDS
         .iter()
+        .chain(EXTRA_COMMANDS)
         .map(|&(name, arity, flags, first_key, last_key, key_step)| {
             let route = if containers.contains(&name) {
                 Route::Container

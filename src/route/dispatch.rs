@@ -40,6 +40,7 @@ pub struct Router {
     pub scripts: ScriptCache,
     pub leases: Leases,
     pub hub: Arc<Hub>,
+    pub clients: crate::client::registry::Registry,
     /// Cancelled when slotway shuts down: sessions finish what they have and close.
     pub stopping: CancellationToken,
     max_redirects: u8,
@@ -64,6 +65,7 @@ impl Router {
             scripts: ScriptCache::default(),
             leases: Leases::new(config.max_leased_conns, settings.clone(), me.clone()),
             hub: Hub::new(me.clone(), config.pubsub_limit()),
+            clients: Default::default(),
             stopping: CancellationToken::new(),
         })
     }
