@@ -28,7 +28,7 @@ use super::reply_queue::{Part, ReplyQueue};
 use crate::command::classify::{Action, classify};
 use crate::config::Config;
 use crate::error::{CommandError, error_reply};
-use crate::route::fanout::{self, Merge};
+use crate::route::fanout::{self, Combine, Merge};
 use crate::route::scan;
 use crate::protocol::request::{Args, RequestParser};
 use crate::route::dispatch::Router;
@@ -378,7 +378,20 @@ impl Session {
                 };
                 self.replies.push_merging(vec![part], Merge::Scan(step));
             }
-            Action::Broadcast { combine, replicas } => self.broadcast(raw, replicas, Merge::Combine(combine)).await,
+            Action::Broadcast { combine, replicas } => {
+                let merge = match combine {
+                    Combine::ConfigGet => {
+                        Merge::ConfigGet(self.router.all_nodes(replicas).iter().map(|n| n.addr.to_string()).collect())
+                    }
+                    Combine::NewestFirst => Merge::Slowlog(match crate::protocol::parse_int(args.get(2)) {
+                        _ if args.len() < 3 => Some(10),
+                        Some(n) if n >= 0 => Some(n as usize),
+                        _ => None, // -1: all of them
+                    }),
+                    _ => Merge::Combine(combine),
+                };
+                self.broadcast(raw, replicas, merge).await
+            }
             Action::Forward { slot } => match self.router.send(raw, slot, self.state.tag()).await {
                 Ok(rx) => self.replies.push_waiting(rx),
                 Err(e) => self.replies.push_ready(e.to_reply()),

@@ -96,7 +96,11 @@ fn route(spec: &'static CommandSpec, args: Args<'_>) -> Action {
         Route::AnyPrimary => Action::Forward { slot: None },
         Route::Local(local) => Action::Local(local),
         Route::Refused(why) => Action::Reject(CommandError::Unsupported(spec.name.into(), why)),
-        // A container without a subcommand was caught by the arity check.
+        // Only `COMMAND` (arity -1) passes the arity check without a subcommand: bare,
+        // it lists every command (cluster clients such as redis-py ask for it first),
+        // and any node gives that answer.
+        Route::Container if spec.name == "command" => Action::Forward { slot: None },
+        // Any other container without a subcommand was caught by the arity check.
         Route::Container => Action::Reject(CommandError::WrongArity(spec.name.into())),
     }
 }

@@ -41,6 +41,8 @@ pub fn behaviour(spec: &CommandSpec) -> String {
                 Combine::Same => "the common reply",
                 Combine::AllOfArrays => "1 where every node says 1",
                 Combine::FirstNonNil => "the first non-nil reply",
+                Combine::ConfigGet => "each value, or every node's value where they disagree",
+                Combine::NewestFirst => "entries merged, newest first",
             };
             format!("sent to {whom}; {how}")
         }

@@ -194,7 +194,8 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
             Route::Broadcast { combine: Combine::AllOk, replicas: true }
         }
         "slowlog|len" => Route::Broadcast { combine: Combine::Sum, replicas: true },
-        "slowlog|get" => Route::Broadcast { combine: Combine::Concat, replicas: true },
+        "slowlog|get" => Route::Broadcast { combine: Combine::NewestFirst, replicas: true },
+        "config|get" => Route::Broadcast { combine: Combine::ConfigGet, replicas: true },
         "function|list" | "function|dump" | "function|stats" => AnyPrimary,
         "ping" => L(Ping),
         "echo" => L(Echo),
@@ -225,7 +226,7 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         // Same answer from any node (the cluster broadcasts PUBLISH itself).
         "command" | "command|count" | "command|docs" | "command|getkeys" | "command|getkeysandflags"
         | "command|help" | "command|info" | "command|list" | "time" | "lastsave" | "lolwut" | "publish"
-        | "config|get" | "config|help" | "memory|doctor" | "memory|help" | "memory|malloc-stats"
+        | "config|help" | "memory|doctor" | "memory|help" | "memory|malloc-stats"
         | "memory|stats" | "latency|help" | "function|help" | "script|help" | "object|help" | "xinfo|help"
         | "xgroup|help" | "pubsub|help" | "slowlog|help" | "cluster|help" | "client|help" | "acl|help" | "acl|cat"
         | "acl|genpass" | "acl|whoami" | "module|help" | "module|list" => AnyPrimary,

@@ -20,6 +20,10 @@ pub enum Merge {
     Combine(Combine),
     /// `INFO`: slotway's own sections, then the primaries' keyspaces summed.
     Info { own: String, resp3: bool },
+    /// `CONFIG GET` from these nodes (in part order).
+    ConfigGet(Vec<String>),
+    /// `SLOWLOG GET`: at most this many entries (all when `None`).
+    Slowlog(Option<usize>),
     /// One step of `SCAN`: the node's cursor becomes slotway's.
     Scan(super::scan::ScanStep),
 }
@@ -37,6 +41,10 @@ pub enum Combine {
     ConcatUnique,
     /// `[name, count, ...]` arrays: counts added per name (`PUBSUB NUMSUB`).
     PairSum,
+    /// `CONFIG GET`: each parameter's value, or every node's value where they disagree.
+    ConfigGet,
+    /// `SLOWLOG GET [count]`: every node's entries, newest first.
+    NewestFirst,
     /// Every part must give the same reply (`SCRIPT LOAD`'s SHA): that reply.
     Same,
     /// Arrays of 0/1 combined element-wise with AND (`SCRIPT EXISTS`: loaded everywhere).
@@ -180,6 +188,22 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             }
             out.freeze()
         }
+        Merge::ConfigGet(addrs) => config_get(&replies, addrs),
+        Merge::Slowlog(count) => {
+            let mut entries: Vec<(i64, i64, &[u8])> = Vec::new();
+            for r in &replies {
+                let Some(list) = elements(r) else { return unexpected(&replies) };
+                for entry in list {
+                    let fields = elements(entry).unwrap_or_default();
+                    let num = |i: usize| fields.get(i).and_then(|f| integer(f)).unwrap_or(0);
+                    entries.push((num(1), num(0), entry));
+                }
+            }
+            entries.sort_by(|a, b| b.cmp(a)); // newest (timestamp, then id) first
+            let keep = count.unwrap_or(entries.len()).min(entries.len());
+            array(&entries[..keep].iter().map(|e| e.2).collect::<Vec<_>>())
+        }
+        Merge::Combine(Combine::ConfigGet | Combine::NewestFirst) => unexpected(&replies),
         Merge::Scan(step) => match replies.first() {
             Some(reply) => super::scan::reply(step, reply),
             None => unexpected(&replies),
@@ -212,6 +236,58 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             array(&slots)
         }
     }
+}
+
+/// Merges `CONFIG GET` replies (flat arrays or RESP3 maps of name, value).
+fn config_get(replies: &[Bytes], addrs: &[String]) -> Bytes {
+    let mut params: Vec<(&[u8], Vec<(&[u8], &str)>)> = Vec::new();
+    for (reply, addr) in replies.iter().zip(addrs) {
+        let Some(items) = elements(reply).or_else(|| map_elements(reply)) else { return unexpected(replies) };
+        for pair in items.chunks(2) {
+            let (name, value) = (pair[0], pair.get(1).copied().unwrap_or(b"$0\r\n\r\n"));
+            match params.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, values)) => values.push((value, addr)),
+                None => params.push((name, vec![(value, addr)])),
+            }
+        }
+    }
+    let resp3 = replies.first().is_some_and(|r| r.first() == Some(&b'%'));
+    let mut out = BytesMut::new();
+    if resp3 {
+        out.put_slice(format!("%{}\r\n", params.len()).as_bytes());
+    } else {
+        encode::put_array_header(&mut out, params.len() * 2);
+    }
+    for (name, values) in params {
+        out.put_slice(name);
+        let first = values[0].0;
+        if values.iter().all(|(v, _)| *v == first) {
+            out.put_slice(first);
+        } else {
+            // The nodes disagree: say so, naming each node's value.
+            let text: Vec<String> = values
+                .iter()
+                .map(|(v, addr)| format!("{} ({addr})", String::from_utf8_lossy(bulk_body(v).unwrap_or(v))))
+                .collect();
+            encode::put_bulk(&mut out, text.join("; ").as_bytes());
+        }
+    }
+    out.freeze()
+}
+
+/// The raw keys and values of a top-level RESP3 map, in order.
+fn map_elements(reply: &[u8]) -> Option<Vec<&[u8]>> {
+    let rest = reply.strip_prefix(b"%")?;
+    let cr = rest.iter().position(|&b| b == b'\r')?;
+    let n = crate::protocol::parse_int(&rest[..cr])?;
+    let mut body = &rest[cr + 2..];
+    let mut out = Vec::new();
+    for _ in 0..2 * n.max(0) {
+        let len = ReplyScanner::default().next_len(body).ok()??;
+        out.push(&body[..len]);
+        body = &body[len..];
+    }
+    Some(out)
 }
 
 fn unexpected(replies: &[Bytes]) -> Bytes {
