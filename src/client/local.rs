@@ -69,7 +69,8 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
         | Local::SSubscribe
         | Local::Unsubscribe
         | Local::PUnsubscribe
-        | Local::SUnsubscribe => {
+        | Local::SUnsubscribe
+        | Local::ClientReply => {
             crate::error::error_reply("ERR this command is answered by the client session")
         }
         Local::ClusterMyId => encode::bulk(single_node::node_id(&addr).as_bytes()),

@@ -67,7 +67,19 @@ fn lost() -> CommandError {
 
 #[derive(Default)]
 pub struct ReplyQueue {
-    items: VecDeque<Pending>,
+    /// Each reply, and whether it is written (`CLIENT REPLY OFF|SKIP` mute some).
+    items: VecDeque<(Pending, bool)>,
+    mode: ReplyMode,
+}
+
+/// `CLIENT REPLY`: whether replies are sent.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    Off,
+    /// Skip the reply of the next command, then back to `On`.
+    SkipNext,
 }
 
 /// Most bytes gathered into one write to the client.
@@ -84,19 +96,39 @@ impl ReplyQueue {
 
     /// A blocking command is still waiting for its reply, which may never come.
     pub fn waits_on_blocking(&self) -> bool {
-        self.items.iter().any(|p| matches!(p, Pending::Leased(_, lease) if lease.blocking))
+        self.items.iter().any(|(p, _)| matches!(p, Pending::Leased(_, lease) if lease.blocking))
+    }
+
+    /// Sets `CLIENT REPLY` mode; `ON` answers `+OK`, `OFF` and `SKIP` answer nothing.
+    pub fn set_mode(&mut self, mode: ReplyMode) {
+        self.mode = mode;
+        if mode == ReplyMode::On {
+            self.push_ready(Bytes::from_static(b"+OK\r\n"));
+        }
+    }
+
+    fn push(&mut self, pending: Pending) {
+        let shown = match self.mode {
+            ReplyMode::On => true,
+            ReplyMode::Off => false,
+            ReplyMode::SkipNext => {
+                self.mode = ReplyMode::On;
+                false
+            }
+        };
+        self.items.push_back((pending, shown));
     }
 
     pub fn push_ready(&mut self, reply: Bytes) {
-        self.items.push_back(Pending::Ready(reply));
+        self.push(Pending::Ready(reply));
     }
 
     pub fn push_waiting(&mut self, rx: oneshot::Receiver<ReplyResult>) {
-        self.items.push_back(Pending::Waiting(rx));
+        self.push(Pending::Waiting(rx));
     }
 
     pub fn push_leased(&mut self, rx: oneshot::Receiver<ReplyResult>, lease: Lease) {
-        self.items.push_back(Pending::Leased(rx, Box::new(lease)));
+        self.push(Pending::Leased(rx, Box::new(lease)));
     }
 
     /// Waits until every queued reply has arrived (they stay queued, in order).
@@ -104,7 +136,7 @@ impl ReplyQueue {
     pub async fn settle(&mut self) {
         poll_fn(|cx| {
             let mut pending = false;
-            for item in self.items.iter_mut() {
+            for (item, _) in self.items.iter_mut() {
                 let done = match item {
                     Pending::Ready(_) => continue,
                     Pending::Waiting(rx) | Pending::Leased(rx, _) => match Pin::new(rx).poll(cx) {
@@ -130,7 +162,7 @@ impl ReplyQueue {
     }
 
     pub fn push_merging(&mut self, parts: Vec<Part>, merge: Merge) {
-        self.items.push_back(Pending::Merging(Box::new(Merging { parts, merge })));
+        self.push(Pending::Merging(Box::new(Merging { parts, merge })));
     }
 
     /// Waits for the front reply, then moves it and every reply after it that is
@@ -139,7 +171,8 @@ impl ReplyQueue {
         poll_fn(|cx| {
             let mut taken = 0;
             while out.len() < MAX_WRITE {
-                let Some(front) = self.items.front_mut() else { break };
+                let Some((front, shown)) = self.items.front_mut() else { break };
+                let shown = *shown;
                 let reply = match front {
                     Pending::Ready(bytes) => Ok(std::mem::take(bytes)),
                     Pending::Waiting(rx) | Pending::Leased(rx, _) => match Pin::new(rx).poll(cx) {
@@ -153,6 +186,7 @@ impl ReplyQueue {
                     },
                 };
                 match reply {
+                    _ if !shown => {}
                     Ok(bytes) => out.extend_from_slice(&bytes),
                     Err(e) => out.extend_from_slice(&e.to_reply()),
                 }

@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use super::local::{self, ClientState};
 use crate::command::table::Local;
 use crate::metrics::Metrics;
-use super::reply_queue::{Part, ReplyQueue};
+use super::reply_queue::{Part, ReplyMode, ReplyQueue};
 use crate::command::classify::{Action, classify};
 use crate::config::Config;
 use crate::error::{CommandError, error_reply};
@@ -331,6 +331,19 @@ impl Session {
                 // In RESP2 subscribed mode Redis answers PING with a ["pong", arg] array.
                 let arg = if args.len() > 1 { args.get(1) } else { b"" };
                 self.replies.push_ready(push_frame(false, &[Some(b"pong"), Some(arg)], None));
+            }
+            Action::Local(Local::ClientReply) => {
+                let mode = args.get(2);
+                let mode = if mode.eq_ignore_ascii_case(b"on") {
+                    ReplyMode::On
+                } else if mode.eq_ignore_ascii_case(b"off") {
+                    ReplyMode::Off
+                } else if mode.eq_ignore_ascii_case(b"skip") {
+                    ReplyMode::SkipNext
+                } else {
+                    return self.replies.push_ready(error_reply("ERR syntax error"));
+                };
+                self.replies.set_mode(mode);
             }
             Action::Local(Local::Multi) => {
                 self.multi = Some(Transaction::new(self.watch.as_ref().map(|w| w.slot)));
