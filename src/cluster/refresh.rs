@@ -1,6 +1,6 @@
 //! Keeping the topology current: the one `ArcSwap<Topology>` every command reads, a
 //! background task that rebuilds it periodically and on demand (after `MOVED`, or a
-//! failed node connection), and the `CLUSTER SLOTS` query it is built from.
+//! failed node connection), and the `CLUSTER SLOTS` (+ `CLUSTER NODES`) query it is built from.
 //! Demands are coalesced: any number of them during a refresh cause one more refresh.
 
 use std::sync::Arc;
@@ -16,7 +16,9 @@ use tokio::sync::Notify;
 use tokio::time::timeout;
 use tracing::{debug, info, warn};
 
-use super::topology::{SlotRange, Topology, parse_cluster_slots};
+use redis_protocol::resp2::types::OwnedFrame;
+
+use super::topology::{SlotRange, Topology, add_unlisted_replicas, parse_cluster_slots};
 use crate::route::dispatch::Router;
 
 /// Least time between two refreshes, so a burst of redirects costs one query.
@@ -119,35 +121,48 @@ pub async fn refresh_once(router: &Router) -> Result<(), Vec<(String, String)>> 
     Err(errors)
 }
 
-/// One `CLUSTER SLOTS` round trip on a fresh connection, bounded by `wait` per step.
+/// `CLUSTER SLOTS` on a fresh connection, bounded by `wait` per step, completed with
+/// the replicas `CLUSTER NODES` names (see [`add_unlisted_replicas`]).
 pub async fn fetch_slots(addr: &str, wait: Duration) -> Result<Vec<SlotRange>, String> {
     let mut stream = timeout(wait, TcpStream::connect(addr))
         .await
         .map_err(|_| "connect timed out".to_string())?
         .map_err(|e| e.to_string())?;
-    timeout(wait, stream.write_all(b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n"))
+    let mut buf = BytesMut::with_capacity(8192);
+    let frame = round_trip(&mut stream, &mut buf, b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n", wait).await?;
+    if let OwnedFrame::Error(e) = &frame {
+        return Err(e.clone());
+    }
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let mut ranges = parse_cluster_slots(&frame, host)?;
+    // Best effort: without it, broadcasts miss only replicas Redis does not list yet.
+    match round_trip(&mut stream, &mut buf, b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nNODES\r\n", wait).await {
+        Ok(OwnedFrame::BulkString(text)) => add_unlisted_replicas(&mut ranges, &String::from_utf8_lossy(&text), host),
+        other => debug!(%addr, ?other, "CLUSTER NODES gave no replica list"),
+    }
+    Ok(ranges)
+}
+
+/// Sends `request` and reads one whole reply, bounded by `wait` per step.
+async fn round_trip(stream: &mut TcpStream, buf: &mut BytesMut, request: &[u8], wait: Duration) -> Result<OwnedFrame, String> {
+    timeout(wait, stream.write_all(request))
         .await
         .map_err(|_| "write timed out".to_string())?
         .map_err(|e| e.to_string())?;
-    let mut buf = BytesMut::with_capacity(8192);
-    let frame = loop {
-        if let Some((frame, _)) = decode(&buf).map_err(|e| format!("bad reply: {e:?}"))? {
-            break frame;
+    loop {
+        if let Some((frame, len)) = decode(buf).map_err(|e| format!("bad reply: {e:?}"))? {
+            let _ = buf.split_to(len);
+            return Ok(frame);
         }
         if buf.len() > MAX_REPLY {
-            return Err("CLUSTER SLOTS reply too large".into());
+            return Err("CLUSTER reply too large".into());
         }
-        let n = timeout(wait, stream.read_buf(&mut buf))
+        let n = timeout(wait, stream.read_buf(buf))
             .await
             .map_err(|_| "reply timed out".to_string())?
             .map_err(|e| e.to_string())?;
         if n == 0 {
             return Err("connection closed".into());
         }
-    };
-    if let redis_protocol::resp2::types::OwnedFrame::Error(e) = &frame {
-        return Err(e.clone());
     }
-    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-    parse_cluster_slots(&frame, host)
 }

@@ -1,5 +1,6 @@
 //! One immutable view of the cluster: which shard owns each slot, and each shard's
-//! primary and replicas. Built from `CLUSTER SLOTS`; never changed once built.
+//! primary and replicas. Built from `CLUSTER SLOTS` (replicas completed from
+//! `CLUSTER NODES`); never changed once built.
 
 use std::sync::Arc;
 
@@ -131,6 +132,46 @@ pub fn parse_cluster_slots(frame: &OwnedFrame, queried_host: &str) -> Result<Vec
     Ok(ranges)
 }
 
+/// Adds the replicas `CLUSTER SLOTS` leaves out, from `CLUSTER NODES` text.
+///
+/// Redis lists a replica in `CLUSTER SLOTS` only once it reports a replication offset,
+/// which a replica of a freshly created cluster, or one that just attached, does not
+/// have yet; commands slotway sends to every node (`CONFIG SET`) must reach it all the
+/// same. A replica is matched to its range through its primary's address as both
+/// replies give it; failed replicas, and nodes whose address is unknown, are left out.
+pub fn add_unlisted_replicas(ranges: &mut [SlotRange], nodes_text: &str, queried_host: &str) {
+    let mut addr_of = std::collections::HashMap::new();
+    let mut replicas = Vec::new(); // (replica address, primary id)
+    for line in nodes_text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [id, addr, flags, master, ..] = f[..] else { continue };
+        let Some(addr) = addr.split(['@', ',']).next() else { continue };
+        let addr = match addr.strip_prefix(':') {
+            Some(port) => format!("{queried_host}:{port}"),
+            None => addr.to_string(),
+        };
+        addr_of.insert(id, addr.clone());
+        let flags: Vec<&str> = flags.split(',').collect();
+        let down = flags.iter().any(|f| matches!(*f, "fail" | "fail?" | "handshake" | "noaddr"));
+        if flags.contains(&"slave") && !down && master != "-" {
+            replicas.push((addr, master));
+        }
+    }
+    for (replica, master) in replicas {
+        let Some(primary) = addr_of.get(master) else { continue };
+        for range in ranges.iter_mut().filter(|r| r.primary == *primary) {
+            if !range.replicas.contains(&replica) {
+                range.replicas.push(replica.clone());
+            }
+        }
+    }
+    // One order whichever reply listed a replica, so a replica getting its offset is
+    // not taken for a topology change.
+    for range in ranges.iter_mut() {
+        range.replicas.sort();
+    }
+}
+
 fn node_addr(frame: &OwnedFrame, queried_host: &str) -> Result<String, String> {
     let OwnedFrame::Array(fields) = frame else { return Err("CLUSTER SLOTS node is not an array".into()) };
     let host = match fields.first() {
@@ -141,5 +182,36 @@ fn node_addr(frame: &OwnedFrame, queried_host: &str) -> Result<String, String> {
     match fields.get(1) {
         Some(OwnedFrame::Integer(port)) => Ok(format!("{host}:{port}")),
         other => Err(format!("bad node port in CLUSTER SLOTS: {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_missing_from_cluster_slots_are_added_from_cluster_nodes() {
+        let range = |start, end, primary: &str, replicas: &[&str]| SlotRange {
+            start,
+            end,
+            primary: primary.into(),
+            replicas: replicas.iter().map(|r| r.to_string()).collect(),
+        };
+        let mut ranges = vec![range(0, 99, "10.0.0.1:7000", &["10.0.0.4:7003"]), range(100, 199, "10.0.0.2:7001", &[])];
+        let nodes = "\
+a 10.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-99
+b 10.0.0.2:7001@17001,host-b master - 0 0 2 connected 100-199
+c 10.0.0.4:7003@17003 slave a 0 0 1 connected
+d 10.0.0.5:7004@17004 slave b 0 0 2 connected
+e 10.0.0.6:7005@17005 slave,fail b 0 0 2 disconnected
+f :7006@17006 slave b 0 0 2 connected
+g 10.0.0.8:7007@17007 master - 0 0 3 connected
+";
+        add_unlisted_replicas(&mut ranges, nodes, "10.0.0.9");
+        assert_eq!(ranges[0].replicas, ["10.0.0.4:7003"], "already listed: not twice");
+        assert_eq!(ranges[1].replicas, ["10.0.0.5:7004", "10.0.0.9:7006"], "failed replica left out");
+        let mut again = vec![range(100, 199, "10.0.0.2:7001", &["10.0.0.9:7006"])];
+        add_unlisted_replicas(&mut again, nodes, "10.0.0.9");
+        assert_eq!(again[0].replicas, ranges[1].replicas, "the same order, whoever listed them");
     }
 }

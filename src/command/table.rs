@@ -246,7 +246,28 @@ static EXTRA_COMMANDS: &[(&str, i16, u32, i16, i16, i16)] = &[
     ("client|setinfo", 4, flag::LOADING | flag::NOSCRIPT | flag::STALE, 0, 0, 0),
 ];
 
-static TABLE: LazyLock<HashMap<&'static [u8], CommandSpec>> = LazyLock::new(|| {
+/// FNV-1a: command names are short and not attacker-chosen keys of a growing map,
+/// so a cheap hash beats SipHash on the per-command lookup.
+#[derive(Default, Clone, Copy)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
+
+static TABLE: LazyLock<HashMap<&'static [u8], CommandSpec, FnvBuild>> = LazyLock::new(|| {
     let containers: Vec<&str> = REDIS_COMMANDS
         .iter()
         .filter_map(|(n, ..)| n.split_once('|').map(|(parent, _)| parent))
