@@ -16,9 +16,40 @@ pub struct Config {
     #[arg(long, env = "SLOTWAY_LISTEN", default_value = "127.0.0.1:6380")]
     pub listen: String,
 
+    /// Address of the admin HTTP port: Prometheus `/metrics`, a live status page at
+    /// `/`, its data at `/api/cluster`. Off unless given; it has no authentication,
+    /// so keep it on a private address.
+    #[arg(long, env = "SLOTWAY_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
+
     /// A cluster node to learn the topology from (HOST:PORT); repeat for several seeds.
-    #[arg(long = "cluster", env = "SLOTWAY_CLUSTER", value_delimiter = ',', required = true)]
+    #[arg(long = "cluster", env = "SLOTWAY_CLUSTER", value_delimiter = ',')]
     pub seeds: Vec<String>,
+
+    /// A TOML file with any of these settings (flags and SLOTWAY_* variables win over
+    /// it), and the `[[users]]` clients may log in as. See docs/configuration.md.
+    #[arg(long, env = "SLOTWAY_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+
+    /// Check a configuration file, explain any error (key and line), and exit.
+    #[arg(long, value_name = "FILE")]
+    pub check_config: Option<std::path::PathBuf>,
+
+    /// Password clients must give with `AUTH <password>` (Redis's `requirepass`).
+    #[arg(long, env = "SLOTWAY_REQUIREPASS", hide_env_values = true)]
+    pub requirepass: Option<String>,
+
+    /// Redis ACL user slotway logs in to the nodes as (with --node-password).
+    #[arg(long, env = "SLOTWAY_NODE_USER")]
+    pub node_user: Option<String>,
+
+    /// Password slotway logs in to the nodes with (`AUTH`), on every connection.
+    #[arg(long, env = "SLOTWAY_NODE_PASSWORD", hide_env_values = true)]
+    pub node_password: Option<String>,
+
+    /// Users clients may log in as (`AUTH user pass`), from the config file's `[[users]]`.
+    #[arg(skip)]
+    pub users: Vec<crate::config_file::UserConfig>,
 
     /// Worker threads of the runtime (0 = one per CPU core).
     #[arg(long, env = "SLOTWAY_THREADS", default_value_t = 0)]

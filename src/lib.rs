@@ -20,11 +20,13 @@
 // error reply, never a crash of every client's proxy.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented))]
 
+pub mod admin;
 pub mod backend;
 pub mod client;
 pub mod cluster;
 pub mod command;
 pub mod config;
+pub mod config_file;
 pub mod error;
 pub mod listener;
 pub mod metrics;
@@ -51,6 +53,12 @@ pub const REDIS_VERSION: &str = "7.0.0";
 pub async fn serve(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     let config = Arc::new(config);
     let router = route::dispatch::Router::new(&config);
+    // Bound before the seeds are asked, so a bad --admin-listen fails at once; the
+    // guard stops the admin port however serve returns.
+    let _admin = match &config.admin_listen {
+        Some(addr) => Some(admin::start(addr, router.clone()).await?),
+        None => None,
+    };
     if let Err(errors) = cluster::refresh::refresh_once(&router).await {
         return Err(Error::NoSeed(
             errors.iter().map(|(addr, e)| format!("{addr}: {e}")).collect::<Vec<_>>().join("; "),

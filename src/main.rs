@@ -7,7 +7,30 @@ use tracing::info;
 use slotway::Config;
 
 fn main() {
-    let config = Config::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let pre = Config::try_parse_from(&args);
+    if let Ok(Config { check_config: Some(path), .. }) = &pre {
+        match slotway::config_file::check(path) {
+            Ok(summary) => {
+                println!("{summary}");
+                std::process::exit(0);
+            }
+            Err(e) => {
+                eprintln!("slotway: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    if let Err(e) = pre {
+        e.exit(); // --help, --version, or a bad flag: clap's own message
+    }
+    let config = match slotway::config_file::load(args) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("slotway: {e}");
+            std::process::exit(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|_| "info".into()))
         .init();

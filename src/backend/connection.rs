@@ -70,6 +70,8 @@ impl BackendRequest {
 pub struct ConnSettings {
     /// Send `HELLO 3` after connecting, so the node replies in RESP3.
     pub resp3: bool,
+    /// Log in to the node after connecting.
+    pub login: Option<NodeLogin>,
     pub connect_timeout: Duration,
     /// Connect again after the connection breaks. Leased connections do not: the
     /// state their holder built (a `WATCH`) would be gone.
@@ -80,7 +82,31 @@ pub struct ConnSettings {
 }
 
 const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
-const HELLO3: &[u8] = b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+/// What slotway says first on a new node connection: `HELLO 3` for RESP3
+/// connections, with `AUTH` when the nodes want a login; `None` when nothing.
+pub fn handshake(resp3: bool, login: Option<&NodeLogin>) -> Option<Bytes> {
+    let mut args: Vec<&[u8]> = Vec::new();
+    match (resp3, login) {
+        (false, None) => return None,
+        (true, None) => args.extend([&b"HELLO"[..], b"3"]),
+        (true, Some(l)) => args.extend([&b"HELLO"[..], b"3", b"AUTH", l.user.as_deref().unwrap_or("default").as_bytes(), l.password.as_bytes()]),
+        (false, Some(l)) => {
+            args.push(b"AUTH");
+            if let Some(user) = &l.user {
+                args.push(user.as_bytes());
+            }
+            args.push(l.password.as_bytes());
+        }
+    }
+    Some(crate::protocol::encode::command(&args))
+}
+
+/// The Redis ACL user and password slotway logs in to the nodes with.
+#[derive(Debug, Clone)]
+pub struct NodeLogin {
+    pub user: Option<String>,
+    pub password: String,
+}
 const READ_CHUNK: usize = 64 * 1024;
 const MAX_BATCH: usize = 512;
 
@@ -121,7 +147,16 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
                 loop {
                     tokio::select! {
                         req = rx.recv() => match req {
-                            Some(req) => req.fail(CommandError::NodeUnreachable(addr.to_string())),
+                            Some(req) => {
+                                req.fail(CommandError::NodeUnreachable(addr.to_string()));
+                                // Every refused request asks again: the cluster may have
+                                // promoted a replica since the last look, and the backoff
+                                // (up to 3 s) must not decide when clients learn of it.
+                                // Cheap: the refresher coalesces demands (one per MIN_GAP).
+                                if let Some(router) = router.upgrade() {
+                                    router.request_refresh();
+                                }
+                            }
                             None => return,
                         },
                         _ = sleep_until(retry_at) => break,
@@ -139,8 +174,12 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
 
 /// Spreads reconnects of many connections over time.
 fn jitter(d: Duration) -> Duration {
-    let nanos = Instant::now().elapsed().as_nanos() as u64 ^ (d.as_nanos() as u64).rotate_left(17);
-    d + Duration::from_nanos(nanos % (d.as_nanos() as u64 / 2 + 1))
+    // The wall clock's nanoseconds differ from call to call (`Instant::now().elapsed()`,
+    // used before, is always about zero: every connection retried in lockstep).
+    let seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.subsec_nanos() as u64);
+    let noise = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16;
+    d + Duration::from_nanos(noise % (d.as_nanos() as u64 / 2 + 1))
 }
 
 /// Pumps requests and replies over one established connection until it fails.
@@ -157,8 +196,8 @@ async fn serve(
     let mut reader =
         AbortOnDrop(tokio::spawn(read_replies(rd, inflight_rx, addr.clone(), settings.reply_timeout, router.clone())));
     let mut out = BytesMut::with_capacity(16 * 1024);
-    if settings.resp3 {
-        out.extend_from_slice(HELLO3);
+    if let Some(hello) = handshake(settings.resp3, settings.login.as_ref()) {
+        out.extend_from_slice(&hello);
         if inflight_tx.send(InFlight::Discard).await.is_err() {
             return;
         }

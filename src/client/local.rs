@@ -4,6 +4,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use std::sync::{Arc, Mutex};
 
+use super::auth::{self, User};
 use super::registry::{ClientRow, lock};
 use super::single_node;
 use crate::cluster::slot::hash_slot;
@@ -26,6 +27,8 @@ pub struct ClientState {
     pub resp3: bool,
     /// This client's line in `CLIENT LIST`.
     pub row: Option<Arc<Mutex<ClientRow>>>,
+    /// Who the client logged in as (`AUTH`), when slotway asks for a login.
+    pub user: Option<Arc<User>>,
 }
 
 impl ClientState {
@@ -89,14 +92,12 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
             Some(_) => error_reply("ERR SELECT is not allowed in cluster mode"),
             None => error_reply("ERR value is not an integer or out of range"),
         },
-        Local::Auth => error_reply(
-            "ERR AUTH <password> called without any password configured for the default user. \
-             Are you sure your configuration is correct?",
-        ),
-        Local::Hello => hello(args, client),
+        Local::Auth => auth(args, client, router),
+        Local::Hello => hello(args, client, router),
         Local::Reset => {
             client.name = None;
             client.resp3 = false;
+            client.user = None;
             if let Some(row) = &client.row {
                 let mut row = lock(row);
                 row.name.clear();
@@ -132,6 +133,27 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
         }
         Local::ClientSetInfo => set_info(args.get(2), args.get(3), client),
         Local::ClusterKeySlot => encode::integer(hash_slot(args.get(2)) as i64),
+    }
+}
+
+const NO_PASSWORD: &str = "ERR AUTH <password> called without any password configured for the default user. \
+                           Are you sure your configuration is correct?";
+
+/// `AUTH [user] password`.
+fn auth(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
+    if args.len() > 3 {
+        return error_reply("ERR syntax error");
+    }
+    if !router.users.required() {
+        return error_reply(NO_PASSWORD);
+    }
+    let (user, password) = if args.len() == 2 { (&b"default"[..], args.get(1)) } else { (args.get(1), args.get(2)) };
+    match router.users.login(user, password) {
+        Some(user) => {
+            client.user = Some(user);
+            Bytes::from_static(OK)
+        }
+        None => auth::wrongpass(),
     }
 }
 
@@ -200,7 +222,7 @@ fn set_name(name: &[u8], client: &mut ClientState) -> Bytes {
 
 /// `HELLO [protover [AUTH user pass] [SETNAME name]]`: switches between RESP2 and
 /// RESP3 and describes the server, as a map (a flat array in RESP2).
-fn hello(args: Args<'_>, client: &mut ClientState) -> Bytes {
+fn hello(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
     let mut protocol = client.protocol();
     if args.len() >= 2 {
         match parse_int(args.get(1)) {
@@ -214,10 +236,14 @@ fn hello(args: Args<'_>, client: &mut ClientState) -> Bytes {
     while i < args.len() {
         let opt = args.get(i);
         if opt.eq_ignore_ascii_case(b"auth") && i + 2 < args.len() {
-            return error_reply(
-                "ERR AUTH <password> called without any password configured for the default user. \
-                 Are you sure your configuration is correct?",
-            );
+            if !router.users.required() {
+                return error_reply(NO_PASSWORD);
+            }
+            match router.users.login(args.get(i + 1), args.get(i + 2)) {
+                Some(user) => client.user = Some(user),
+                None => return auth::wrongpass(),
+            }
+            i += 3;
         } else if opt.eq_ignore_ascii_case(b"setname") && i + 1 < args.len() {
             new_name = Some(args.get(i + 1));
             i += 2;
@@ -225,6 +251,13 @@ fn hello(args: Args<'_>, client: &mut ClientState) -> Bytes {
             return CommandError::Invalid(format!("Syntax error in HELLO option '{}'", String::from_utf8_lossy(opt)))
                 .to_reply();
         }
+    }
+    if router.users.required() && client.user.is_none() {
+        return error_reply(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> \
+             AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol \
+             version at the same time",
+        );
     }
     if let Some(name) = new_name {
         let r = set_name(name, client);

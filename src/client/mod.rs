@@ -1,6 +1,7 @@
 //! One task per client connection: read requests, route them, and write the replies
 //! back strictly in request order.
 
+pub mod auth;
 pub mod info;
 pub mod local;
 pub mod registry;

@@ -18,7 +18,8 @@ use super::subscriptions::Subscriptions;
 use crate::pubsub::{Kind, push_frame};
 use super::transaction::{Transaction, Watch};
 use crate::backend::connection::BackendRequest;
-use crate::command::keys::request_slot;
+use crate::command::keys::{for_each_key, request_slot};
+use super::auth;
 use crate::command::table::CommandSpec;
 use tokio::sync::oneshot;
 use super::local::{self, ClientState};
@@ -158,6 +159,32 @@ impl Session {
         Metrics::add(&self.router.metrics.total_commands, handled);
     }
 
+    /// Authentication and permissions: the error reply if this client may not run it.
+    fn refuse(&self, action: &Action, spec: Option<&'static CommandSpec>, args: Args<'_>) -> Option<Bytes> {
+        if !self.router.users.required() {
+            return None;
+        }
+        let Some(user) = &self.state.user else {
+            // Unknown commands and arity errors come first, as in Redis.
+            let allowed = matches!(
+                action,
+                Action::Reject(_) | Action::Local(Local::Auth | Local::Hello | Local::Quit | Local::Reset)
+            );
+            return (!allowed).then(auth::noauth);
+        };
+        let spec = spec?;
+        if let Some(refusal) = user.refuse_command(spec) {
+            return Some(refusal);
+        }
+        let mut refusal = None;
+        let _ = for_each_key(spec, args, |key| {
+            if refusal.is_none() {
+                refusal = user.refuse_key(key);
+            }
+        });
+        refusal
+    }
+
     /// A command between `MULTI` and `EXEC`: queued (or refused) now, sent on `EXEC`.
     async fn handle_in_multi(&mut self, action: Action, name: &'static str, raw: Bytes) {
         let Some(tx) = self.multi.as_mut() else { return };
@@ -292,10 +319,15 @@ impl Session {
                 _ => {}
             }
         }
-        if self.subs.active() && !self.state.resp3
-            && let Some(reply) = subscribed_mode_refusal(&action, spec, args) {
-                return self.replies.push_ready(reply);
-            }
+        if let Some(refusal) = self.refuse(&action, spec, args) {
+            return self.replies.push_ready(refusal);
+        }
+        if self.subs.active()
+            && !self.state.resp3
+            && let Some(reply) = subscribed_mode_refusal(&action, spec, args)
+        {
+            return self.replies.push_ready(reply);
+        }
         if self.multi.is_some() && !matches!(action, Action::Local(Local::Quit | Local::Reset)) {
             let name = spec.map_or("", |s| s.name);
             return self.handle_in_multi(action, name, raw).await;

@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 use redis_protocol::resp2::types::OwnedFrame;
 
 use super::topology::{SlotRange, Topology, add_unlisted_replicas, parse_cluster_slots};
+use crate::backend::connection::{NodeLogin, handshake};
 use crate::route::dispatch::Router;
 
 /// Least time between two refreshes, so a burst of redirects costs one query.
@@ -46,14 +47,16 @@ impl ClusterMap {
 
     /// Swaps in a new snapshot, unless it describes the same cluster as the current
     /// one; says whether it did.
-    pub fn store(&self, topology: Topology) -> bool {
+    pub fn store(&self, mut topology: Topology) -> bool {
         let current = self.current.load();
         if topology.same_as(&current) {
             return false;
         }
-        if topology.fingerprint != current.fingerprint {
-            self.version.fetch_add(1, Ordering::Release);
-        }
+        topology.version = if topology.fingerprint != current.fingerprint {
+            self.version.fetch_add(1, Ordering::Release) + 1
+        } else {
+            current.version
+        };
         self.current.store(Arc::new(topology));
         true
     }
@@ -100,7 +103,7 @@ pub async fn refresh_once(router: &Router) -> Result<(), Vec<(String, String)>> 
     }
     let mut errors = Vec::new();
     for addr in candidates {
-        match fetch_slots(&addr, router.connect_timeout).await {
+        match fetch_slots(&addr, router.connect_timeout, router.login.as_ref()).await {
             Ok(ranges) if !ranges.is_empty() => {
                 let topology = Topology::build(&ranges, &router.pool);
                 debug!(%addr, shards = topology.shards.len(), slots = topology.covered_slots(), "topology refreshed");
@@ -123,12 +126,17 @@ pub async fn refresh_once(router: &Router) -> Result<(), Vec<(String, String)>> 
 
 /// `CLUSTER SLOTS` on a fresh connection, bounded by `wait` per step, completed with
 /// the replicas `CLUSTER NODES` names (see [`add_unlisted_replicas`]).
-pub async fn fetch_slots(addr: &str, wait: Duration) -> Result<Vec<SlotRange>, String> {
+pub async fn fetch_slots(addr: &str, wait: Duration, login: Option<&NodeLogin>) -> Result<Vec<SlotRange>, String> {
     let mut stream = timeout(wait, TcpStream::connect(addr))
         .await
         .map_err(|_| "connect timed out".to_string())?
         .map_err(|e| e.to_string())?;
     let mut buf = BytesMut::with_capacity(8192);
+    if let Some(hello) = handshake(false, login) {
+        if let OwnedFrame::Error(e) = round_trip(&mut stream, &mut buf, &hello, wait).await? {
+            return Err(format!("login refused: {e}"));
+        }
+    }
     let frame = round_trip(&mut stream, &mut buf, b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n", wait).await?;
     if let OwnedFrame::Error(e) = &frame {
         return Err(e.clone());

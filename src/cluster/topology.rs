@@ -26,6 +26,8 @@ pub struct Topology {
     pub scan_order: Vec<u16>,
     /// A fingerprint of slot ownership; it changes whenever any slot changes owner.
     pub fingerprint: u64,
+    /// Changes of slot ownership this process had seen when it stored this snapshot.
+    pub version: u64,
 }
 
 /// A slot range and its nodes, as one entry of `CLUSTER SLOTS` describes it.
@@ -44,6 +46,7 @@ impl Topology {
             shards: Vec::new(),
             scan_order: Vec::new(),
             fingerprint: 0,
+            version: 0,
         }
     }
 

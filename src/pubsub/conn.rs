@@ -16,7 +16,7 @@ use tracing::{debug, warn};
 
 use super::Kind;
 use super::hub::Hub;
-use crate::backend::connection::AbortOnDrop;
+use crate::backend::connection::{AbortOnDrop, NodeLogin, handshake};
 
 /// A command for the node, with the number of confirmations it will produce and
 /// who to tell when they have all arrived.
@@ -36,16 +36,22 @@ pub struct SubConn {
 const MAX_FRAME: usize = 512 * 1024 * 1024 + 1024;
 
 impl SubConn {
-    pub fn start(addr: Arc<str>, hub: Weak<Hub>, connect_timeout: Duration) -> SubConn {
+    pub fn start(addr: Arc<str>, hub: Weak<Hub>, connect_timeout: Duration, login: Option<NodeLogin>) -> SubConn {
         // Unbounded on purpose: the hub holds a lock while queueing and must not wait;
         // what it queues is bounded by the number of distinct subscriptions.
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = AbortOnDrop(tokio::spawn(run(addr, rx, hub, connect_timeout)));
+        let task = AbortOnDrop(tokio::spawn(run(addr, rx, hub, connect_timeout, login)));
         SubConn { tx, _task: task }
     }
 }
 
-async fn run(addr: Arc<str>, mut rx: mpsc::UnboundedReceiver<SubCommand>, hub: Weak<Hub>, connect_timeout: Duration) {
+async fn run(
+    addr: Arc<str>,
+    mut rx: mpsc::UnboundedReceiver<SubCommand>,
+    hub: Weak<Hub>,
+    connect_timeout: Duration,
+    login: Option<NodeLogin>,
+) {
     let stream = match timeout(connect_timeout, TcpStream::connect(&*addr)).await {
         Ok(Ok(s)) => s,
         other => {
@@ -58,6 +64,15 @@ async fn run(addr: Arc<str>, mut rx: mpsc::UnboundedReceiver<SubCommand>, hub: W
     };
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
+    // Its `+OK` is not an array, so the reader passes over it.
+    if let Some(hello) = handshake(false, login.as_ref()) {
+        if wr.write_all(&hello).await.is_err() {
+            if let Some(hub) = hub.upgrade() {
+                hub.conn_failed(&addr);
+            }
+            return;
+        }
+    }
     let mut acks: VecDeque<(usize, Option<oneshot::Sender<()>>)> = VecDeque::new();
     let mut buf = BytesMut::with_capacity(16 * 1024);
     loop {

@@ -254,8 +254,10 @@ impl Hub {
     }
 
     fn open(&self, addr: &Arc<str>) -> SubConn {
-        let timeout = self.router.upgrade().map_or(Duration::from_secs(1), |r| r.connect_timeout);
-        SubConn::start(addr.clone(), self.me.clone(), timeout)
+        let router = self.router.upgrade();
+        let timeout = router.as_ref().map_or(Duration::from_secs(1), |r| r.connect_timeout);
+        let login = router.and_then(|r| r.login.clone());
+        SubConn::start(addr.clone(), self.me.clone(), timeout, login)
     }
 
     /// The nodes a subscription belongs on.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::backend::connection::{BackendRequest, ConnSettings, ReplyResult};
+use crate::backend::connection::{NodeLogin, BackendRequest, ConnSettings, ReplyResult};
 use crate::backend::lease::Leases;
 use crate::pubsub::hub::Hub;
 use tokio_util::sync::CancellationToken;
@@ -36,11 +36,14 @@ pub struct Router {
     pub pool: Pool,
     pub seeds: Vec<String>,
     pub connect_timeout: Duration,
+    /// How slotway logs in to the nodes (`--node-user`/`--node-password`).
+    pub login: Option<NodeLogin>,
     pub metrics: Metrics,
     pub scripts: ScriptCache,
     pub leases: Leases,
     pub hub: Arc<Hub>,
     pub clients: crate::client::registry::Registry,
+    pub users: crate::client::auth::Users,
     /// Cancelled when slotway shuts down: sessions finish what they have and close.
     pub stopping: CancellationToken,
     max_redirects: u8,
@@ -50,6 +53,7 @@ impl Router {
     pub fn new(config: &Config) -> Arc<Router> {
         let settings = ConnSettings {
             resp3: false,
+            login: config.node_password.clone().map(|password| NodeLogin { user: config.node_user.clone(), password }),
             reconnect: true,
             connect_timeout: config.connect_timeout(),
             reply_timeout: Some(config.reply_timeout()),
@@ -60,12 +64,14 @@ impl Router {
             pool: Pool::new(settings.clone(), config.conns_per_node, config.backend_queue.max(1), me.clone()),
             seeds: config.seeds.clone(),
             connect_timeout: config.connect_timeout(),
+            login: settings.login.clone(),
             max_redirects: config.max_redirects,
             metrics: Metrics::default(),
             scripts: ScriptCache::default(),
             leases: Leases::new(config.max_leased_conns, settings.clone(), me.clone()),
             hub: Hub::new(me.clone(), config.pubsub_limit()),
             clients: Default::default(),
+            users: crate::client::auth::Users::from_config(config),
             stopping: CancellationToken::new(),
         })
     }

@@ -6,14 +6,14 @@
 //!
 //! ```text
 //! bits 0-13   the lowest slot of the shard being scanned (names the shard)
-//! bits 14-23  10 bits of the topology fingerprint when the scan got there
-//! bits 24-62  that node's own SCAN cursor
+//! bits 14-29  a tag of the topology when the scan got there (see `tag_of`)
+//! bits 30-62  that node's own SCAN cursor
 //! ```
 //!
 //! The guarantee is Redis's: every key present for the whole iteration is returned
 //! at least once. If slot ownership changed since the cursor was made (a failover,
 //! which gives a node with another hash table; or slots moving between nodes,
-//! which could carry keys to a shard already walked), the fingerprint no longer
+//! which could carry keys to a shard already walked), the tag no longer
 //! matches and the iteration starts again from the first shard. That returns keys
 //! again (allowed by SCAN's contract) but never misses one.
 
@@ -24,9 +24,10 @@ use crate::error::{CommandError, error_reply};
 use crate::protocol::{encode, request::Args};
 
 const SLOT_BITS: u32 = 14;
-const TAG_BITS: u32 = 10;
+const TAG_BITS: u32 = 16;
 const NODE_SHIFT: u32 = SLOT_BITS + TAG_BITS;
-/// Largest node cursor that fits: 39 bits keeps the whole cursor below 2^63.
+/// Largest node cursor that fits: 33 bits (a table of 8 billion buckets) keeps the
+/// whole cursor below 2^63.
 const NODE_MAX: u64 = (1 << (63 - NODE_SHIFT)) - 1;
 
 /// Where one step of a scan goes, and how to turn the node's reply into the client's.
@@ -41,8 +42,11 @@ pub struct ScanStep {
     pub tag: u64,
 }
 
+/// 8 bits of this process's topology version (every ownership change moves it, so
+/// within one slotway a change is always seen unless 256 happen during one scan)
+/// and 8 bits of the ownership fingerprint (for cursors from another slotway).
 fn tag_of(topology: &Topology) -> u64 {
-    topology.fingerprint & ((1 << TAG_BITS) - 1)
+    (topology.version & 0xff) << 8 | (topology.fingerprint & 0xff)
 }
 
 /// Plans the next step of `SCAN cursor [options]`.
@@ -117,8 +121,8 @@ mod tests {
         let r = reply(&step, b"*2\r\n$3\r\n123\r\n*0\r\n");
         let (c, _) = split_reply(&r).unwrap();
         assert_eq!(c & 0x3fff, 5461);
-        assert_eq!((c >> 14) & 0x3ff, 0x2ab);
-        assert_eq!(c >> 24, 123);
+        assert_eq!((c >> 14) & 0xffff, 0x2ab);
+        assert_eq!(c >> 30, 123);
         assert!(c < 1 << 63);
         // Node finished: the cursor points at the next shard with node cursor 0.
         let r = reply(&step, b"*2\r\n$1\r\n0\r\n*0\r\n");

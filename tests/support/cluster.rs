@@ -65,33 +65,18 @@ impl TestCluster {
     pub fn start() -> TestCluster {
         let mut failures = Vec::new();
         for _ in 0..START_ATTEMPTS {
-            let dir = tempfile::Builder::new()
-                .prefix("slotway-cluster-")
-                .tempdir()
-                .expect("temp dir");
+            let dir = tempfile::Builder::new().prefix("slotway-cluster-").tempdir().expect("temp dir");
             let base_port = reserve_base_port();
             let cluster = TestCluster { base_port, dir };
-            let out = cluster.testbed(&[
-                "start",
-                "--base-port",
-                &base_port.to_string(),
-                "--node-timeout",
-                "2000",
-            ]);
+            let out = cluster.testbed(&["start", "--base-port", &base_port.to_string(), "--node-timeout", "2000"]);
             if out.status.success() {
                 return cluster;
             }
-            failures.push(format!(
-                "port {base_port}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            failures.push(format!("port {base_port}: {}", String::from_utf8_lossy(&out.stderr).trim()));
             // Dropping stops whatever part of it did start and frees the ports.
             drop(cluster);
         }
-        panic!(
-            "could not start a test cluster in {START_ATTEMPTS} attempts:\n{}",
-            failures.join("\n")
-        );
+        panic!("could not start a test cluster in {START_ATTEMPTS} attempts:\n{}", failures.join("\n"));
     }
 
     fn testbed(&self, args: &[&str]) -> std::process::Output {
@@ -107,9 +92,7 @@ impl TestCluster {
 
     /// All six nodes, primaries and replicas, as "127.0.0.1:port".
     pub fn addrs(&self) -> Vec<String> {
-        (0..NODES)
-            .map(|i| format!("127.0.0.1:{}", self.base_port + i))
-            .collect()
+        (0..NODES).map(|i| format!("127.0.0.1:{}", self.base_port + i)).collect()
     }
 
     pub fn seed(&self) -> String {
@@ -125,11 +108,7 @@ impl TestCluster {
     pub fn pids(&self) -> Vec<u32> {
         (0..NODES)
             .filter_map(|i| {
-                let file = self
-                    .dir
-                    .path()
-                    .join((self.base_port + i).to_string())
-                    .join("redis.pid");
+                let file = self.dir.path().join((self.base_port + i).to_string()).join("redis.pid");
                 std::fs::read_to_string(file).ok()?.trim().parse().ok()
             })
             .collect()
@@ -159,12 +138,7 @@ impl TestCluster {
     }
 
     fn addrs_where(&self, keep: impl Fn(&ClusterNode) -> bool) -> Vec<String> {
-        let mut addrs: Vec<String> = self
-            .nodes()
-            .into_iter()
-            .filter(keep)
-            .map(|n| n.addr)
-            .collect();
+        let mut addrs: Vec<String> = self.nodes().into_iter().filter(keep).map(|n| n.addr).collect();
         addrs.sort();
         addrs
     }
@@ -173,11 +147,7 @@ impl TestCluster {
     pub fn node_for_slot(&self, slot: u16) -> String {
         self.nodes()
             .into_iter()
-            .find(|n| {
-                n.is_primary()
-                    && !n.is_failed()
-                    && n.slots.iter().any(|&(a, b)| (a..=b).contains(&slot))
-            })
+            .find(|n| n.is_primary() && !n.is_failed() && n.slots.iter().any(|&(a, b)| (a..=b).contains(&slot)))
             .unwrap_or_else(|| panic!("no primary owns slot {slot}"))
             .addr
     }
@@ -207,10 +177,7 @@ impl Drop for TestCluster {
         // Best effort: a failing stop must not turn a test failure into an abort.
         let out = self.testbed(&["stop"]);
         if !out.status.success() {
-            eprintln!(
-                "testbed.sh stop failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            eprintln!("testbed.sh stop failed: {}", String::from_utf8_lossy(&out.stderr));
         }
         if let Some(set) = RESERVED.lock().unwrap().as_mut() {
             for p in port_set(self.base_port) {
@@ -230,8 +197,7 @@ fn reserve_base_port() -> u16 {
     let reserved = reserved.get_or_insert_with(HashSet::new);
     for _ in 0..1000 {
         let base: u16 = rand::random_range(20_000..=40_000);
-        let free = port_set(base)
-            .all(|p| !reserved.contains(&p) && TcpListener::bind(("127.0.0.1", p)).is_ok());
+        let free = port_set(base).all(|p| !reserved.contains(&p) && TcpListener::bind(("127.0.0.1", p)).is_ok());
         if free {
             reserved.extend(port_set(base));
             return base;

@@ -35,9 +35,7 @@ pub fn start_slotway_with(mut config: slotway::Config) -> SlotwayHandle {
                 .build()
                 .expect("tokio runtime");
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind 127.0.0.1:0");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
                 let addr = listener.local_addr().unwrap().to_string();
                 config.listen = addr.clone();
                 addr_tx.send(addr).unwrap();
@@ -54,15 +52,8 @@ pub fn start_slotway_with(mut config: slotway::Config) -> SlotwayHandle {
             let _ = finished_tx.send(());
         })
         .expect("spawn slotway thread");
-    let addr = addr_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("slotway did not bind a port");
-    SlotwayHandle {
-        addr,
-        shutdown: Some(shutdown_tx),
-        finished,
-        thread: Some(thread),
-    }
+    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).expect("slotway did not bind a port");
+    SlotwayHandle { addr, shutdown: Some(shutdown_tx), finished, thread: Some(thread) }
 }
 
 impl Drop for SlotwayHandle {
@@ -88,9 +79,6 @@ impl Drop for SlotwayHandle {
 /// Logs from slotway in test output, only when asked: `SLOTWAY_TEST_LOG=slotway=debug`.
 fn init_tracing() {
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("SLOTWAY_TEST_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_test_writer()
-            .try_init();
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     }
 }

@@ -49,15 +49,10 @@ pub struct RawConn {
 pub fn connect(addr: &str) -> RawConn {
     let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
     // A hung server must fail the test, not hang the suite.
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream.set_nodelay(true).unwrap();
     let writer = stream.try_clone().unwrap();
-    RawConn {
-        reader: BufReader::new(stream),
-        writer,
-    }
+    RawConn { reader: BufReader::new(stream), writer }
 }
 
 /// Encode a command as a RESP multibulk, the form clients send.
@@ -105,11 +100,7 @@ pub fn parse_reply(r: &mut impl BufRead) -> io::Result<Value> {
     let line = read_line(r)?;
     let (kind, rest) = line.split_first().ok_or_else(|| bad("empty line"))?;
     let text = || String::from_utf8_lossy(rest).into_owned();
-    let int = || {
-        text()
-            .parse::<i64>()
-            .map_err(|_| bad(&format!("bad integer {:?}", text())))
-    };
+    let int = || text().parse::<i64>().map_err(|_| bad(&format!("bad integer {:?}", text())));
     Ok(match kind {
         b'+' => Value::Simple(text()),
         b'-' => Value::Error(text()),
@@ -130,16 +121,10 @@ pub fn parse_reply(r: &mut impl BufRead) -> io::Result<Value> {
         b'*' => match int()? {
             -1 => Value::Nil,
             n if n < 0 => return Err(bad("negative array length")),
-            n => (0..n)
-                .map(|_| parse_reply(r))
-                .collect::<io::Result<_>>()
-                .map(Value::Array)?,
+            n => (0..n).map(|_| parse_reply(r)).collect::<io::Result<_>>().map(Value::Array)?,
         },
         other => {
-            return Err(bad(&format!(
-                "unexpected RESP type byte {:?}",
-                *other as char
-            )));
+            return Err(bad(&format!("unexpected RESP type byte {:?}", *other as char)));
         }
     })
 }
@@ -149,10 +134,7 @@ fn read_line(r: &mut impl BufRead) -> io::Result<Vec<u8>> {
     let mut line = Vec::new();
     r.read_until(b'\n', &mut line)?;
     if !line.ends_with(b"\r\n") {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "connection closed mid-reply",
-        ));
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-reply"));
     }
     line.truncate(line.len() - 2);
     Ok(line)

@@ -1,0 +1,133 @@
+//! One snapshot of slotway and the cluster it routes to, taken when the admin port
+//! is asked. `/api/cluster` sends it as JSON; `/metrics` renders the same values, so
+//! the page and the metrics can never disagree about what they describe.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::cluster::slot::SLOT_COUNT;
+use crate::metrics::Metrics;
+use crate::route::dispatch::Router;
+
+/// Clients listed by name and address; the count covers all of them. Enough for
+/// a page to show who is connected without sending thousands of rows a second.
+const LISTED_CLIENTS: usize = 50;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterStatus {
+    /// slotway's own version.
+    pub version: &'static str,
+    pub uptime_seconds: f64,
+    /// Changes of slot ownership seen so far (`ClusterMap::version`).
+    pub topology_version: u64,
+    pub slot_count: usize,
+    pub slots_covered: usize,
+    pub connected_clients: u64,
+    pub connections_received: u64,
+    pub rejected_connections: u64,
+    pub commands: u64,
+    pub redirects: Redirects,
+    /// Node connections lent to single clients (blocking commands, WATCH).
+    pub leased_connections: usize,
+    pub shards: Vec<ShardStatus>,
+    pub clients: Vec<ClientStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Redirects {
+    pub moved: u64,
+    pub ask: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardStatus {
+    pub primary: String,
+    pub replicas: Vec<String>,
+    /// Slots this shard serves.
+    pub slots: usize,
+    /// The same slots as inclusive `[first, last]` ranges, ascending.
+    pub ranges: Vec<[u16; 2]>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientStatus {
+    pub id: u64,
+    pub addr: String,
+    pub name: String,
+    pub lib: String,
+    pub age_seconds: u64,
+}
+
+impl ClusterStatus {
+    pub fn of(router: &Router) -> ClusterStatus {
+        let m = &router.metrics;
+        let topology = router.map.load();
+        let mut shards: Vec<ShardStatus> = topology
+            .shards
+            .iter()
+            .map(|s| ShardStatus { primary: s.primary.addr.to_string(), replicas: s.replicas.clone(), slots: 0, ranges: vec![] })
+            .collect();
+        // One pass over the slot table; owners come in long runs, so the shard is
+        // looked up once per run rather than once per slot.
+        let mut run: Option<(usize, u16)> = None; // (shard, first slot of the run)
+        for slot in 0..=SLOT_COUNT as u16 {
+            let node = if slot < SLOT_COUNT as u16 { topology.primary(slot) } else { None };
+            let current = run.map(|(shard, _)| shard);
+            let owner = match (node, current) {
+                (Some(node), Some(shard)) if topology.shards.get(shard).is_some_and(|s| Arc::ptr_eq(&s.primary, node)) => {
+                    current
+                }
+                (Some(node), _) => topology.shards.iter().position(|s| Arc::ptr_eq(&s.primary, node)),
+                (None, _) => None,
+            };
+            if owner != current {
+                if let Some((shard, first)) = run.take()
+                    && let Some(s) = shards.get_mut(shard)
+                {
+                    s.ranges.push([first, slot - 1]);
+                    s.slots += (slot - first) as usize;
+                }
+                run = owner.map(|shard| (shard, slot));
+            }
+        }
+        ClusterStatus {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_seconds: m.started.elapsed().as_secs_f64(),
+            topology_version: router.map.version(),
+            slot_count: SLOT_COUNT,
+            slots_covered: topology.covered_slots(),
+            connected_clients: Metrics::get(&m.connected_clients),
+            connections_received: Metrics::get(&m.total_connections),
+            rejected_connections: Metrics::get(&m.rejected_connections),
+            commands: Metrics::get(&m.total_commands),
+            redirects: Redirects { moved: Metrics::get(&m.redirects_moved), ask: Metrics::get(&m.redirects_ask) },
+            leased_connections: router.leases.in_use(),
+            shards,
+            clients: listed_clients(router),
+        }
+    }
+}
+
+/// The first clients of the registry, read from its `CLIENT LIST` lines (Redis's
+/// own `key=value` format, the registry's only view of all rows).
+fn listed_clients(router: &Router) -> Vec<ClientStatus> {
+    router
+        .clients
+        .list(None)
+        .lines()
+        .take(LISTED_CLIENTS)
+        .map(|line| {
+            let field = |key: &str| {
+                line.split(' ').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')).unwrap_or("").to_string()
+            };
+            ClientStatus {
+                id: field("id").parse().unwrap_or(0),
+                addr: field("addr"),
+                name: field("name"),
+                lib: [field("lib-name"), field("lib-ver")].join(" ").trim().to_string(),
+                age_seconds: field("age").parse().unwrap_or(0),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,250 @@
+//! Who a client is and what it may run: `requirepass` (the default user) and the
+//! config file's users, each with an access level and optional key patterns.
+//! Replies are Redis's (`NOAUTH`, `WRONGPASS`, `NOPERM`). All users share the node
+//! connections: authentication ends at slotway.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::command::table::{CommandSpec, flag};
+use crate::config::Config;
+use crate::config_file::Access;
+use crate::error::error_reply;
+
+/// A user a client may be logged in as.
+#[derive(Debug)]
+pub struct User {
+    pub name: String,
+    password_sha256: [u8; 32],
+    pub access: Access,
+    keys: Vec<Vec<u8>>,
+    enabled: bool,
+}
+
+/// Everyone who may log in; empty when slotway asks for no authentication.
+#[derive(Debug, Default)]
+pub struct Users {
+    by_name: HashMap<String, Arc<User>>,
+}
+
+/// Commands only `admin` users may run, besides those Redis flags `admin`.
+const DANGEROUS: &[&str] = &["flushall", "flushdb", "keys", "script|flush", "function|flush", "function|delete"];
+
+impl Users {
+    pub fn from_config(config: &Config) -> Users {
+        let mut by_name = HashMap::new();
+        if let Some(pass) = &config.requirepass {
+            let user = User {
+                name: "default".into(),
+                password_sha256: Sha256::digest(pass.as_bytes()).into(),
+                access: Access::Admin,
+                keys: Vec::new(),
+                enabled: true,
+            };
+            by_name.insert(user.name.clone(), Arc::new(user));
+        }
+        for u in &config.users {
+            let hash = match (&u.password, &u.password_sha256) {
+                (Some(p), _) => Sha256::digest(p.as_bytes()).into(),
+                (None, Some(hex)) => decode_hex(hex).unwrap_or([0; 32]),
+                (None, None) => continue, // refused by config validation
+            };
+            let user = User {
+                name: u.name.clone(),
+                password_sha256: hash,
+                access: u.access,
+                keys: u.keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
+                enabled: u.enabled,
+            };
+            by_name.insert(user.name.clone(), Arc::new(user));
+        }
+        Users { by_name }
+    }
+
+    /// Clients must log in before anything else.
+    pub fn required(&self) -> bool {
+        !self.by_name.is_empty()
+    }
+
+    /// `AUTH [user] password`: the user, if the pair is right and the user enabled.
+    pub fn login(&self, user: &[u8], password: &[u8]) -> Option<Arc<User>> {
+        let user = self.by_name.get(std::str::from_utf8(user).ok()?)?;
+        let given: [u8; 32] = Sha256::digest(password).into();
+        // Compare every byte: no early exit for a timing side channel to measure.
+        let same = given.iter().zip(&user.password_sha256).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        (same && user.enabled).then(|| user.clone())
+    }
+}
+
+impl User {
+    /// `Some(error reply)` if this user may not run `spec`.
+    pub fn refuse_command(&self, spec: &CommandSpec) -> Option<bytes::Bytes> {
+        let allowed = match self.access {
+            Access::Admin => true,
+            Access::ReadWrite => !(spec.is(flag::ADMIN) || DANGEROUS.contains(&spec.name)),
+            Access::ReadOnly => !(spec.is(flag::WRITE) || spec.is(flag::ADMIN) || DANGEROUS.contains(&spec.name)),
+        };
+        (!allowed).then(|| error_reply(&format!("NOPERM this user has no permissions to run the '{}' command", spec.name)))
+    }
+
+    /// `Some(error reply)` if this user may not touch `key`.
+    pub fn refuse_key(&self, key: &[u8]) -> Option<bytes::Bytes> {
+        if self.keys.is_empty() || self.keys.iter().any(|p| glob_match(p, key)) {
+            return None;
+        }
+        Some(error_reply("NOPERM this user has no permissions to access one of the keys used as arguments"))
+    }
+}
+
+pub fn noauth() -> bytes::Bytes {
+    error_reply("NOAUTH Authentication required.")
+}
+
+pub fn wrongpass() -> bytes::Bytes {
+    error_reply("WRONGPASS invalid username-password pair or user is disabled.")
+}
+
+fn decode_hex(hex: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    for (i, chunk) in hex.as_bytes().chunks(2).enumerate() {
+        let s = std::str::from_utf8(chunk).ok()?;
+        *out.get_mut(i)? = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Redis's glob (`stringmatchlen`): `*`, `?`, `[abc]`, `[^a-z]`, `\x`.
+pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let (mut star_p, mut star_t) = (None, 0);
+    while t < text.len() {
+        if p < pattern.len() {
+            match pattern[p] {
+                b'*' => {
+                    star_p = Some(p);
+                    star_t = t;
+                    p += 1;
+                    continue;
+                }
+                b'?' => {
+                    p += 1;
+                    t += 1;
+                    continue;
+                }
+                b'[' => {
+                    if let Some((matched, next)) = class_match(pattern, p, text[t]) {
+                        if matched {
+                            p = next;
+                            t += 1;
+                            continue;
+                        }
+                    }
+                }
+                b'\\' if p + 1 < pattern.len() => {
+                    if pattern[p + 1] == text[t] {
+                        p += 2;
+                        t += 1;
+                        continue;
+                    }
+                }
+                c if c == text[t] => {
+                    p += 1;
+                    t += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        match star_p {
+            Some(sp) => {
+                p = sp + 1;
+                star_t += 1;
+                t = star_t;
+            }
+            None => return false,
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+/// Matches `c` against the class starting at `pattern[start] == '['`; returns whether
+/// it matched and where the pattern continues.
+fn class_match(pattern: &[u8], start: usize, c: u8) -> Option<(bool, usize)> {
+    let mut i = start + 1;
+    let negate = pattern.get(i) == Some(&b'^');
+    if negate {
+        i += 1;
+    }
+    let mut matched = false;
+    while i < pattern.len() && pattern[i] != b']' {
+        if pattern[i] == b'\\' && i + 1 < pattern.len() {
+            matched |= pattern[i + 1] == c;
+            i += 2;
+        } else if i + 2 < pattern.len() && pattern[i + 1] == b'-' && pattern[i + 2] != b']' {
+            let (lo, hi) = (pattern[i].min(pattern[i + 2]), pattern[i].max(pattern[i + 2]));
+            matched |= (lo..=hi).contains(&c);
+            i += 3;
+        } else {
+            matched |= pattern[i] == c;
+            i += 1;
+        }
+    }
+    if i >= pattern.len() {
+        return None; // unterminated class: Redis treats '[' literally then; so do we
+    }
+    Some((matched != negate, i + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_like_redis() {
+        for (p, t, m) in [
+            ("app:*", "app:1", true),
+            ("app:*", "other", false),
+            ("h?llo", "hello", true),
+            ("h[ae]llo", "hallo", true),
+            ("h[^e]llo", "hello", false),
+            ("h[a-b]llo", "hbllo", true),
+            ("*", "", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("a\\*", "a*", true),
+        ] {
+            assert_eq!(glob_match(p.as_bytes(), t.as_bytes()), m, "{p} {t}");
+        }
+    }
+
+    #[test]
+    fn login_and_permissions() {
+        let mut config = Config::with_seeds(["a:1"]);
+        config.requirepass = Some("pw".into());
+        config.users.push(crate::config_file::UserConfig {
+            name: "ro".into(),
+            password: None,
+            password_sha256: Some(hex(&Sha256::digest(b"secret"))),
+            access: Access::ReadOnly,
+            keys: vec!["app:*".into()],
+            enabled: true,
+        });
+        let users = Users::from_config(&config);
+        assert!(users.required());
+        assert!(users.login(b"default", b"pw").is_some());
+        assert!(users.login(b"default", b"nope").is_none());
+        let ro = users.login(b"ro", b"secret").expect("hashed password");
+        let set = crate::command::table::lookup(b"set").unwrap();
+        let get = crate::command::table::lookup(b"get").unwrap();
+        assert!(ro.refuse_command(set).is_some());
+        assert!(ro.refuse_command(get).is_none());
+        assert!(ro.refuse_key(b"app:1").is_none());
+        assert!(ro.refuse_key(b"other").is_some());
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}

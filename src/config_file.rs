@@ -1,0 +1,215 @@
+//! Reading the configuration: flags, then `SLOTWAY_*` environment variables, then
+//! the TOML file named by `--config`, then defaults — the first that sets a value
+//! wins. The file may set any flag (by its long name, `-` or `_`) plus `[[users]]`.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
+use serde::Deserialize;
+
+use crate::config::Config;
+
+/// A user clients may log in as (`AUTH name password`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    /// The password in clear; or give `password_sha256` (hex) instead, as Redis ACL allows.
+    pub password: Option<String>,
+    pub password_sha256: Option<String>,
+    #[serde(default)]
+    pub access: Access,
+    /// Key patterns (Redis glob syntax) the user may touch; empty means every key.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// What a user may run.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// Commands that do not write.
+    ReadOnly,
+    /// Everything but administrative commands.
+    #[default]
+    ReadWrite,
+    /// Everything, including `CONFIG SET`, `FLUSHALL`, `SLOWLOG RESET`.
+    Admin,
+}
+
+/// The configuration for this process: command line, environment, `--config` file.
+pub fn load(args: Vec<OsString>) -> Result<Config, String> {
+    let matches = Config::command().try_get_matches_from(&args).map_err(|e| e.to_string())?;
+    let first = Config::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    let Some(path) = first.config.clone() else { return validate(first) };
+    let (file_args, users) = read_file(&path, Some(&matches))?;
+    let mut merged: Vec<OsString> = args.iter().take(1).cloned().collect();
+    merged.extend(file_args);
+    merged.extend(args.into_iter().skip(1));
+    let mut config = Config::try_parse_from_merged(merged)?;
+    config.users = users;
+    validate(config)
+}
+
+impl Config {
+    fn try_parse_from_merged(args: Vec<OsString>) -> Result<Config, String> {
+        let matches = Config::command().try_get_matches_from(args).map_err(|e| e.to_string())?;
+        Config::from_arg_matches(&matches).map_err(|e| e.to_string())
+    }
+}
+
+/// `--check-config FILE`: the settings it gives, or what is wrong with it.
+pub fn check(path: &Path) -> Result<String, String> {
+    let (args, users) = read_file(path, None)?;
+    let mut argv: Vec<OsString> = vec!["slotway".into()];
+    argv.extend(args);
+    let mut config = Config::try_parse_from_merged(argv).map_err(|e| format!("{}: {e}", path.display()))?;
+    config.users = users;
+    let config = validate(config).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(format!(
+        "{}: OK ({} seed(s), {} user(s){})",
+        path.display(),
+        config.seeds.len(),
+        config.users.len(),
+        if config.requirepass.is_some() { ", requirepass set" } else { "" }
+    ))
+}
+
+fn validate(config: Config) -> Result<Config, String> {
+    if config.seeds.is_empty() {
+        return Err("no cluster seeds: give --cluster HOST:PORT (or `cluster = [\"HOST:PORT\"]` in the config file)".into());
+    }
+    for user in &config.users {
+        match (&user.password, &user.password_sha256) {
+            (Some(_), None) => {}
+            (None, Some(hash)) if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {}
+            (None, Some(_)) => return Err(format!("user `{}`: password_sha256 must be 64 hex digits", user.name)),
+            _ => return Err(format!("user `{}`: give exactly one of password, password_sha256", user.name)),
+        }
+    }
+    Ok(config)
+}
+
+/// The file's settings as command-line arguments (only those not already set on the
+/// command line or in the environment), and its users.
+fn read_file(path: &Path, given: Option<&clap::ArgMatches>) -> Result<(Vec<OsString>, Vec<UserConfig>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let command = Config::command();
+    let mut args = Vec::new();
+    let mut users = Vec::new();
+    for (key, value) in table {
+        let line = line_of(&text, &key);
+        if key == "users" {
+            users = value
+                .try_into::<Vec<UserConfig>>()
+                .map_err(|e| format!("{}: `users` (line {line}): {e}", path.display()))?;
+            continue;
+        }
+        let long = key.replace('_', "-");
+        let Some(arg) = command.get_arguments().find(|a| a.get_long() == Some(long.as_str())) else {
+            return Err(format!("{}: unknown key `{key}` (line {line})", path.display()));
+        };
+        let id = arg.get_id().as_str();
+        if matches!(given.and_then(|m| m.value_source(id)), Some(ValueSource::CommandLine | ValueSource::EnvVariable)) {
+            continue;
+        }
+        let values = match value {
+            toml::Value::Array(items) => items,
+            one => vec![one],
+        };
+        for v in values {
+            let text = match v {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                other => return Err(format!("{}: key `{key}` (line {line}): unsupported value {other}", path.display())),
+            };
+            args.push(OsString::from(format!("--{long}")));
+            args.push(OsString::from(text));
+        }
+    }
+    Ok((args, users))
+}
+
+/// The line a top-level key is set on (for error messages).
+fn line_of(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('=')) || l.starts_with(&format!("[[{key}]]"))
+        })
+        .map_or(0, |i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> tempfile_path::TempFile {
+        tempfile_path::TempFile::new(text)
+    }
+
+    mod tempfile_path {
+        pub struct TempFile(pub std::path::PathBuf);
+        impl TempFile {
+            pub fn new(text: &str) -> Self {
+                let path = std::env::temp_dir().join(format!("slotway-config-{}-{}.toml", std::process::id(), rand_suffix()));
+                std::fs::write(&path, text).unwrap();
+                TempFile(path)
+            }
+        }
+        impl Drop for TempFile {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+        fn rand_suffix() -> u64 {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static N: AtomicU64 = AtomicU64::new(0);
+            N.fetch_add(1, Ordering::Relaxed)
+        }
+    }
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn file_fills_what_flags_do_not_set() {
+        let f = file(
+            "cluster = [\"10.0.0.1:7000\", \"10.0.0.2:7000\"]\nmaxclients = 50\nlisten = \"0.0.0.0:7777\"\n\
+             [[users]]\nname = \"app\"\npassword = \"s3cret\"\naccess = \"read-only\"\nkeys = [\"app:*\"]\n",
+        );
+        let path = f.0.to_str().unwrap();
+        let c = load(args(&["slotway", "--config", path, "--maxclients", "9"])).unwrap();
+        assert_eq!(c.seeds, vec!["10.0.0.1:7000", "10.0.0.2:7000"]);
+        assert_eq!(c.maxclients, 9, "the flag wins over the file");
+        assert_eq!(c.listen, "0.0.0.0:7777");
+        assert_eq!(c.users.len(), 1);
+        assert_eq!(c.users[0].access, Access::ReadOnly);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let f = file("cluster = [\"a:1\"]\n\nmaxclientz = 5\n");
+        let e = check(&f.0).unwrap_err();
+        assert!(e.contains("unknown key `maxclientz` (line 3)"), "{e}");
+        let f = file("cluster = [\"a:1\"]\nmaxclients = \"many\"\n");
+        assert!(check(&f.0).is_err());
+        let f = file("cluster = [\"a:1\"\n");
+        assert!(check(&f.0).unwrap_err().contains("line"), "syntax errors say where");
+        let f = file("cluster = [\"a:1\"]\n[[users]]\nname = \"x\"\n");
+        assert!(check(&f.0).unwrap_err().contains("exactly one of password"));
+        assert!(load(args(&["slotway"])).unwrap_err().contains("no cluster seeds"));
+    }
+}

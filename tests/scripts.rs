@@ -1,0 +1,154 @@
+//! Lua scripts and functions through slotway: `EVAL`/`EVALSHA`/`FCALL` routed by
+//! their keys, `SCRIPT LOAD`/`FUNCTION LOAD` on every primary, `SCRIPT EXISTS`
+//! merged, and an `EVALSHA` healed when one node lost the script.
+
+mod direct;
+mod support;
+
+use direct::{array, owners_of, spread_keys, text};
+use support::{TestCluster, Value, connect, start_slotway};
+
+const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+const SET_AND_GET: &str = "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1])";
+
+#[test]
+fn eval_evalsha_and_the_script_cache_across_primaries() {
+    let cluster = TestCluster::start();
+    let proxy = start_slotway(cluster.addrs());
+    let seed = cluster.seed();
+    let primaries = cluster.primaries();
+    let mut client = connect(&proxy.addr);
+
+    // EVAL with keys of one slot (hash tag): runs on their primary.
+    let both = "redis.call('SET', KEYS[1], ARGV[1]); redis.call('SET', KEYS[2], ARGV[2]); return redis.call('MGET', KEYS[1], KEYS[2])";
+    let reply = client.cmd(&["EVAL", both, "2", "{user:1}:a", "{user:1}:b", "x", "y"]);
+    assert_eq!(reply, Value::Array(vec![Value::bulk("x"), Value::bulk("y")]));
+    let owner = &owners_of(&seed, &["{user:1}:a".to_string()])[0];
+    assert_eq!(
+        connect(owner).cmd(&["MGET", "{user:1}:a", "{user:1}:b"]),
+        Value::Array(vec![Value::bulk("x"), Value::bulk("y")]),
+        "the script ran on the owner {owner}"
+    );
+
+    // Keys in two slots: CROSSSLOT, as a node answers, and nothing runs.
+    let cross = ["EVAL", both, "2", "eval:a", "eval:b", "1", "2"];
+    let from_node = connect(&seed).cmd(&cross);
+    assert_eq!(from_node, Value::Error(CROSSSLOT.into()), "a node's answer");
+    assert_eq!(client.cmd(&cross), from_node);
+    for p in &primaries {
+        assert_eq!(connect(p).cmd(&["KEYS", "eval:*"]), Value::Array(vec![]), "nothing written on {p}");
+    }
+
+    // No keys: any primary runs it, with the node's answer.
+    for script in ["return 42", "return {1, 'two', {3}}", "return redis.status_reply('FINE')", "return redis.error_reply('MYERR oops')"] {
+        assert_eq!(client.cmd(&["EVAL", script, "0"]), connect(&seed).cmd(&["EVAL", script, "0"]), "EVAL {script:?} 0");
+    }
+
+    // SCRIPT LOAD through slotway: loaded on every primary.
+    let sha = text(&client.cmd(&["SCRIPT", "LOAD", SET_AND_GET]));
+    assert_eq!(sha.len(), 40, "a SHA1: {sha}");
+    for p in &primaries {
+        assert_eq!(connect(p).cmd(&["SCRIPT", "EXISTS", &sha]), Value::Array(vec![Value::Int(1)]), "SCRIPT EXISTS on {p}");
+    }
+    // EVALSHA for a key on each primary.
+    let keys = spread_keys(&cluster, "sha:", 1);
+    for (key, owner) in &keys {
+        assert_eq!(client.cmd(&["EVALSHA", &sha, "1", key, "v1"]), Value::bulk("v1"), "EVALSHA for {key}");
+        assert_eq!(connect(owner).cmd(&["GET", key]), Value::bulk("v1"), "{key} on {owner}");
+    }
+
+    // One primary loses its scripts: SCRIPT EXISTS through slotway says "not everywhere".
+    let (key, flushed) = &keys[0];
+    assert_eq!(connect(flushed).cmd(&["SCRIPT", "FLUSH"]), Value::ok());
+    assert_eq!(connect(flushed).cmd(&["SCRIPT", "EXISTS", &sha]), Value::Array(vec![Value::Int(0)]));
+    assert_eq!(client.cmd(&["SCRIPT", "EXISTS", &sha]), Value::Array(vec![Value::Int(0)]), "merged: 1 only if on every primary");
+    // EVALSHA for a key there still works: slotway loads the script again and resends.
+    assert_eq!(client.cmd(&["EVALSHA", &sha, "1", key, "v2"]), Value::bulk("v2"), "EVALSHA after SCRIPT FLUSH on {flushed}");
+    assert_eq!(connect(flushed).cmd(&["GET", key]), Value::bulk("v2"));
+    assert_eq!(connect(flushed).cmd(&["SCRIPT", "EXISTS", &sha]), Value::Array(vec![Value::Int(1)]), "healed on {flushed}");
+    assert_eq!(client.cmd(&["SCRIPT", "EXISTS", &sha]), Value::Array(vec![Value::Int(1)]));
+    // Uppercase SHA, as Redis accepts it.
+    assert_eq!(client.cmd(&["EVALSHA", &sha.to_uppercase(), "1", key, "v3"]), Value::bulk("v3"));
+
+    // A script slotway saw only through EVAL is healed too.
+    let body = "return 'from eval ' .. KEYS[1]";
+    assert_eq!(client.cmd(&["EVAL", body, "1", key]), Value::bulk(&format!("from eval {key}")));
+    let eval_sha = text(&connect(flushed).cmd(&["SCRIPT", "LOAD", body]));
+    assert_eq!(connect(flushed).cmd(&["SCRIPT", "FLUSH"]), Value::ok());
+    assert_eq!(client.cmd(&["EVALSHA", &eval_sha, "1", key]), Value::bulk(&format!("from eval {key}")));
+
+    // An unknown SHA: the node's NOSCRIPT error, with keys and without.
+    let unknown = "ffffffffffffffffffffffffffffffffffffffff";
+    let node_says = connect(flushed).cmd(&["EVALSHA", unknown, "1", key]);
+    assert!(node_says.text().unwrap().starts_with("NOSCRIPT"), "{node_says:?}");
+    assert_eq!(client.cmd(&["EVALSHA", unknown, "1", key]), node_says);
+    assert_eq!(client.cmd(&["EVALSHA", unknown, "0"]), connect(&seed).cmd(&["EVALSHA", unknown, "0"]));
+    // Merged SCRIPT EXISTS keeps the order of the client's SHAs. (The second SCRIPT
+    // FLUSH above dropped `sha` on one primary again: load it once more.)
+    assert_eq!(client.cmd(&["SCRIPT", "EXISTS", &sha]), Value::Array(vec![Value::Int(0)]));
+    assert_eq!(client.cmd(&["SCRIPT", "LOAD", SET_AND_GET]), Value::bulk(&sha));
+    assert_eq!(
+        client.cmd(&["SCRIPT", "EXISTS", unknown, &sha, unknown]),
+        Value::Array(vec![Value::Int(0), Value::Int(1), Value::Int(0)])
+    );
+    // EVALSHA with keys in two slots: CROSSSLOT before any node is asked.
+    let cross = ["EVALSHA", &sha, "2", &keys[0].0, &keys[1].0, "x"];
+    assert_eq!(client.cmd(&cross), Value::Error(CROSSSLOT.into()));
+
+    // SCRIPT FLUSH through slotway: gone everywhere.
+    assert_eq!(client.cmd(&["SCRIPT", "FLUSH"]), Value::ok());
+    for p in &primaries {
+        assert_eq!(connect(p).cmd(&["SCRIPT", "EXISTS", &sha]), Value::Array(vec![Value::Int(0)]), "after SCRIPT FLUSH on {p}");
+    }
+}
+
+#[test]
+fn functions_load_on_every_primary_and_fcall_routes_by_key() {
+    let cluster = TestCluster::start();
+    let proxy = start_slotway(cluster.addrs());
+    let seed = cluster.seed();
+    let primaries = cluster.primaries();
+    let mut client = connect(&proxy.addr);
+    let library = "#!lua name=mylib\nredis.register_function('myfunc', function(keys, args) return args[1] end)\n\
+                   redis.register_function('setget', function(keys, args) redis.call('SET', keys[1], args[1]); return redis.call('GET', keys[1]) end)";
+
+    assert_eq!(client.cmd(&["FUNCTION", "LOAD", library]), Value::bulk("mylib"));
+    for p in &primaries {
+        let list = array(&connect(p).cmd(&["FUNCTION", "LIST", "LIBRARYNAME", "mylib"]));
+        assert_eq!(list.len(), 1, "mylib on {p}: {list:?}");
+    }
+    // Loading it again: each node refuses, and the client sees that refusal.
+    let again = client.cmd(&["FUNCTION", "LOAD", library]);
+    assert_eq!(again, connect(&seed).cmd(&["FUNCTION", "LOAD", library]));
+    assert!(again.is_error(), "{again:?}");
+
+    assert_eq!(client.cmd(&["FCALL", "myfunc", "1", "k", "v"]), Value::bulk("v"));
+    assert_eq!(client.cmd(&["FCALL", "myfunc", "0", "no keys"]), Value::bulk("no keys"));
+    for (key, owner) in spread_keys(&cluster, "fn:", 1) {
+        assert_eq!(client.cmd(&["FCALL", "setget", "1", &key, "val"]), Value::bulk("val"), "FCALL for {key}");
+        assert_eq!(connect(&owner).cmd(&["GET", &key]), Value::bulk("val"), "{key} written on its owner {owner}");
+        assert_eq!(
+            client.cmd(&["FCALL_RO", "myfunc", "1", &key, "ro"]),
+            connect(&owner).cmd(&["FCALL_RO", "myfunc", "1", &key, "ro"])
+        );
+    }
+    let cross = ["FCALL", "setget", "2", "fn:a", "fn:b", "v"];
+    assert_eq!(client.cmd(&cross), connect(&seed).cmd(&cross), "keys in two slots");
+    assert_eq!(client.cmd(&cross), Value::Error(CROSSSLOT.into()));
+    // FUNCTION LIST answers like a primary (the order of a library's functions is
+    // each node's own hash order, so one of them).
+    let list = client.cmd(&["FUNCTION", "LIST"]);
+    assert!(
+        primaries.iter().any(|p| connect(p).cmd(&["FUNCTION", "LIST"]) == list),
+        "FUNCTION LIST through slotway is no primary's answer: {list:?}"
+    );
+
+    assert_eq!(client.cmd(&["FUNCTION", "FLUSH"]), Value::ok());
+    for p in &primaries {
+        assert_eq!(connect(p).cmd(&["FUNCTION", "LIST"]), Value::Array(vec![]), "FUNCTION LIST on {p} after FLUSH");
+    }
+    let gone = ["FCALL", "myfunc", "1", "k", "v"];
+    let node_says = connect(&owners_of(&seed, &["k".into()])[0]).cmd(&gone);
+    assert!(node_says.is_error(), "{node_says:?}");
+    assert_eq!(client.cmd(&gone), node_says);
+}
