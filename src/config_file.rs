@@ -213,3 +213,57 @@ mod tests {
         assert!(load(args(&["slotway"])).unwrap_err().contains("no cluster seeds"));
     }
 }
+
+/// `docs/configuration.md`, rendered from the `Config` struct's own flags so the
+/// reference cannot drift (a test compares; `SLOTWAY_BLESS=1` rewrites it).
+pub fn reference() -> String {
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         Generated from `src/config.rs` (`SLOTWAY_BLESS=1 cargo test --lib config_file` rewrites it; a test fails when it drifts).\n\n\
+         Each setting can be given as a flag, as an environment variable, or as a key in the TOML file named by \
+         `--config` (the flag's long name, with `-` or `_`). The first of flag, environment, file, default that \
+         sets it wins.\n\n\
+         | flag / file key | environment | default | meaning |\n|---|---|---|---|\n",
+    );
+    for arg in Config::command().get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if matches!(long, "help" | "version") {
+            continue;
+        }
+        let env = arg.get_env().map_or(String::new(), |e| format!("`{}`", e.to_string_lossy()));
+        let default: Vec<String> = arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+        let default = if default.is_empty() { "(none)".to_string() } else { format!("`{}`", default.join(",")) };
+        let help = arg.get_help().map_or(String::new(), |h| h.to_string().replace('\n', " "));
+        out.push_str(&format!("| `--{long}` | {env} | {default} | {help} |\n"));
+    }
+    out.push_str(
+        "\n## Users (file only)\n\n\
+         ```toml\n\
+         requirepass = \"for-the-default-user\"   # AUTH <password>; the default user is admin\n\n\
+         [[users]]\n\
+         name = \"app\"\n\
+         password = \"s3cret\"                    # or password_sha256 = \"<64 hex digits>\"\n\
+         access = \"read-write\"                  # read-only | read-write (default) | admin\n\
+         keys = [\"app:*\", \"session:*\"]          # Redis glob patterns; empty = every key\n\
+         enabled = true\n\
+         ```\n\n\
+         `read-only` users may run commands Redis does not flag `write`; `read-write` users everything but \
+         administrative commands (Redis's `admin` flag, and FLUSHALL, FLUSHDB, KEYS, SCRIPT FLUSH, FUNCTION \
+         FLUSH/DELETE); `admin` users everything.\n",
+    );
+    out
+}
+
+#[cfg(test)]
+mod reference_tests {
+    #[test]
+    fn configuration_md_matches_the_struct() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+        let want = super::reference();
+        if std::env::var_os("SLOTWAY_BLESS").is_some() {
+            std::fs::write(path, &want).expect("write docs/configuration.md");
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(have == want, "docs/configuration.md is out of date: run SLOTWAY_BLESS=1 cargo test --lib config_file");
+    }
+}

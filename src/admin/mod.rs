@@ -48,8 +48,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Binds `addr` and serves the admin port until the returned guard drops.
 pub(crate) async fn start(addr: &str, router: Arc<Router>) -> Result<AbortOnDrop, Error> {
-    let listener =
-        TcpListener::bind(addr).await.map_err(|source| Error::Listen { addr: addr.to_string(), source })?;
+    let listener = TcpListener::bind(addr).await.map_err(|source| Error::Listen { addr: addr.to_string(), source })?;
     info!(admin = %listener.local_addr()?, "admin port ready (/metrics, /, /api/cluster)");
     Ok(AbortOnDrop(tokio::spawn(serve(listener, router))))
 }

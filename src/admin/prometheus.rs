@@ -72,7 +72,8 @@ impl Collector for Snapshot {
             MetricType::Gauge,
         )?;
         for shard in &s.shards {
-            let nodes = std::iter::once((&shard.primary, "primary")).chain(shard.replicas.iter().map(|r| (r, "replica")));
+            let nodes =
+                std::iter::once((&shard.primary, "primary")).chain(shard.replicas.iter().map(|r| (r, "replica")));
             for (addr, role) in nodes {
                 ConstGauge::new(1i64).encode(family.encode_family(&[("addr", addr.as_str()), ("role", role)])?)?;
             }

@@ -66,7 +66,12 @@ impl ClusterStatus {
         let mut shards: Vec<ShardStatus> = topology
             .shards
             .iter()
-            .map(|s| ShardStatus { primary: s.primary.addr.to_string(), replicas: s.replicas.clone(), slots: 0, ranges: vec![] })
+            .map(|s| ShardStatus {
+                primary: s.primary.addr.to_string(),
+                replicas: s.replicas.clone(),
+                slots: 0,
+                ranges: vec![],
+            })
             .collect();
         // One pass over the slot table; owners come in long runs, so the shard is
         // looked up once per run rather than once per slot.
@@ -75,7 +80,9 @@ impl ClusterStatus {
             let node = if slot < SLOT_COUNT as u16 { topology.primary(slot) } else { None };
             let current = run.map(|(shard, _)| shard);
             let owner = match (node, current) {
-                (Some(node), Some(shard)) if topology.shards.get(shard).is_some_and(|s| Arc::ptr_eq(&s.primary, node)) => {
+                (Some(node), Some(shard))
+                    if topology.shards.get(shard).is_some_and(|s| Arc::ptr_eq(&s.primary, node)) =>
+                {
                     current
                 }
                 (Some(node), _) => topology.shards.iter().position(|s| Arc::ptr_eq(&s.primary, node)),
