@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 
 use redis_protocol::resp2::types::OwnedFrame;
 
-use super::topology::{SlotRange, Topology, add_unlisted_replicas, parse_cluster_slots};
+use super::topology::{max_config_epoch, SlotRange, Topology, add_unlisted_replicas, parse_cluster_slots};
 use crate::backend::connection::{NodeLogin, handshake};
 use crate::route::dispatch::Router;
 
@@ -30,6 +30,8 @@ const MAX_REPLY: usize = 16 * 1024 * 1024;
 pub struct ClusterMap {
     current: ArcSwap<Topology>,
     wake: Notify,
+    /// Refresh rounds in a row where every node answered with an older epoch.
+    pub stale_rounds: std::sync::atomic::AtomicU32,
     /// Bumped on every change of slot ownership; clients compare it to order their
     /// requests across a change (see `Session::handle_request`).
     version: AtomicU64,
@@ -37,7 +39,12 @@ pub struct ClusterMap {
 
 impl ClusterMap {
     pub fn new() -> Self {
-        ClusterMap { current: ArcSwap::from_pointee(Topology::empty()), wake: Notify::new(), version: AtomicU64::new(0) }
+        ClusterMap {
+            current: ArcSwap::from_pointee(Topology::empty()),
+            wake: Notify::new(),
+            stale_rounds: Default::default(),
+            version: AtomicU64::new(0),
+        }
     }
 
     /// The current snapshot; read once per command.
@@ -102,31 +109,62 @@ pub async fn refresh_once(router: &Router) -> Result<(), Vec<(String, String)>> 
         }
     }
     let mut errors = Vec::new();
+    let current_epoch = router.map.load().epoch;
+    let mut stale = Vec::new();
+    let mut unreachable = 0;
     for addr in candidates {
         match fetch_slots(&addr, router.connect_timeout, router.login.as_ref()).await {
-            Ok(ranges) if !ranges.is_empty() => {
-                let topology = Topology::build(&ranges, &router.pool);
-                debug!(%addr, shards = topology.shards.len(), slots = topology.covered_slots(), "topology refreshed");
-                if topology.shards.len() != router.map.load().shards.len() {
-                    info!(shards = topology.shards.len(), slots = topology.covered_slots(), "cluster topology changed");
-                }
-                router.pool.retain(|a| topology.has_node(a));
-                if router.map.store(topology) {
-                    // Subscriptions follow the slots and primaries they belong to.
-                    router.hub.reconcile();
-                }
+            // A view older than the one in use (a node cut off in a minority partition
+            // that missed a failover) must not roll the map back.
+            Ok(view) if !view.ranges.is_empty() && view.epoch.is_some_and(|e| e < current_epoch) => {
+                errors.push((addr, format!("stale view: epoch {:?} < {current_epoch}", view.epoch)));
+                stale.push(view);
+            }
+            Ok(view) if !view.ranges.is_empty() => {
+                router.map.stale_rounds.store(0, std::sync::atomic::Ordering::Relaxed);
+                install(router, view);
                 return Ok(());
             }
             Ok(_) => errors.push((addr, "node serves no slots (is the cluster created?)".into())),
-            Err(e) => errors.push((addr, e)),
+            Err(e) => {
+                unreachable += 1;
+                errors.push((addr, e));
+            }
+        }
+    }
+    // Every node answered, all with older epochs: the cluster itself went back (it
+    // was recreated). After a few such rounds, believe it.
+    if unreachable == 0 && !stale.is_empty() {
+        let rounds = router.map.stale_rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if rounds >= 5 {
+            if let Some(view) = stale.into_iter().max_by_key(|v| v.epoch) {
+                warn!(epoch = ?view.epoch, "every node reports an older epoch: taking the cluster's view");
+                router.map.stale_rounds.store(0, std::sync::atomic::Ordering::Relaxed);
+                install(router, view);
+                return Ok(());
+            }
         }
     }
     Err(errors)
 }
 
+/// Makes `view` the topology in use.
+fn install(router: &Router, view: View) {
+    let mut topology = Topology::build(&view.ranges, &router.pool);
+    topology.epoch = view.epoch.unwrap_or(router.map.load().epoch);
+    if topology.shards.len() != router.map.load().shards.len() {
+        info!(shards = topology.shards.len(), slots = topology.covered_slots(), "cluster topology changed");
+    }
+    router.pool.retain(|a| topology.has_node(a));
+    if router.map.store(topology) {
+        // Subscriptions follow the slots and primaries they belong to.
+        router.hub.reconcile();
+    }
+}
+
 /// `CLUSTER SLOTS` on a fresh connection, bounded by `wait` per step, completed with
 /// the replicas `CLUSTER NODES` names (see [`add_unlisted_replicas`]).
-pub async fn fetch_slots(addr: &str, wait: Duration, login: Option<&NodeLogin>) -> Result<Vec<SlotRange>, String> {
+pub async fn fetch_slots(addr: &str, wait: Duration, login: Option<&NodeLogin>) -> Result<View, String> {
     let mut stream = timeout(wait, TcpStream::connect(addr))
         .await
         .map_err(|_| "connect timed out".to_string())?
@@ -143,12 +181,25 @@ pub async fn fetch_slots(addr: &str, wait: Duration, login: Option<&NodeLogin>) 
     }
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
     let mut ranges = parse_cluster_slots(&frame, host)?;
-    // Best effort: without it, broadcasts miss only replicas Redis does not list yet.
+    // Best effort: without it, broadcasts miss only replicas Redis does not list yet,
+    // and the view's epoch is unknown.
+    let mut epoch = None;
     match round_trip(&mut stream, &mut buf, b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nNODES\r\n", wait).await {
-        Ok(OwnedFrame::BulkString(text)) => add_unlisted_replicas(&mut ranges, &String::from_utf8_lossy(&text), host),
+        Ok(OwnedFrame::BulkString(text)) => {
+            let text = String::from_utf8_lossy(&text);
+            add_unlisted_replicas(&mut ranges, &text, host);
+            epoch = max_config_epoch(&text);
+        }
         other => debug!(%addr, ?other, "CLUSTER NODES gave no replica list"),
     }
-    Ok(ranges)
+    Ok(View { ranges, epoch })
+}
+
+/// One node's view of the cluster.
+pub struct View {
+    pub ranges: Vec<SlotRange>,
+    /// The highest config epoch among the primaries it knows (`None`: unknown).
+    pub epoch: Option<u64>,
 }
 
 /// Sends `request` and reads one whole reply, bounded by `wait` per step.

@@ -28,6 +28,8 @@ pub struct Topology {
     pub fingerprint: u64,
     /// Changes of slot ownership this process had seen when it stored this snapshot.
     pub version: u64,
+    /// The highest config epoch among the primaries in the view it was built from.
+    pub epoch: u64,
 }
 
 /// A slot range and its nodes, as one entry of `CLUSTER SLOTS` describes it.
@@ -47,6 +49,7 @@ impl Topology {
             scan_order: Vec::new(),
             fingerprint: 0,
             version: 0,
+            epoch: 0,
         }
     }
 
@@ -142,6 +145,19 @@ pub fn parse_cluster_slots(frame: &OwnedFrame, queried_host: &str) -> Result<Vec
 /// have yet; commands slotway sends to every node (`CONFIG SET`) must reach it all the
 /// same. A replica is matched to its range through its primary's address as both
 /// replies give it; failed replicas, and nodes whose address is unknown, are left out.
+/// The highest config epoch of a primary in a `CLUSTER NODES` text: it only grows
+/// as the cluster fails over or moves slots, so a lower one means an older view.
+pub fn max_config_epoch(nodes_text: &str) -> Option<u64> {
+    nodes_text
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let flags = f.get(2)?;
+            flags.split(',').any(|x| x == "master").then(|| f.get(6)?.parse::<u64>().ok()).flatten()
+        })
+        .max()
+}
+
 pub fn add_unlisted_replicas(ranges: &mut [SlotRange], nodes_text: &str, queried_host: &str) {
     let mut addr_of = std::collections::HashMap::new();
     let mut replicas = Vec::new(); // (replica address, primary id)
@@ -216,5 +232,19 @@ g 10.0.0.8:7007@17007 master - 0 0 3 connected
         let mut again = vec![range(100, 199, "10.0.0.2:7001", &["10.0.0.9:7006"])];
         add_unlisted_replicas(&mut again, nodes, "10.0.0.9");
         assert_eq!(again[0].replicas, ranges[1].replicas, "the same order, whoever listed them");
+    }
+}
+
+#[cfg(test)]
+mod epoch_tests {
+    use super::max_config_epoch;
+
+    #[test]
+    fn highest_primary_epoch() {
+        let text = "a 127.0.0.1:7000@17000 myself,master - 0 0 3 connected 0-5460\n\
+                    b 127.0.0.1:7001@17001 master - 0 0 7 connected 5461-10922\n\
+                    c 127.0.0.1:7003@17003 slave a 0 0 9 connected\n";
+        assert_eq!(max_config_epoch(text), Some(7));
+        assert_eq!(max_config_epoch(""), None);
     }
 }
