@@ -59,6 +59,16 @@ pub struct Config {
     #[arg(long, env = "SLOTWAY_MAXCLIENTS", default_value_t = 10_000)]
     pub maxclients: usize,
 
+    /// Close clients idle this many seconds (Redis's `timeout`; 0 = never). Subscribers
+    /// and clients waiting for a reply are not idle.
+    #[arg(long, env = "SLOTWAY_TIMEOUT", default_value_t = 0)]
+    pub timeout: u64,
+
+    /// Bytes of unparsed input a client may hold before it is closed (Redis's
+    /// `client-query-buffer-limit`).
+    #[arg(long, env = "SLOTWAY_CLIENT_QUERY_BUFFER_LIMIT", default_value_t = 1024 * 1024 * 1024)]
+    pub client_query_buffer_limit: usize,
+
     /// Largest bulk string a client may send, in bytes (Redis's `proto-max-bulk-len`).
     #[arg(long, env = "SLOTWAY_PROTO_MAX_BULK_LEN", default_value_t = 512 * 1024 * 1024)]
     pub proto_max_bulk_len: usize,

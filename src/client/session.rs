@@ -10,7 +10,8 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tracing::debug;
+use std::time::Duration;
+use tracing::{debug, warn};
 
 use super::info;
 use super::registry::ClientRow;
@@ -43,6 +44,8 @@ pub struct Session {
     state: ClientState,
     max_pipeline: usize,
     maxclients: usize,
+    idle_timeout: Option<Duration>,
+    query_buffer_limit: usize,
     /// Between `MULTI` and `EXEC`/`DISCARD`.
     multi: Option<Transaction>,
     /// After `WATCH`, until `EXEC`/`DISCARD`/`UNWATCH`/`RESET`.
@@ -61,6 +64,8 @@ impl Session {
             state: ClientState { id, ..Default::default() },
             max_pipeline: config.max_pipeline.max(1),
             maxclients: config.maxclients,
+            idle_timeout: (config.timeout > 0).then(|| Duration::from_secs(config.timeout)),
+            query_buffer_limit: config.client_query_buffer_limit.max(1024),
             multi: None,
             watch: None,
             routed_version: 0,
@@ -79,6 +84,11 @@ impl Session {
         // are empty, so an idle client costs its task and socket, not 16 KiB of buffers.
         let mut input = BytesMut::new();
         let mut output = BytesMut::new();
+        // Redis's `timeout`: idle clients are closed (never subscribers, nor clients
+        // waiting for a reply, such as blocked ones). Armed only when configured.
+        let idle_limit = self.idle_timeout;
+        let idle = tokio::time::sleep(idle_limit.unwrap_or(Duration::MAX / 4));
+        tokio::pin!(idle);
         loop {
             if self.state.closing && self.replies.is_empty() {
                 break;
@@ -96,6 +106,13 @@ impl Session {
                     }
                     // Requests held back by the pipeline limit may go now.
                     self.handle_input(&mut input).await;
+                }
+                () = &mut idle, if idle_limit.is_some() => {
+                    if self.replies.is_empty() && !self.subs.active() {
+                        debug!(id = self.state.id, "closing idle client");
+                        break;
+                    }
+                    idle.as_mut().reset(tokio::time::Instant::now() + idle_limit.unwrap_or_default());
                 }
                 _ = self.router.stopping.cancelled(), if !self.state.closing => {
                     // Shutting down: answer what was asked, read nothing more.
@@ -125,7 +142,17 @@ impl Session {
                         // take an element that nobody will read.
                         Ok(0) | Err(_) if self.replies.waits_on_blocking() => break,
                         Ok(0) | Err(_) => self.state.closing = true,
-                        Ok(_) => self.handle_input(&mut input).await,
+                        Ok(_) => {
+                            if input.len() > self.query_buffer_limit {
+                                // As Redis: a client past client-query-buffer-limit is closed.
+                                warn!(id = self.state.id, bytes = input.len(), "client query buffer over its limit: closing it");
+                                break;
+                            }
+                            if let Some(limit) = idle_limit {
+                                idle.as_mut().reset(tokio::time::Instant::now() + limit);
+                            }
+                            self.handle_input(&mut input).await
+                        }
                     }
                     if input.is_empty() {
                         input = BytesMut::new();

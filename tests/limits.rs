@@ -1,0 +1,118 @@
+//! Limits a client meets, each with Redis's behaviour: maxclients, the idle
+//! timeout, the query buffer limit, authentication.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::{TestCluster, Value, connect, start_slotway_with};
+
+/// Reads until the server closes the connection (bounded); true if it did.
+fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < limit {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+#[test]
+fn maxclients_timeout_and_query_buffer_limit() {
+    let cluster = TestCluster::start();
+    let mut config = slotway::Config::with_seeds(cluster.addrs());
+    config.maxclients = 3;
+    config.timeout = 1;
+    config.client_query_buffer_limit = 1 << 20;
+    let proxy = start_slotway_with(config);
+
+    // maxclients: the fourth client gets Redis's error and is closed.
+    let mut clients: Vec<_> = (0..3).map(|_| connect(&proxy.addr)).collect();
+    for c in &mut clients {
+        assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
+    }
+    let mut fourth = TcpStream::connect(&proxy.addr).unwrap();
+    fourth.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reply = String::new();
+    let _ = fourth.read_to_string(&mut reply);
+    assert_eq!(reply, "-ERR max number of clients reached\r\n");
+    drop(clients);
+
+    // timeout: an idle client is closed after about a second; a subscriber is not.
+    std::thread::sleep(Duration::from_millis(300)); // let the dropped clients be counted out
+    let mut idle = TcpStream::connect(&proxy.addr).unwrap();
+    let mut subscriber = connect(&proxy.addr);
+    subscriber.send(b"SUBSCRIBE news\r\n");
+    assert!(matches!(subscriber.read_reply(), Value::Array(_)));
+    assert!(closed_within(&mut idle, Duration::from_secs(5)), "an idle client must be closed by --timeout");
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut publisher = connect(&proxy.addr);
+    assert_eq!(publisher.cmd(&["PUBLISH", "news", "still here"]), Value::Int(1));
+    let Value::Array(message) = subscriber.read_reply() else { panic!("no message for the subscriber") };
+    assert_eq!(message[2], Value::bulk("still here"));
+    drop(publisher);
+    drop(subscriber);
+
+    // A client sending more than the query buffer limit without completing a request is closed.
+    let mut flood = TcpStream::connect(&proxy.addr).unwrap();
+    flood.write_all(b"*1\r\n$2000000\r\n").unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    while sent < 1_500_000 {
+        if flood.write_all(&chunk).is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    assert!(closed_within(&mut flood, Duration::from_secs(5)), "over the query buffer limit must be closed");
+    // Others are unaffected.
+    assert_eq!(connect(&proxy.addr).cmd(&["PING"]), Value::Simple("PONG".into()));
+}
+
+#[test]
+fn authentication_and_permissions_in_redis_words() {
+    let cluster = TestCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("slotway.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "cluster = [\"{}\"]\nrequirepass = \"adminpw\"\n\n[[users]]\nname = \"reader\"\npassword = \"r\"\n\
+             access = \"read-only\"\nkeys = [\"app:*\"]\n\n[[users]]\nname = \"off\"\npassword = \"o\"\nenabled = false\n",
+            cluster.seed()
+        ),
+    )
+    .unwrap();
+    let args = ["slotway", "--config", file.to_str().unwrap()].map(std::ffi::OsString::from).to_vec();
+    let config = slotway::config_file::load(args).unwrap();
+    let proxy = start_slotway_with(config);
+    let mut c = connect(&proxy.addr);
+    assert_eq!(c.cmd(&["GET", "app:1"]), Value::Error("NOAUTH Authentication required.".into()));
+    let wrong = Value::Error("WRONGPASS invalid username-password pair or user is disabled.".into());
+    assert_eq!(c.cmd(&["AUTH", "nope"]), wrong);
+    assert_eq!(c.cmd(&["AUTH", "off", "o"]), wrong, "a disabled user cannot log in");
+    assert_eq!(c.cmd(&["AUTH", "reader", "r"]), Value::ok());
+    assert_eq!(c.cmd(&["GET", "app:1"]), Value::Nil);
+    assert_eq!(
+        c.cmd(&["SET", "app:1", "v"]),
+        Value::Error("NOPERM this user has no permissions to run the 'set' command".into())
+    );
+    assert_eq!(
+        c.cmd(&["GET", "other"]),
+        Value::Error("NOPERM this user has no permissions to access one of the keys used as arguments".into())
+    );
+    assert_eq!(c.cmd(&["AUTH", "adminpw"]), Value::ok());
+    assert_eq!(c.cmd(&["SET", "other", "v"]), Value::ok());
+    assert_eq!(c.cmd(&["CONFIG", "GET", "maxclients"]).is_error(), false);
+    // The nodes were written through slotway's shared connections.
+    let owner = cluster.node_for_slot(slotway::cluster::slot::hash_slot(b"other"));
+    assert_eq!(connect(&owner).cmd(&["GET", "other"]), Value::bulk("v"));
+}
