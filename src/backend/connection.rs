@@ -154,7 +154,7 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
                                 // (up to 3 s) must not decide when clients learn of it.
                                 // Cheap: the refresher coalesces demands (one per MIN_GAP).
                                 if let Some(router) = router.upgrade() {
-                                    if std::env::var_os("SLOTWAY_NO_FASTFAIL_REFRESH").is_none() { router.request_refresh(); }
+                                    router.request_refresh();
                                 }
                             }
                             None => return,

@@ -79,6 +79,13 @@ fn route(spec: &'static CommandSpec, args: Args<'_>) -> Action {
         },
         Route::Broadcast { combine, replicas } => Action::Broadcast { combine, replicas },
         Route::Scan => Action::Scan,
+        Route::DebugObject if args.get(1).eq_ignore_ascii_case(b"object") && args.len() == 3 => {
+            Action::Forward { slot: Some(crate::cluster::slot::hash_slot(args.get(2))) }
+        }
+        Route::DebugObject => Action::Reject(CommandError::Unsupported(
+            "debug".into(),
+            "only DEBUG OBJECT <key> goes through slotway; the rest acts on one node",
+        )),
         Route::SlotArgument => match crate::protocol::parse_int(args.get(2)) {
             Some(slot) if (0..crate::cluster::slot::SLOT_COUNT as i64).contains(&slot) => {
                 Action::Forward { slot: Some(slot as u16) }

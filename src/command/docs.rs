@@ -47,6 +47,7 @@ pub fn behaviour(spec: &CommandSpec) -> String {
             format!("sent to {whom}; {how}")
         }
         Route::Scan => "walks every primary in turn with one cursor".into(),
+        Route::DebugObject => "DEBUG OBJECT routed by key; other subcommands refused".into(),
         Route::SlotArgument => "sent to the primary of the slot given".into(),
         Route::Local(local) => match local {
             Local::Info => "slotway's own sections plus the keyspace summed over primaries".into(),

@@ -38,6 +38,8 @@ pub enum Route {
     Broadcast { combine: Combine, replicas: bool },
     /// Keys found by a command-specific rule (numkeys, `STREAMS`, `STORE`, ...).
     Movable(Movable),
+    /// `DEBUG OBJECT key` by key; other `DEBUG` subcommands refused.
+    DebugObject,
     /// `SCAN`: each primary in turn, with a cursor that says which (`route::scan`).
     Scan,
     /// Keyless but about one slot (`CLUSTER COUNTKEYSINSLOT slot`): the slot's primary.
@@ -182,6 +184,8 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         "mget" | "mset" | "del" | "unlink" | "exists" | "touch" => Splittable,
         _ if first_key > 0 => Keys,
         "dbsize" => primaries(Combine::Sum),
+        // DEBUG OBJECT key goes to the key's primary; every other DEBUG is refused.
+        "debug" => Route::DebugObject,
         "scan" => Route::Scan,
         "keys" => primaries(Combine::Concat),
         "flushall" | "flushdb" | "script|flush" | "function|delete" | "function|flush" | "function|restore" => {
@@ -234,7 +238,7 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         | "acl|genpass" | "acl|whoami" | "module|help" | "module|list" => AnyPrimary,
         _ if name.contains('|') => Refused(if flags & flag::ADMIN != 0 { PROXY } else { LATER }),
         "shutdown" | "replicaof" | "slaveof" | "failover" | "sync" | "psync" | "replconf" | "monitor" | "swapdb"
-        | "debug" | "save" | "bgsave" | "bgrewriteaof" | "asking" | "pfselftest" => Refused(PROXY),
+        | "save" | "bgsave" | "bgrewriteaof" | "asking" | "pfselftest" => Refused(PROXY),
         _ => Refused(LATER),
     }
 }
