@@ -97,6 +97,12 @@ pub struct Config {
     #[arg(long, env = "SLOTWAY_PUBSUB_OUTPUT_LIMIT", default_value = "33554432 8388608 60")]
     pub pubsub_output_limit: String,
 
+    /// Where read-only commands go: `primary`, `prefer-replica` (a replica of the
+    /// slot, the primary when none is reachable) or `round-robin` (each client keeps
+    /// to one of the primary and replicas). Writes always go to the primary.
+    #[arg(long, env = "SLOTWAY_READ_FROM", value_enum, default_value = "primary")]
+    pub read_from: crate::backend::pool::ReadFrom,
+
     /// Milliseconds to wait for a TCP connection to a node.
     #[arg(long, env = "SLOTWAY_CONNECT_TIMEOUT_MS", default_value_t = 1_000)]
     pub connect_timeout_ms: u64,

@@ -72,6 +72,10 @@ pub struct ConnSettings {
     pub resp3: bool,
     /// Log in to the node after connecting.
     pub login: Option<NodeLogin>,
+    /// Send `READONLY` after connecting (connections for replica reads).
+    pub readonly: bool,
+    /// Set while the node can be reached, cleared while it cannot.
+    pub reachable: Option<Arc<std::sync::atomic::AtomicBool>>,
     pub connect_timeout: Duration,
     /// Connect again after the connection breaks. Leased connections do not: the
     /// state their holder built (a `WATCH`) would be gone.
@@ -127,12 +131,18 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
                 let _ = stream.set_nodelay(true);
                 backoff = Duration::from_millis(50);
                 debug!(%addr, "connected to node");
+                if let Some(flag) = &settings.reachable {
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 serve(stream, &addr, first, &mut rx, &settings, &router).await;
                 if !settings.reconnect {
                     break;
                 }
             }
             failure => {
+                if let Some(flag) = &settings.reachable {
+                    flag.store(false, std::sync::atomic::Ordering::Relaxed);
+                }
                 let why = match failure {
                     Ok(Err(e)) => e.to_string(),
                     _ => "connect timed out".into(),
@@ -198,6 +208,12 @@ async fn serve(
     let mut out = BytesMut::with_capacity(16 * 1024);
     if let Some(hello) = handshake(settings.resp3, settings.login.as_ref()) {
         out.extend_from_slice(&hello);
+        if inflight_tx.send(InFlight::Discard).await.is_err() {
+            return;
+        }
+    }
+    if settings.readonly {
+        out.extend_from_slice(b"*1\r\n$8\r\nREADONLY\r\n");
         if inflight_tx.send(InFlight::Discard).await.is_err() {
             return;
         }

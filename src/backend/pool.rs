@@ -2,6 +2,7 @@
 //! created on first use and kept while the node is part of the cluster.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use tokio::sync::mpsc;
@@ -17,6 +18,8 @@ pub struct Node {
     /// Connections that speak RESP3 (after `HELLO 3`), for RESP3 clients; made on first use.
     conns_resp3: OnceLock<Box<[mpsc::Sender<BackendRequest>]>>,
     spawn: Spawner,
+    /// False while its connections cannot reach it (replica reads skip it then).
+    pub reachable: Arc<AtomicBool>,
 }
 
 /// What a node needs to start more connections later.
@@ -29,8 +32,8 @@ struct Spawner {
 }
 
 impl Spawner {
-    fn start(&self, addr: &Arc<str>, resp3: bool) -> Box<[mpsc::Sender<BackendRequest>]> {
-        let settings = ConnSettings { resp3, ..self.settings.clone() };
+    fn start(&self, addr: &Arc<str>, resp3: bool, reachable: &Arc<AtomicBool>) -> Box<[mpsc::Sender<BackendRequest>]> {
+        let settings = ConnSettings { resp3, reachable: Some(reachable.clone()), ..self.settings.clone() };
         (0..self.count)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(self.queue);
@@ -45,13 +48,20 @@ impl Node {
     /// The connection a client uses for this node. A client always uses the same one,
     /// so its commands to one node are executed in the order it sent them.
     pub fn conn(&self, client_id: u64, resp3: bool) -> &mpsc::Sender<BackendRequest> {
-        let conns = if resp3 { self.conns_resp3.get_or_init(|| self.spawn.start(&self.addr, true)) } else { &self.conns };
+        let conns = if resp3 {
+            self.conns_resp3.get_or_init(|| self.spawn.start(&self.addr, true, &self.reachable))
+        } else {
+            &self.conns
+        };
         &conns[(client_id % conns.len() as u64) as usize]
     }
 }
 
 pub struct Pool {
     nodes: Mutex<HashMap<String, Arc<Node>>>,
+    /// Replicas reached over `READONLY` connections, for replica reads.
+    readers: Mutex<HashMap<String, Arc<Node>>>,
+    pub read_from: ReadFrom,
     settings: ConnSettings,
     conns_per_node: usize,
     queue: usize,
@@ -59,25 +69,49 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(settings: ConnSettings, conns_per_node: usize, queue: usize, router: Weak<Router>) -> Self {
-        Pool { nodes: Mutex::new(HashMap::new()), settings, conns_per_node: conns_per_node.max(1), queue, router }
+    pub fn new(
+        settings: ConnSettings,
+        conns_per_node: usize,
+        queue: usize,
+        router: Weak<Router>,
+        read_from: ReadFrom,
+    ) -> Self {
+        Pool {
+            nodes: Mutex::new(HashMap::new()),
+            readers: Mutex::new(HashMap::new()),
+            read_from,
+            settings,
+            conns_per_node: conns_per_node.max(1),
+            queue,
+            router,
+        }
     }
 
     /// The node at `addr`, starting its connection tasks if it is new.
     pub fn node(&self, addr: &str) -> Arc<Node> {
-        let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        self.get_or_start(&self.nodes, addr, false)
+    }
+
+    /// The replica at `addr`, over connections that sent `READONLY`.
+    pub fn reader(&self, addr: &str) -> Arc<Node> {
+        self.get_or_start(&self.readers, addr, true)
+    }
+
+    fn get_or_start(&self, map: &Mutex<HashMap<String, Arc<Node>>>, addr: &str, readonly: bool) -> Arc<Node> {
+        let mut nodes = map.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(node) = nodes.get(addr) {
             return node.clone();
         }
         let addr_arc: Arc<str> = Arc::from(addr);
         let spawn = Spawner {
-            settings: self.settings.clone(),
+            settings: ConnSettings { readonly, ..self.settings.clone() },
             count: self.conns_per_node,
             queue: self.queue,
             router: self.router.clone(),
         };
-        let conns = spawn.start(&addr_arc, false);
-        let node = Arc::new(Node { addr: addr_arc, conns, conns_resp3: OnceLock::new(), spawn });
+        let reachable = Arc::new(AtomicBool::new(true));
+        let conns = spawn.start(&addr_arc, false, &reachable);
+        let node = Arc::new(Node { addr: addr_arc, conns, conns_resp3: OnceLock::new(), spawn, reachable });
         nodes.insert(addr.to_string(), node.clone());
         node
     }
@@ -85,12 +119,28 @@ impl Pool {
     /// Forgets nodes no longer in the cluster; their connections close once no
     /// topology snapshot refers to them any more.
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
-        let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
-        nodes.retain(|addr, _| keep(addr));
+        for map in [&self.nodes, &self.readers] {
+            map.lock().unwrap_or_else(|e| e.into_inner()).retain(|addr, _| keep(addr));
+        }
     }
 
     /// Drops every node (shutdown): connection tasks end when their queues drain.
     pub fn clear(&self) {
-        self.nodes.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        for map in [&self.nodes, &self.readers] {
+            map.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
     }
+}
+
+/// Where read-only commands go (`--read-from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReadFrom {
+    /// Every command to the slot's primary.
+    #[default]
+    Primary,
+    /// Reads to a replica of the slot (each client keeps to one), the primary when
+    /// no replica is reachable.
+    PreferReplica,
+    /// Each client keeps to one of the primary and its replicas for its reads.
+    RoundRobin,
 }

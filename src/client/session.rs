@@ -16,6 +16,7 @@ use tracing::{debug, warn};
 use super::info;
 use super::registry::ClientRow;
 use super::subscriptions::Subscriptions;
+use crate::backend::pool::ReadFrom;
 use crate::pubsub::{Kind, push_frame};
 use super::transaction::{Transaction, Watch};
 use crate::backend::connection::BackendRequest;
@@ -463,6 +464,15 @@ impl Session {
                     _ => Merge::Combine(combine),
                 };
                 self.broadcast(raw, replicas, merge).await
+            }
+            Action::Forward { slot: Some(slot) }
+                if self.router.pool.read_from != ReadFrom::Primary
+                    && spec.is_some_and(|s| s.is(crate::command::table::flag::READONLY)) =>
+            {
+                match self.router.send_read(raw, slot, self.state.tag()).await {
+                    Ok(rx) => self.replies.push_waiting(rx),
+                    Err(e) => self.replies.push_ready(e.to_reply()),
+                }
             }
             Action::Forward { slot } => match self.router.send(raw, slot, self.state.tag()).await {
                 Ok(rx) => self.replies.push_waiting(rx),

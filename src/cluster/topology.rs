@@ -7,7 +7,7 @@ use std::sync::Arc;
 use redis_protocol::resp2::types::OwnedFrame;
 
 use super::slot::SLOT_COUNT;
-use crate::backend::pool::{Node, Pool};
+use crate::backend::pool::{Node, Pool, ReadFrom};
 
 const NO_SHARD: u16 = u16::MAX;
 
@@ -15,6 +15,8 @@ const NO_SHARD: u16 = u16::MAX;
 pub struct Shard {
     pub primary: Arc<Node>,
     pub replicas: Vec<String>,
+    /// The replicas over `READONLY` connections, when replica reads are on.
+    pub readers: Vec<Arc<Node>>,
 }
 
 #[derive(Debug)]
@@ -59,7 +61,11 @@ impl Topology {
             let index = match topo.shards.iter().position(|s| *s.primary.addr == *r.primary) {
                 Some(i) => i,
                 None => {
-                    topo.shards.push(Shard { primary: pool.node(&r.primary), replicas: r.replicas.clone() });
+                    let readers = match pool.read_from {
+                        ReadFrom::Primary => Vec::new(),
+                        _ => r.replicas.iter().map(|a| pool.reader(a)).collect(),
+                    };
+                    topo.shards.push(Shard { primary: pool.node(&r.primary), replicas: r.replicas.clone(), readers });
                     topo.shards.len() - 1
                 }
             };
@@ -97,6 +103,25 @@ impl Topology {
     pub fn primary(&self, slot: u16) -> Option<&Arc<Node>> {
         let shard = *self.slot_owner.get(slot as usize)?;
         self.shards.get(shard as usize).map(|s| &s.primary)
+    }
+
+    /// Where a read-only command for `slot` goes under `policy`: a reachable replica
+    /// the client keeps to, or `None` for the primary.
+    pub fn reader(&self, slot: u16, client_id: u64, policy: ReadFrom) -> Option<&Arc<Node>> {
+        let shard = self.shards.get(*self.slot_owner.get(slot as usize)? as usize)?;
+        let up: Vec<&Arc<Node>> =
+            shard.readers.iter().filter(|n| n.reachable.load(std::sync::atomic::Ordering::Relaxed)).collect();
+        if up.is_empty() {
+            return None;
+        }
+        match policy {
+            ReadFrom::Primary => None,
+            ReadFrom::PreferReplica => Some(up[(client_id % up.len() as u64) as usize]),
+            ReadFrom::RoundRobin => match (client_id % (up.len() as u64 + 1)) as usize {
+                0 => None,
+                i => Some(up[i - 1]),
+            },
+        }
     }
 
     /// A primary for keyless commands, spread by `hint`.

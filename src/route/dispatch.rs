@@ -54,6 +54,8 @@ impl Router {
         let settings = ConnSettings {
             resp3: false,
             login: config.node_password.clone().map(|password| NodeLogin { user: config.node_user.clone(), password }),
+            readonly: false,
+            reachable: None,
             reconnect: true,
             connect_timeout: config.connect_timeout(),
             reply_timeout: Some(config.reply_timeout()),
@@ -61,7 +63,7 @@ impl Router {
         };
         Arc::new_cyclic(|me: &Weak<Router>| Router {
             map: ClusterMap::new(),
-            pool: Pool::new(settings.clone(), config.conns_per_node, config.backend_queue.max(1), me.clone()),
+            pool: Pool::new(settings.clone(), config.conns_per_node, config.backend_queue.max(1), me.clone(), config.read_from),
             seeds: config.seeds.clone(),
             connect_timeout: config.connect_timeout(),
             login: settings.login.clone(),
@@ -90,6 +92,27 @@ impl Router {
     ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
         let (tx, rx) = oneshot::channel();
         self.route(BackendRequest::new(bytes, tx, slot, client.resp3), client.id).await?;
+        Ok(rx)
+    }
+
+    /// Like [`Router::send`] for a read-only command: it may go to a replica of the
+    /// slot, per `--read-from`.
+    pub async fn send_read(
+        &self,
+        bytes: Bytes,
+        slot: u16,
+        client: ClientTag,
+    ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
+        let (tx, rx) = oneshot::channel();
+        let req = BackendRequest { client_id: client.id, ..BackendRequest::new(bytes, tx, Some(slot), client.resp3) };
+        let full = {
+            let topology = self.map.load();
+            match topology.reader(slot, client.id, self.pool.read_from) {
+                Some(node) => try_enqueue(node, client.id, req)?,
+                None => return self.send(req.bytes, Some(slot), client).await,
+            }
+        };
+        wait_enqueue(full).await?;
         Ok(rx)
     }
 
