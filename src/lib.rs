@@ -31,6 +31,7 @@ pub mod error;
 pub mod listener;
 pub mod metrics;
 pub mod protocol;
+pub mod reload;
 pub mod pubsub;
 pub mod route;
 
@@ -51,6 +52,17 @@ pub const REDIS_VERSION: &str = "7.0.0";
 /// Learns the topology from the seeds first; if no seed answers, returns an error
 /// naming each seed and what went wrong with it.
 pub async fn serve(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    serve_with_reload(listener, config, shutdown, None).await
+}
+
+/// [`serve`], also applying each configuration received on `reloads` (SIGHUP):
+/// what can change live is applied, what cannot is reported in the log.
+pub async fn serve_with_reload(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    reloads: Option<tokio::sync::mpsc::Receiver<Config>>,
+) -> Result<(), Error> {
     let config = Arc::new(config);
     let router = route::dispatch::Router::new(&config);
     // Bound before the seeds are asked, so a bad --admin-listen fails at once; the
@@ -76,9 +88,20 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: impl Future<
     }
     drop(topology);
     let refresher = tokio::spawn(cluster::refresh::refresh_loop(router.clone(), config.refresh_interval()));
-    let grace = std::time::Duration::from_millis(config.shutdown_grace_ms);
-    listener::accept_loop(listener, router.clone(), config, shutdown).await;
+    let reloader = reloads.map(|mut rx| {
+        let router = router.clone();
+        tokio::spawn(async move {
+            while let Some(new) = rx.recv().await {
+                reload::apply(&router, new);
+            }
+        })
+    });
+    listener::accept_loop(listener, router.clone(), shutdown).await;
+    if let Some(task) = reloader {
+        task.abort();
+    }
     // Graceful: no new clients; sessions answer what they were sent, then close.
+    let grace = std::time::Duration::from_millis(router.live.load().shutdown_grace_ms);
     router.stopping.cancel();
     let deadline = tokio::time::Instant::now() + grace;
     while metrics::Metrics::get(&router.metrics.connected_clients) > 0 && tokio::time::Instant::now() < deadline {

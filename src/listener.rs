@@ -9,12 +9,11 @@ use tokio::net::TcpListener;
 use tracing::{Instrument, info_span, warn};
 
 use crate::client::session::Session;
-use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::route::dispatch::Router;
 
 /// Accepts clients until `shutdown` completes.
-pub async fn accept_loop(listener: TcpListener, router: Arc<Router>, config: Arc<Config>, shutdown: impl Future<Output = ()>) {
+pub async fn accept_loop(listener: TcpListener, router: Arc<Router>, shutdown: impl Future<Output = ()>) {
     let next_id = AtomicU64::new(1);
     let connected = Arc::new(AtomicUsize::new(0));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -32,6 +31,8 @@ pub async fn accept_loop(listener: TcpListener, router: Arc<Router>, config: Arc
             },
         };
         Metrics::add(&router.metrics.total_connections, 1);
+        // Read per client: a reload (SIGHUP) changes the limits for new clients.
+        let config = router.live.load_full();
         if connected.load(Ordering::Relaxed) >= config.maxclients {
             Metrics::add(&router.metrics.rejected_connections, 1);
             tokio::spawn(async move {

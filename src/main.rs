@@ -4,7 +4,12 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tracing::info;
 
+use std::ffi::OsString;
+
 use slotway::Config;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry, reload};
 
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -24,16 +29,17 @@ fn main() {
     if let Err(e) = pre {
         e.exit(); // --help, --version, or a bad flag: clap's own message
     }
-    let config = match slotway::config_file::load(args) {
+    let config = match slotway::config_file::load(args.clone()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("slotway: {e}");
             std::process::exit(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|_| "info".into()))
-        .init();
+    // The filter sits behind a reload handle, so SIGHUP can change the log level.
+    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| "info".into());
+    let (filter, log_handle) = reload::Layer::new(filter);
+    tracing_subscriber::registry().with(filter).with(tracing_subscriber::fmt::layer()).init();
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.threads > 0 {
         runtime.worker_threads(config.threads);
@@ -45,17 +51,44 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = runtime.block_on(run(config)) {
+    if let Err(e) = runtime.block_on(run(config, args, log_handle)) {
         eprintln!("slotway: {e}");
         std::process::exit(1);
     }
 }
 
-async fn run(config: Config) -> Result<(), slotway::Error> {
+async fn run(config: Config, args: Vec<OsString>, log: reload::Handle<EnvFilter, Registry>) -> Result<(), slotway::Error> {
     let listener = TcpListener::bind(&config.listen)
         .await
         .map_err(|source| slotway::Error::Listen { addr: config.listen.clone(), source })?;
-    slotway::serve(listener, config, shutdown_signal()).await
+    let (reloads_tx, reloads) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(reload_on_sighup(args, log, reloads_tx));
+    slotway::serve_with_reload(listener, config, shutdown_signal(), Some(reloads)).await
+}
+
+/// SIGHUP: read the command line, environment and config file again; a file with
+/// errors is reported and the running configuration kept.
+async fn reload_on_sighup(
+    args: Vec<OsString>,
+    log: reload::Handle<EnvFilter, Registry>,
+    reloads: tokio::sync::mpsc::Sender<Config>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+    while hup.recv().await.is_some() {
+        match slotway::config_file::load(args.clone()) {
+            Ok(config) => {
+                match EnvFilter::try_new(&config.log) {
+                    Ok(filter) => {
+                        let _ = log.reload(filter);
+                    }
+                    Err(e) => tracing::error!(log = %config.log, error = %e, "bad log filter: keeping the old one"),
+                }
+                let _ = reloads.send(config).await;
+            }
+            Err(e) => tracing::error!(error = %e, "SIGHUP: configuration not reloaded; keeping the running one"),
+        }
+    }
 }
 
 /// Completes on SIGTERM (graceful shutdown). SIGINT, or a second signal during the

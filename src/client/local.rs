@@ -144,11 +144,11 @@ fn auth(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
     if args.len() > 3 {
         return error_reply("ERR syntax error");
     }
-    if !router.users.required() {
+    if !router.users.load().required() {
         return error_reply(NO_PASSWORD);
     }
     let (user, password) = if args.len() == 2 { (&b"default"[..], args.get(1)) } else { (args.get(1), args.get(2)) };
-    match router.users.login(user, password) {
+    match router.users.load().login(user, password) {
         Some(user) => {
             client.user = Some(user);
             Bytes::from_static(OK)
@@ -236,10 +236,10 @@ fn hello(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
     while i < args.len() {
         let opt = args.get(i);
         if opt.eq_ignore_ascii_case(b"auth") && i + 2 < args.len() {
-            if !router.users.required() {
+            if !router.users.load().required() {
                 return error_reply(NO_PASSWORD);
             }
-            match router.users.login(args.get(i + 1), args.get(i + 2)) {
+            match router.users.load().login(args.get(i + 1), args.get(i + 2)) {
                 Some(user) => client.user = Some(user),
                 None => return auth::wrongpass(),
             }
@@ -252,7 +252,7 @@ fn hello(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
                 .to_reply();
         }
     }
-    if router.users.required() && client.user.is_none() {
+    if router.users.load().required() && client.user.is_none() {
         return error_reply(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> \
              AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol \

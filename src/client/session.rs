@@ -122,8 +122,12 @@ impl Session {
                 push = next_push(&mut self.subs), if self.replies.is_empty() && self.subs.feed.is_some() => {
                     // Messages go out only between replies, never inside one.
                     let Some(push) = push else { break }; // too slow: the hub dropped this client
-                    if wr.write_all(&push).await.is_err() {
-                        break;
+                    let Some(cut) = self.subs.feed.as_ref().map(|f| f.cut.clone()) else { continue };
+                    // A client that stopped reading blocks this write; the hub's cut-off
+                    // must still close it.
+                    tokio::select! {
+                        written = wr.write_all(&push) => if written.is_err() { break },
+                        () = cut.notified() => break,
                     }
                 }
                 ready = rd.readable(), if can_read => {
@@ -189,7 +193,7 @@ impl Session {
 
     /// Authentication and permissions: the error reply if this client may not run it.
     fn refuse(&self, action: &Action, spec: Option<&'static CommandSpec>, args: Args<'_>) -> Option<Bytes> {
-        if !self.router.users.required() {
+        if !self.router.users.load().required() {
             return None;
         }
         let Some(user) = &self.state.user else {
@@ -504,7 +508,12 @@ impl Session {
 /// Waits for the next message for this client (`None`: the hub dropped it).
 async fn next_push(subs: &mut Subscriptions) -> Option<Bytes> {
     let feed = subs.feed.as_mut()?;
-    let push = feed.pushes.recv().await?;
+    // Cut off: what is still queued for the client is dropped, as Redis drops it.
+    let push = tokio::select! {
+        biased;
+        () = feed.cut.notified() => return None,
+        push = feed.pushes.recv() => push?,
+    };
     feed.queued.fetch_sub(push.len(), std::sync::atomic::Ordering::Relaxed);
     Some(push)
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::{debug, warn};
 
 use super::conn::{SubCommand, SubConn};
@@ -36,6 +36,11 @@ pub struct Subscriber {
     pub pushes: mpsc::Receiver<Bytes>,
     /// Bytes queued for this client and not yet written; the session subtracts.
     pub queued: Arc<AtomicUsize>,
+    /// Signalled when the hub drops the client for exceeding its output limit: the
+    /// session closes the connection at once, even in the middle of a write the
+    /// client is not reading (as Redis closes such a client), instead of waiting for
+    /// the client to drain what is queued.
+    pub cut: Arc<Notify>,
 }
 
 struct Client {
@@ -43,6 +48,7 @@ struct Client {
     resp3: bool,
     queued: Arc<AtomicUsize>,
     over_soft_since: Option<Instant>,
+    cut: Arc<Notify>,
 }
 
 type Sub = (Kind, Bytes);
@@ -76,9 +82,10 @@ impl Hub {
     pub fn register(&self, id: u64, resp3: bool) -> Subscriber {
         let (tx, pushes) = mpsc::channel(PUSH_QUEUE);
         let queued = Arc::new(AtomicUsize::new(0));
-        let client = Client { tx, resp3, queued: queued.clone(), over_soft_since: None };
+        let cut = Arc::new(Notify::new());
+        let client = Client { tx, resp3, queued: queued.clone(), over_soft_since: None, cut: cut.clone() };
         self.lock().clients.insert(id, client);
-        Subscriber { pushes, queued }
+        Subscriber { pushes, queued, cut }
     }
 
     /// Subscribes `id` to `names`. The receiver yields `confirmation` once every new
@@ -187,6 +194,10 @@ impl Hub {
         }
         for id in too_slow {
             warn!(client = id, "subscriber over its output limit: disconnecting it");
+            if let Some(client) = state.clients.get(&id) {
+                // Stores a permit if the session is not waiting yet.
+                client.cut.notify_one();
+            }
             Self::remove_locked(&mut state, id);
         }
     }

@@ -43,7 +43,11 @@ pub struct Router {
     pub leases: Leases,
     pub hub: Arc<Hub>,
     pub clients: crate::client::registry::Registry,
-    pub users: crate::client::auth::Users,
+    /// Who may log in; swapped whole on reload (SIGHUP).
+    pub users: arc_swap::ArcSwap<crate::client::auth::Users>,
+    /// The configuration in force; swapped whole on reload. Read when a client
+    /// connects, so changed limits apply to new clients.
+    pub live: arc_swap::ArcSwap<Config>,
     /// Cancelled when slotway shuts down: sessions finish what they have and close.
     pub stopping: CancellationToken,
     max_redirects: u8,
@@ -73,7 +77,8 @@ impl Router {
             leases: Leases::new(config.max_leased_conns, settings.clone(), me.clone()),
             hub: Hub::new(me.clone(), config.pubsub_limit()),
             clients: Default::default(),
-            users: crate::client::auth::Users::from_config(config),
+            users: arc_swap::ArcSwap::from_pointee(crate::client::auth::Users::from_config(config)),
+            live: arc_swap::ArcSwap::from_pointee(config.clone()),
             stopping: CancellationToken::new(),
         })
     }

@@ -1,0 +1,69 @@
+//! Applying a re-read configuration (SIGHUP) to a running slotway.
+//!
+//! Live: users and `requirepass`, and the per-client limits (`maxclients`,
+//! `timeout`, `max-pipeline`, `client-query-buffer-limit`, `proto-max-bulk-len`,
+//! `shutdown-grace-ms`), which apply to clients that connect afterwards; the log
+//! filter (applied by the binary). Everything else needs a restart, and a changed
+//! value is reported, not silently ignored.
+
+use tracing::{info, warn};
+
+use crate::client::auth::Users;
+use crate::config::Config;
+use crate::route::dispatch::Router;
+
+/// Applies `new`; returns (what changed live, what changed but needs a restart).
+pub fn apply(router: &Router, new: Config) -> (Vec<&'static str>, Vec<&'static str>) {
+    let old = router.live.load_full();
+    let mut live = Vec::new();
+    let mut restart = Vec::new();
+    macro_rules! compare {
+        ($list:ident: $($field:ident),*) => {
+            $(if format!("{:?}", old.$field) != format!("{:?}", new.$field) {
+                $list.push(stringify!($field));
+            })*
+        };
+    }
+    compare!(live: maxclients, timeout, max_pipeline, client_query_buffer_limit, proto_max_bulk_len,
+        shutdown_grace_ms, requirepass, users, log);
+    compare!(restart: listen, admin_listen, seeds, threads, conns_per_node, backend_queue, max_leased_conns,
+        pubsub_output_limit, connect_timeout_ms, reply_timeout_ms, refresh_interval_s, max_redirects,
+        node_user, node_password, read_from);
+    if live.iter().any(|f| matches!(*f, "users" | "requirepass")) {
+        router.users.store(std::sync::Arc::new(Users::from_config(&new)));
+    }
+    router.live.store(std::sync::Arc::new(new));
+    if !live.is_empty() {
+        info!(changed = ?live, "configuration reloaded");
+    }
+    if !restart.is_empty() {
+        warn!(changed = ?restart, "these settings changed but only take effect after a restart");
+    }
+    if live.is_empty() && restart.is_empty() {
+        info!("configuration reloaded: nothing changed");
+    }
+    (live, restart)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_and_restart_changes_are_told_apart() {
+        let config = Config::with_seeds(["127.0.0.1:1"]);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let router = Router::new(&config);
+            let mut new = config.clone();
+            new.maxclients = 7;
+            new.requirepass = Some("pw".into());
+            new.listen = "127.0.0.1:1".into();
+            let (live, restart) = apply(&router, new);
+            assert_eq!(live, vec!["maxclients", "requirepass"]);
+            assert_eq!(restart, vec!["listen"]);
+            assert_eq!(router.live.load().maxclients, 7);
+            assert!(router.users.load().required());
+        });
+    }
+}
