@@ -102,10 +102,20 @@ pub async fn refresh_loop(router: Arc<Router>, interval: Duration) {
 /// Asks known primaries, then the seeds, for `CLUSTER SLOTS`; the first full answer
 /// becomes the new snapshot. On failure, returns each address tried with its error.
 pub async fn refresh_once(router: &Router) -> Result<(), Vec<(String, String)>> {
-    let mut candidates: Vec<String> = router.map.load().shards.iter().map(|s| s.primary.addr.to_string()).collect();
-    for seed in &router.seeds {
-        if !candidates.contains(seed) {
-            candidates.push(seed.clone());
+    // Reachable primaries first, then the seeds, then primaries that are down: a node
+    // that drops packets would cost a whole connect timeout per refresh.
+    let (mut candidates, mut down) = (Vec::new(), Vec::new());
+    for shard in &router.map.load().shards {
+        let addr = shard.primary.addr.to_string();
+        if shard.primary.reachable.load(std::sync::atomic::Ordering::Relaxed) {
+            candidates.push(addr);
+        } else {
+            down.push(addr);
+        }
+    }
+    for addr in router.seeds.iter().chain(&down) {
+        if !candidates.contains(addr) {
+            candidates.push(addr.clone());
         }
     }
     let mut errors = Vec::new();
