@@ -103,6 +103,11 @@ pub struct Config {
     #[arg(long, env = "SLOTWAY_READ_FROM", value_enum, default_value = "primary")]
     pub read_from: crate::backend::pool::ReadFrom,
 
+    /// Milliseconds a command for an unreachable primary waits for it to come back or
+    /// be replaced (then it goes to the new owner) before failing with CLUSTERDOWN.
+    #[arg(long, env = "SLOTWAY_UNREACHABLE_WAIT_MS", default_value_t = 1_000)]
+    pub unreachable_wait_ms: u64,
+
     /// Milliseconds to wait for a TCP connection to a node.
     #[arg(long, env = "SLOTWAY_CONNECT_TIMEOUT_MS", default_value_t = 1_000)]
     pub connect_timeout_ms: u64,

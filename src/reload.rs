@@ -28,7 +28,7 @@ pub fn apply(router: &Router, new: Config) -> (Vec<&'static str>, Vec<&'static s
         shutdown_grace_ms, requirepass, users, log);
     compare!(restart: listen, admin_listen, seeds, threads, conns_per_node, backend_queue, max_leased_conns,
         pubsub_output_limit, connect_timeout_ms, reply_timeout_ms, refresh_interval_s, max_redirects,
-        node_user, node_password, read_from);
+        node_user, node_password, read_from, unreachable_wait_ms);
     if live.iter().any(|f| matches!(*f, "users" | "requirepass")) {
         router.users.store(std::sync::Arc::new(Users::from_config(&new)));
     }

@@ -77,6 +77,9 @@ pub struct ConnSettings {
     /// Set while the node can be reached, cleared while it cannot.
     pub reachable: Option<Arc<std::sync::atomic::AtomicBool>>,
     pub connect_timeout: Duration,
+    /// How long a request waits for an unreachable node (or its replacement) before
+    /// it fails with `CLUSTERDOWN`.
+    pub unreachable_wait: Duration,
     /// Connect again after the connection breaks. Leased connections do not: the
     /// state their holder built (a `WATCH`) would be gone.
     pub reconnect: bool,
@@ -125,7 +128,18 @@ enum InFlight {
 /// Runs the connection to `addr` until every sender of `rx` is gone.
 pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, settings: ConnSettings, router: Weak<Router>) {
     let mut backoff = Duration::from_millis(50);
-    while let Some(first) = rx.recv().await {
+    // Requests that found the node unreachable, oldest first, each with the moment it
+    // gives up: they wait (bounded by `unreachable_wait`) for the cluster to promote a
+    // replica, then go to the new owner, still in order.
+    let mut parked: VecDeque<(BackendRequest, Instant)> = VecDeque::new();
+    loop {
+        let first = match parked.pop_front() {
+            Some(entry) => entry,
+            None => match rx.recv().await {
+                Some(req) => (req, Instant::now() + settings.unreachable_wait),
+                None => break,
+            },
+        };
         match timeout(settings.connect_timeout, TcpStream::connect(&*addr)).await {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
@@ -134,7 +148,9 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
                 if let Some(flag) = &settings.reachable {
                     flag.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
-                serve(stream, &addr, first, &mut rx, &settings, &router).await;
+                let mut batch = vec![first.0];
+                batch.extend(parked.drain(..).map(|(req, _)| req));
+                serve(stream, &addr, batch, &mut rx, &settings, &router).await;
                 if !settings.reconnect {
                     break;
                 }
@@ -148,28 +164,28 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
                     _ => "connect timed out".into(),
                 };
                 warn!(%addr, %why, "cannot reach node");
-                if let Some(router) = router.upgrade() {
-                    router.request_refresh();
-                }
-                first.fail(CommandError::NodeUnreachable(addr.to_string()));
-                // Fast-fail what arrives while we wait to retry: nothing queues behind a dead node.
+                parked.push_front(first);
                 let retry_at = Instant::now() + jitter(backoff);
                 loop {
+                    // Every wait asks for a refresh: the cluster may have promoted a
+                    // replica since the last look, and the backoff (up to 3 s) must not
+                    // decide when clients learn of it. Coalesced by the refresher.
+                    if let Some(router) = router.upgrade() {
+                        router.request_refresh();
+                        settle_parked(&router, &addr, &mut parked, settings.reconnect);
+                    }
+                    let next_check = (Instant::now() + PARKED_CHECK).min(retry_at);
                     tokio::select! {
                         req = rx.recv() => match req {
-                            Some(req) => {
-                                req.fail(CommandError::NodeUnreachable(addr.to_string()));
-                                // Every refused request asks again: the cluster may have
-                                // promoted a replica since the last look, and the backoff
-                                // (up to 3 s) must not decide when clients learn of it.
-                                // Cheap: the refresher coalesces demands (one per MIN_GAP).
-                                if let Some(router) = router.upgrade() {
-                                    router.request_refresh();
+                            Some(req) => parked.push_back((req, Instant::now() + settings.unreachable_wait)),
+                            None => {
+                                for (req, _) in parked.drain(..) {
+                                    req.fail(CommandError::NodeUnreachable(addr.to_string()));
                                 }
+                                return;
                             }
-                            None => return,
                         },
-                        _ = sleep_until(retry_at) => break,
+                        _ = sleep_until(next_check) => if Instant::now() >= retry_at { break },
                     }
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -177,9 +193,32 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
         }
     }
     // Not reconnecting: whatever still arrives fails.
+    for (req, _) in parked.drain(..) {
+        req.fail(CommandError::ConnectionLost(addr.to_string()));
+    }
     while let Some(req) = rx.recv().await {
         req.fail(CommandError::ConnectionLost(addr.to_string()));
     }
+}
+
+/// How often requests waiting for an unreachable node look for a new owner.
+const PARKED_CHECK: Duration = Duration::from_millis(25);
+
+/// Sends waiting requests whose slot has a new owner there (in order), and fails,
+/// with a clear error, those that waited as long as allowed.
+fn settle_parked(router: &Arc<Router>, addr: &Arc<str>, parked: &mut VecDeque<(BackendRequest, Instant)>, reroutable: bool) {
+    let now = Instant::now();
+    let mut kept = VecDeque::with_capacity(parked.len());
+    for (req, give_up) in parked.drain(..) {
+        // A leased request's state (WATCH) lives on this connection: never elsewhere.
+        let req = if reroutable && !req.leased { router.reroute_from(req, addr) } else { Err(req) };
+        match req {
+            Ok(()) => {}
+            Err(req) if now >= give_up => req.fail(CommandError::NodeUnreachable(addr.to_string())),
+            Err(req) => kept.push_back((req, give_up)),
+        }
+    }
+    *parked = kept;
 }
 
 /// Spreads reconnects of many connections over time.
@@ -196,7 +235,7 @@ fn jitter(d: Duration) -> Duration {
 async fn serve(
     stream: TcpStream,
     addr: &Arc<str>,
-    first: BackendRequest,
+    first: Vec<BackendRequest>,
     rx: &mut mpsc::Receiver<BackendRequest>,
     settings: &ConnSettings,
     router: &Weak<Router>,
@@ -219,7 +258,7 @@ async fn serve(
         }
     }
     let writer = async {
-        let mut batch = vec![first];
+        let mut batch = first;
         loop {
             if batch.is_empty() {
                 if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {

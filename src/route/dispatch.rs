@@ -60,6 +60,7 @@ impl Router {
             login: config.node_password.clone().map(|password| NodeLogin { user: config.node_user.clone(), password }),
             readonly: false,
             reachable: None,
+            unreachable_wait: Duration::from_millis(config.unreachable_wait_ms),
             reconnect: true,
             connect_timeout: config.connect_timeout(),
             reply_timeout: Some(config.reply_timeout()),
@@ -263,6 +264,25 @@ impl Router {
         let resp3 = req.resp3;
         forward(&node, BackendRequest::new(load, tx, None, resp3));
         forward(&node, req);
+    }
+}
+
+impl Router {
+    /// Sends `req`, which could not reach `dead`, to its slot's owner now, if that is
+    /// another node; gives it back otherwise.
+    pub fn reroute_from(&self, req: BackendRequest, dead: &str) -> Result<(), BackendRequest> {
+        let topology = self.map.load();
+        let node = match req.slot {
+            Some(slot) => topology.primary(slot),
+            None => topology.shards.iter().map(|s| &s.primary).find(|p| &*p.addr != dead),
+        };
+        match node {
+            Some(node) if &*node.addr != dead => {
+                forward(node, req);
+                Ok(())
+            }
+            _ => Err(req),
+        }
     }
 }
 
