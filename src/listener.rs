@@ -30,7 +30,6 @@ pub async fn accept_loop(listener: TcpListener, router: Arc<Router>, shutdown: i
                 }
             },
         };
-        Metrics::add(&router.metrics.total_connections, 1);
         // Read per client: a reload (SIGHUP) changes the limits for new clients.
         let config = router.live.load_full();
         if connected.load(Ordering::Relaxed) >= config.maxclients {
@@ -40,6 +39,8 @@ pub async fn accept_loop(listener: TcpListener, router: Arc<Router>, shutdown: i
             });
             continue;
         }
+        // As Redis's total_connections_received: clients refused at maxclients are not counted.
+        Metrics::add(&router.metrics.total_connections, 1);
         connected.fetch_add(1, Ordering::Relaxed);
         let id = next_id.fetch_add(1, Ordering::Relaxed);
         let session = Session::new(router.clone(), &config, id);

@@ -40,6 +40,7 @@ fn main() {
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| "info".into());
     let (filter, log_handle) = reload::Layer::new(filter);
     tracing_subscriber::registry().with(filter).with(tracing_subscriber::fmt::layer()).init();
+    raise_open_files_limit(config.maxclients);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.threads > 0 {
         runtime.worker_threads(config.threads);
@@ -64,6 +65,26 @@ async fn run(config: Config, args: Vec<OsString>, log: reload::Handle<EnvFilter,
     let (reloads_tx, reloads) = tokio::sync::mpsc::channel(4);
     tokio::spawn(reload_on_sighup(args, log, reloads_tx));
     slotway::serve_with_reload(listener, config, shutdown_signal(), Some(reloads)).await
+}
+
+const RESERVED_FDS: u64 = 128;
+
+/// As redis-server does: make room for `maxclients` clients plus node connections,
+/// or say how many clients the limit the system allows leaves room for.
+fn raise_open_files_limit(maxclients: usize) {
+    // Node connections, subscriptions, listeners (leases for blocking commands come
+    // on top, bounded by --max-leased-conns).
+    let wanted = maxclients as u64 + RESERVED_FDS;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got < wanted => tracing::warn!(
+            maxclients,
+            open_files_limit = got,
+            "the open files limit is too low for maxclients: past about {} clients new connections will fail",
+            got.saturating_sub(RESERVED_FDS)
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+    }
 }
 
 /// SIGHUP: read the command line, environment and config file again; a file with
