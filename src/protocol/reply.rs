@@ -43,7 +43,12 @@ impl ReplyScanner {
                         }
                         self.pos = after;
                     } else {
-                        let end = after + n as usize + 2;
+                        // Checked: a length near i64::MAX from a broken node must be an
+                        // error, not a wrapped sum that frames a fragment as a reply.
+                        let end = usize::try_from(n)
+                            .ok()
+                            .and_then(|n| after.checked_add(n)?.checked_add(2))
+                            .ok_or(BadReply(start))?;
                         if buf.len() < end {
                             return Ok(None);
                         }
@@ -61,9 +66,13 @@ impl ReplyScanner {
                         self.pending -= 1;
                         continue;
                     }
-                    let items = if matches!(kind, b'%' | b'|') { 2 * n as usize } else { n as usize };
+                    let items = usize::try_from(n)
+                        .ok()
+                        .and_then(|n| if matches!(kind, b'%' | b'|') { n.checked_mul(2) } else { Some(n) });
                     // An attribute (`|`) annotates the value after it: that value is still pending.
-                    self.pending = self.pending - usize::from(kind != b'|') + items;
+                    self.pending = items
+                        .and_then(|items| (self.pending - usize::from(kind != b'|')).checked_add(items))
+                        .ok_or(BadReply(start))?;
                 }
                 _ => return Err(BadReply(start)),
             }
@@ -150,6 +159,11 @@ mod tests {
             assert_eq!(s.next_len(&full[..split]).unwrap(), None, "split {split}");
             assert_eq!(s.next_len(full).unwrap(), Some(full.len()));
         }
+    }
+
+    #[test]
+    fn huge_counts_are_errors_not_overflows() {
+        assert!(ReplyScanner::default().next_len(b"%9223372036854775807\r\n*3\r\n").is_err());
     }
 
     #[test]
