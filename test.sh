@@ -20,4 +20,3 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --no-fail-fast "$@"
 fi
-cargo test --quiet --doc
