@@ -76,10 +76,10 @@ impl CommandError {
                 break;
             }
             let room = 128 - shown.len();
-            let a = String::from_utf8_lossy(&a[..a.len().min(room)]).into_owned();
+            let a = String::from_utf8_lossy(a.get(..room).unwrap_or(a)).into_owned();
             shown.push_str(&format!("'{a}' "));
         }
-        let name = String::from_utf8_lossy(&name[..name.len().min(128)]).into_owned();
+        let name = String::from_utf8_lossy(name.get(..128).unwrap_or(name)).into_owned();
         CommandError::UnknownCommand { name, args: shown }
     }
 }

@@ -18,7 +18,7 @@
 #![forbid(unsafe_code)]
 // No panics on the data path: a bad input or a surprise from a node must become an
 // error reply, never a crash of every client's proxy.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented))]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::indexing_slicing))]
 
 pub mod admin;
 pub mod backend;

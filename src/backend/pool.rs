@@ -32,9 +32,10 @@ struct Spawner {
 }
 
 impl Spawner {
+    /// Always at least one connection: [`Node::conn`] relies on it.
     fn start(&self, addr: &Arc<str>, resp3: bool, reachable: &Arc<AtomicBool>) -> Box<[mpsc::Sender<BackendRequest>]> {
         let settings = ConnSettings { resp3, reachable: Some(reachable.clone()), ..self.settings.clone() };
-        (0..self.count)
+        (0..self.count.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(self.queue);
                 tokio::spawn(connection::run(addr.clone(), rx, settings.clone(), self.router.clone()));
@@ -47,6 +48,10 @@ impl Spawner {
 impl Node {
     /// The connection a client uses for this node. A client always uses the same one,
     /// so its commands to one node are executed in the order it sent them.
+    // In bounds: both sets of connections come from `Spawner::start`, which makes at
+    // least one, and the index is taken modulo their number. (A `get` would need a
+    // fallback sender that does not exist, or an `Option` for every caller to handle.)
+    #[allow(clippy::indexing_slicing)]
     pub fn conn(&self, client_id: u64, resp3: bool) -> &mpsc::Sender<BackendRequest> {
         let conns = if resp3 {
             self.conns_resp3.get_or_init(|| self.spawn.start(&self.addr, true, &self.reachable))

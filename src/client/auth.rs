@@ -119,42 +119,27 @@ fn decode_hex(hex: &str) -> Option<[u8; 32]> {
 pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     let (mut star_p, mut star_t) = (None, 0);
-    while t < text.len() {
-        if p < pattern.len() {
-            match pattern[p] {
+    while let Some(&tc) = text.get(t) {
+        if let Some(&pc) = pattern.get(p) {
+            // Where the pattern continues if it matches `tc` here.
+            let next = match pc {
                 b'*' => {
                     star_p = Some(p);
                     star_t = t;
                     p += 1;
                     continue;
                 }
-                b'?' => {
-                    p += 1;
-                    t += 1;
-                    continue;
-                }
-                b'[' => {
-                    if let Some((matched, next)) = class_match(pattern, p, text[t]) {
-                        if matched {
-                            p = next;
-                            t += 1;
-                            continue;
-                        }
-                    }
-                }
-                b'\\' if p + 1 < pattern.len() => {
-                    if pattern[p + 1] == text[t] {
-                        p += 2;
-                        t += 1;
-                        continue;
-                    }
-                }
-                c if c == text[t] => {
-                    p += 1;
-                    t += 1;
-                    continue;
-                }
-                _ => {}
+                b'?' => Some(p + 1),
+                b'[' => class_match(pattern, p, tc).and_then(|(matched, next)| matched.then_some(next)),
+                // Not folded into the guard: a `\` that fails to match must not be
+                // tried as a literal by the arm below.
+                b'\\' if p + 1 < pattern.len() => (pattern.get(p + 1) == Some(&tc)).then_some(p + 2),
+                c => (c == tc).then_some(p + 1),
+            };
+            if let Some(next) = next {
+                p = next;
+                t += 1;
+                continue;
             }
         }
         match star_p {
@@ -166,7 +151,7 @@ pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
             None => return false,
         }
     }
-    pattern[p..].iter().all(|&c| c == b'*')
+    pattern.iter().skip(p).all(|&c| c == b'*')
 }
 
 /// Matches `c` against the class starting at `pattern[start] == '['`; returns whether
@@ -178,21 +163,24 @@ fn class_match(pattern: &[u8], start: usize, c: u8) -> Option<(bool, usize)> {
         i += 1;
     }
     let mut matched = false;
-    while i < pattern.len() && pattern[i] != b']' {
-        if pattern[i] == b'\\' && i + 1 < pattern.len() {
-            matched |= pattern[i + 1] == c;
-            i += 2;
-        } else if i + 2 < pattern.len() && pattern[i + 1] == b'-' && pattern[i + 2] != b']' {
-            let (lo, hi) = (pattern[i].min(pattern[i + 2]), pattern[i].max(pattern[i + 2]));
-            matched |= (lo..=hi).contains(&c);
-            i += 3;
-        } else {
-            matched |= pattern[i] == c;
-            i += 1;
+    loop {
+        match pattern.get(i..).unwrap_or_default() {
+            // Unterminated class: Redis treats '[' literally then; so do we.
+            [] => return None,
+            [b']', ..] => break,
+            [b'\\', escaped, ..] => {
+                matched |= *escaped == c;
+                i += 2;
+            }
+            &[a, b'-', b, ..] if b != b']' => {
+                matched |= (a.min(b)..=a.max(b)).contains(&c);
+                i += 3;
+            }
+            [other, ..] => {
+                matched |= *other == c;
+                i += 1;
+            }
         }
-    }
-    if i >= pattern.len() {
-        return None; // unterminated class: Redis treats '[' literally then; so do we
     }
     Some((matched != negate, i + 1))
 }

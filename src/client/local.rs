@@ -121,10 +121,10 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
         Local::ClientNoEvict | Local::ClientNoTouch => {
             let on = args.get(2);
             if on.eq_ignore_ascii_case(b"on") || on.eq_ignore_ascii_case(b"off") {
-                if cmd == Local::ClientNoEvict {
-                    if let Some(row) = &client.row {
-                        lock(row).no_evict = on.eq_ignore_ascii_case(b"on");
-                    }
+                if cmd == Local::ClientNoEvict
+                    && let Some(row) = &client.row
+                {
+                    lock(row).no_evict = on.eq_ignore_ascii_case(b"on");
                 }
                 Bytes::from_static(OK)
             } else {

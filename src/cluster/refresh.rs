@@ -146,13 +146,13 @@ pub async fn refresh_once(router: &Router) -> Result<(), Vec<(String, String)>> 
     // was recreated). After a few such rounds, believe it.
     if unreachable == 0 && !stale.is_empty() {
         let rounds = router.map.stale_rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if rounds >= 5 {
-            if let Some(view) = stale.into_iter().max_by_key(|v| v.epoch) {
-                warn!(epoch = ?view.epoch, "every node reports an older epoch: taking the cluster's view");
-                router.map.stale_rounds.store(0, std::sync::atomic::Ordering::Relaxed);
-                install(router, view);
-                return Ok(());
-            }
+        if rounds >= 5
+            && let Some(view) = stale.into_iter().max_by_key(|v| v.epoch)
+        {
+            warn!(epoch = ?view.epoch, "every node reports an older epoch: taking the cluster's view");
+            router.map.stale_rounds.store(0, std::sync::atomic::Ordering::Relaxed);
+            install(router, view);
+            return Ok(());
         }
     }
     Err(errors)
@@ -180,10 +180,10 @@ pub async fn fetch_slots(addr: &str, wait: Duration, login: Option<&NodeLogin>) 
         .map_err(|_| "connect timed out".to_string())?
         .map_err(|e| e.to_string())?;
     let mut buf = BytesMut::with_capacity(8192);
-    if let Some(hello) = handshake(false, login) {
-        if let OwnedFrame::Error(e) = round_trip(&mut stream, &mut buf, &hello, wait).await? {
-            return Err(format!("login refused: {e}"));
-        }
+    if let Some(hello) = handshake(false, login)
+        && let OwnedFrame::Error(e) = round_trip(&mut stream, &mut buf, &hello, wait).await?
+    {
+        return Err(format!("login refused: {e}"));
     }
     let frame = round_trip(&mut stream, &mut buf, b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n", wait).await?;
     if let OwnedFrame::Error(e) = &frame {

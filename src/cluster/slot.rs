@@ -7,12 +7,13 @@ pub const SLOT_COUNT: usize = 16384;
 /// The part of `key` that is hashed: the bytes between the first `{` and the
 /// first `}` after it, if that is non-empty; otherwise the whole key.
 pub fn hash_tag(key: &[u8]) -> &[u8] {
-    if let Some(open) = key.iter().position(|&b| b == b'{') {
-        let rest = &key[open + 1..];
-        if let Some(close) = rest.iter().position(|&b| b == b'}')
-            && close > 0 {
-                return &rest[..close];
-            }
+    if let Some(open) = key.iter().position(|&b| b == b'{')
+        && let Some(rest) = key.get(open + 1..)
+        && let Some(close) = rest.iter().position(|&b| b == b'}')
+        && close > 0
+        && let Some(tag) = rest.get(..close)
+    {
+        return tag;
     }
     key
 }

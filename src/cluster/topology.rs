@@ -69,19 +69,23 @@ impl Topology {
                     topo.shards.len() - 1
                 }
             };
-            for slot in r.start..=r.end.min(SLOT_COUNT as u16 - 1) {
-                topo.slot_owner[slot as usize] = index as u16;
+            // `None` only when the range is empty (its start after its end, or past the
+            // last slot): then there is nothing to set.
+            let slots = usize::from(r.start)..=usize::from(r.end).min(SLOT_COUNT - 1);
+            if let Some(owners) = topo.slot_owner.get_mut(slots) {
+                owners.fill(index as u16);
             }
         }
         let mut seen = vec![false; topo.shards.len()];
         let mut fingerprint: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut previous_owner = None;
         for (slot, &owner) in topo.slot_owner.iter().enumerate() {
             if let Some(first) = seen.get_mut(owner as usize).filter(|s| !**s) {
                 *first = true;
                 topo.scan_order.push(slot as u16);
             }
             // FNV-1a over (slot owner address) transitions.
-            if slot == 0 || topo.slot_owner[slot - 1] != owner {
+            if previous_owner.replace(owner) != Some(owner) {
                 let addr = topo.shards.get(owner as usize).map_or("", |s| &s.primary.addr);
                 for b in (slot as u16).to_le_bytes().iter().chain(addr.as_bytes()) {
                     fingerprint = (fingerprint ^ *b as u64).wrapping_mul(0x100_0000_01b3);
@@ -116,10 +120,10 @@ impl Topology {
         }
         match policy {
             ReadFrom::Primary => None,
-            ReadFrom::PreferReplica => Some(up[(client_id % up.len() as u64) as usize]),
+            ReadFrom::PreferReplica => up.get((client_id % up.len() as u64) as usize).copied(),
             ReadFrom::RoundRobin => match (client_id % (up.len() as u64 + 1)) as usize {
                 0 => None,
-                i => Some(up[i - 1]),
+                i => up.get(i - 1).copied(),
             },
         }
     }
@@ -129,7 +133,7 @@ impl Topology {
         if self.shards.is_empty() {
             return None;
         }
-        Some(&self.shards[(hint % self.shards.len() as u64) as usize].primary)
+        self.shards.get((hint % self.shards.len() as u64) as usize).map(|s| &s.primary)
     }
 
     pub fn covered_slots(&self) -> usize {
@@ -155,7 +159,7 @@ pub fn parse_cluster_slots(frame: &OwnedFrame, queried_host: &str) -> Result<Vec
             other => Err(format!("bad slot number in CLUSTER SLOTS: {other:?}")),
         };
         let (start, end) = (int(0)?, int(1)?);
-        let mut nodes = parts[2..].iter().map(|n| node_addr(n, queried_host));
+        let mut nodes = parts.iter().skip(2).map(|n| node_addr(n, queried_host));
         let primary = nodes.next().ok_or("CLUSTER SLOTS entry without a primary")??;
         let replicas = nodes.collect::<Result<Vec<_>, _>>()?;
         ranges.push(SlotRange { start, end, primary, replicas });

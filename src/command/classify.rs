@@ -43,20 +43,25 @@ pub fn find_spec(args: Args<'_>) -> Result<&'static CommandSpec, CommandError> {
     if cmd.len() > MAX_NAME {
         return Err(unknown());
     }
-    lower_into(&mut name, cmd);
-    let mut spec = table::lookup(&name[..cmd.len()]).ok_or_else(unknown)?;
+    let cmd_lower = name.get_mut(..cmd.len()).ok_or_else(unknown)?;
+    lower_into(cmd_lower, cmd);
+    let mut spec = table::lookup(cmd_lower).ok_or_else(unknown)?;
     if spec.route == Route::Container && args.len() >= 2 {
         let sub = args.get(1);
         let unknown_sub = || CommandError::UnknownSubcommand {
             cmd: String::from_utf8_lossy(cmd).to_uppercase(),
-            sub: String::from_utf8_lossy(&sub[..sub.len().min(128)]).into_owned(),
+            sub: String::from_utf8_lossy(sub.get(..128).unwrap_or(sub)).into_owned(),
         };
         if sub.len() > MAX_NAME {
             return Err(unknown_sub());
         }
-        name[cmd.len()] = b'|';
-        lower_into(&mut name[cmd.len() + 1..], sub);
-        spec = table::lookup(&name[..cmd.len() + 1 + sub.len()]).ok_or_else(unknown_sub)?;
+        // `name` holds 2 * MAX_NAME + 1 bytes: room for `cmd|sub`, both checked above.
+        let full = name.get_mut(..cmd.len() + 1 + sub.len()).ok_or_else(unknown_sub)?;
+        if let Some((bar, sub_lower)) = full.get_mut(cmd.len()..).and_then(<[u8]>::split_first_mut) {
+            *bar = b'|';
+            lower_into(sub_lower, sub);
+        }
+        spec = table::lookup(full).ok_or_else(unknown_sub)?;
     }
     if !spec.arity_ok(args.len()) {
         return Err(CommandError::WrongArity(spec.name.to_string()));

@@ -18,8 +18,9 @@ pub const INLINE_MAX: usize = 64 * 1024;
 
 /// Redis's `string2ll`: strict decimal, optional `-`, no `+`, no leading zeros.
 pub fn parse_int(s: &[u8]) -> Option<i64> {
-    let (neg, digits) = match s.first()? {
-        b'-' => (true, &s[1..]),
+    let (neg, digits) = match s {
+        [] => return None,
+        [b'-', digits @ ..] => (true, digits),
         _ => (false, s),
     };
     match digits {

@@ -36,7 +36,7 @@ impl ReplyScanner {
                     self.pending -= 1;
                 }
                 b'$' | b'!' | b'=' => {
-                    let n = parse_int(&buf[start + 1..cr]).ok_or(BadReply(start))?;
+                    let n = buf.get(start + 1..cr).and_then(parse_int).ok_or(BadReply(start))?;
                     if n < 0 {
                         if kind != b'$' || n != -1 {
                             return Err(BadReply(start));
@@ -57,7 +57,7 @@ impl ReplyScanner {
                     self.pending -= 1;
                 }
                 b'*' | b'~' | b'>' | b'%' | b'|' => {
-                    let n = parse_int(&buf[start + 1..cr]).ok_or(BadReply(start))?;
+                    let n = buf.get(start + 1..cr).and_then(parse_int).ok_or(BadReply(start))?;
                     self.pos = after;
                     if n < 0 {
                         if kind != b'*' || n != -1 {
@@ -84,14 +84,14 @@ impl ReplyScanner {
 /// Index of the `\r` of the first `\r\n` at or after `from`.
 fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
-    while i + 1 < buf.len() {
-        match buf[i..buf.len() - 1].iter().position(|&b| b == b'\r') {
-            Some(off) if buf[i + off + 1] == b'\n' => return Some(i + off),
-            Some(off) => i += off + 1,
-            None => return None,
+    loop {
+        let rest = buf.get(i..)?;
+        let off = rest.iter().position(|&b| b == b'\r')?;
+        match rest.get(off + 1)? {
+            b'\n' => return Some(i + off),
+            _ => i += off + 1,
         }
     }
-    None
 }
 
 /// What a reply asks slotway to do instead of passing it on.

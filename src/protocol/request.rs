@@ -48,11 +48,12 @@ impl<'a> Args<'a> {
 
     /// Argument `i` (0 is the command name); empty if out of range.
     pub fn get(&self, i: usize) -> &'a [u8] {
-        self.ranges.get(i).map_or(&[][..], |r| &self.raw[r.clone()])
+        self.ranges.get(i).and_then(|r| self.raw.get(r.clone())).unwrap_or_default()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
-        self.ranges.iter().map(|r| &self.raw[r.clone()])
+        // Ranges come from the parser that framed `raw`, so `get` always finds them.
+        self.ranges.iter().map(|r| self.raw.get(r.clone()).unwrap_or_default())
     }
 }
 
@@ -83,7 +84,7 @@ impl RequestParser {
                 let Some(nl) = header_line(buf, 0, ProtocolError::TooBigMbulkCount)? else {
                     return Ok(None);
                 };
-                let count = parse_int(&buf[1..nl]).filter(|&n| n <= i32::MAX as i64);
+                let count = buf.get(1..nl).and_then(parse_int).filter(|&n| n <= i32::MAX as i64);
                 let count = count.ok_or(ProtocolError::InvalidMultibulkLength)?;
                 if count <= 0 {
                     buf.advance(nl + 2);
@@ -102,10 +103,13 @@ impl RequestParser {
                         else {
                             return Ok(None);
                         };
-                        if buf[self.pos] != b'$' {
-                            return Err(ProtocolError::ExpectedDollar(buf[self.pos]));
-                        }
-                        let len = parse_int(&buf[self.pos + 1..nl])
+                        let digits = match buf.get(self.pos..nl) {
+                            Some([b'$', digits @ ..]) => digits,
+                            Some([other, ..]) => return Err(ProtocolError::ExpectedDollar(*other)),
+                            // An empty line: its first byte is the `\r` at `nl`.
+                            _ => return Err(ProtocolError::ExpectedDollar(b'\r')),
+                        };
+                        let len = parse_int(digits)
                             .filter(|&n| n >= 0 && n as u64 <= self.max_bulk_len as u64)
                             .ok_or(ProtocolError::InvalidBulkLength)? as usize;
                         self.pos = nl + 2;
@@ -144,8 +148,9 @@ impl RequestParser {
             }
             return Ok(None);
         };
-        let line_end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
-        let words = split_args(&buf[..line_end]).ok_or(ProtocolError::UnbalancedQuotes)?;
+        let line = buf.get(..nl).unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let words = split_args(line).ok_or(ProtocolError::UnbalancedQuotes)?;
         buf.advance(nl + 1);
         if words.is_empty() {
             return Ok(Some(None));
@@ -172,8 +177,11 @@ fn header_line(
     from: usize,
     too_big: ProtocolError,
 ) -> Result<Option<usize>, ProtocolError> {
-    match strchr(&buf[from..], b'\r') {
-        None if buf.len() - from > INLINE_MAX => Err(too_big),
+    // `from` is never past the end (it is where the parser stopped in this buffer);
+    // if it were, nothing there has arrived yet.
+    let Some(rest) = buf.get(from..) else { return Ok(None) };
+    match strchr(rest, b'\r') {
+        None if rest.len() > INLINE_MAX => Err(too_big),
         None => Ok(None),
         Some(cr) => Ok((from + cr + 1 < buf.len()).then_some(from + cr)),
     }
@@ -184,7 +192,7 @@ fn header_line(
 /// line end hides it for good (the request then only ever ends by the 64 KiB error).
 fn strchr(haystack: &[u8], needle: u8) -> Option<usize> {
     let i = haystack.iter().position(|&b| b == needle || b == 0)?;
-    (haystack[i] == needle).then_some(i)
+    (haystack.get(i) == Some(&needle)).then_some(i)
 }
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
@@ -196,11 +204,11 @@ fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
 /// `None` for unbalanced quotes or a closing quote not followed by a space.
 pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
     // Redis splits a C string: a NUL byte ends the line.
-    let line = &line[..memchr(0, line).unwrap_or(line.len())];
+    let line = memchr(0, line).and_then(|nul| line.get(..nul)).unwrap_or(line);
     let mut words = Vec::new();
     let mut i = 0;
     loop {
-        while i < line.len() && is_space(line[i]) {
+        while line.get(i).is_some_and(|&b| is_space(b)) {
             i += 1;
         }
         if i >= line.len() {
@@ -209,58 +217,59 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         let mut word = Vec::new();
         let (mut in_dq, mut in_sq) = (false, false);
         loop {
-            let c = line.get(i).copied();
+            // The rest of the line from `i`: `[]` once it is used up.
+            let rest = line.get(i..).unwrap_or_default();
+            // A closing quote must end the word: followed by a space or the line end.
+            let closes_word = |rest: &[u8]| rest.get(1).is_none_or(|&b| is_space(b));
             if in_dq {
-                match c {
-                    None => return None,
-                    Some(b'\\') if i + 3 < line.len() && line[i + 1] == b'x'
-                        && line[i + 2].is_ascii_hexdigit() && line[i + 3].is_ascii_hexdigit() =>
-                    {
-                        word.push(hex(line[i + 2]) * 16 + hex(line[i + 3]));
+                match rest {
+                    [] => return None,
+                    [b'\\', b'x', hi, lo, ..] if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
+                        word.push(hex(*hi) * 16 + hex(*lo));
                         i += 3;
                     }
-                    Some(b'\\') if i + 1 < line.len() => {
+                    [b'\\', escaped, ..] => {
                         i += 1;
-                        word.push(match line[i] {
+                        word.push(match escaped {
                             b'n' => b'\n',
                             b'r' => b'\r',
                             b't' => b'\t',
                             b'b' => 8,
                             b'a' => 7,
-                            other => other,
+                            &other => other,
                         });
                     }
-                    Some(b'"') => {
-                        if i + 1 < line.len() && !is_space(line[i + 1]) {
+                    [b'"', ..] => {
+                        if !closes_word(rest) {
                             return None;
                         }
                         i += 1;
                         break;
                     }
-                    Some(other) => word.push(other),
+                    [other, ..] => word.push(*other),
                 }
             } else if in_sq {
-                match c {
-                    None => return None,
-                    Some(b'\\') if i + 1 < line.len() && line[i + 1] == b'\'' => {
+                match rest {
+                    [] => return None,
+                    [b'\\', b'\'', ..] => {
                         i += 1;
                         word.push(b'\'');
                     }
-                    Some(b'\'') => {
-                        if i + 1 < line.len() && !is_space(line[i + 1]) {
+                    [b'\'', ..] => {
+                        if !closes_word(rest) {
                             return None;
                         }
                         i += 1;
                         break;
                     }
-                    Some(other) => word.push(other),
+                    [other, ..] => word.push(*other),
                 }
             } else {
-                match c {
-                    None | Some(b' ' | b'\n' | b'\r' | b'\t') => break,
-                    Some(b'"') => in_dq = true,
-                    Some(b'\'') => in_sq = true,
-                    Some(other) => word.push(other),
+                match rest {
+                    [] | [b' ' | b'\n' | b'\r' | b'\t', ..] => break,
+                    [b'"', ..] => in_dq = true,
+                    [b'\'', ..] => in_sq = true,
+                    [other, ..] => word.push(*other),
                 }
             }
             i += 1;

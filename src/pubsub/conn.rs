@@ -65,13 +65,13 @@ async fn run(
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     // Its `+OK` is not an array, so the reader passes over it.
-    if let Some(hello) = handshake(false, login.as_ref()) {
-        if wr.write_all(&hello).await.is_err() {
-            if let Some(hub) = hub.upgrade() {
-                hub.conn_failed(&addr);
-            }
-            return;
+    if let Some(hello) = handshake(false, login.as_ref())
+        && wr.write_all(&hello).await.is_err()
+    {
+        if let Some(hub) = hub.upgrade() {
+            hub.conn_failed(&addr);
         }
+        return;
     }
     let mut acks: VecDeque<(usize, Option<oneshot::Sender<()>>)> = VecDeque::new();
     let mut buf = BytesMut::with_capacity(16 * 1024);

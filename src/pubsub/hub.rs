@@ -175,12 +175,14 @@ impl Hub {
         }
         items.push(Some(channel));
         items.push(Some(payload));
-        let mut frames: [Option<Bytes>; 2] = [None, None];
+        // The frame for RESP2 clients and the one for RESP3 clients, each built once.
+        let (mut resp2_frame, mut resp3_frame): (Option<Bytes>, Option<Bytes>) = (None, None);
         let mut too_slow = Vec::new();
         let now = Instant::now();
         for id in ids {
             let Some(client) = state.clients.get_mut(&id) else { continue };
-            let frame = frames[usize::from(client.resp3)].get_or_insert_with(|| push_frame(client.resp3, &items, None)).clone();
+            let cached = if client.resp3 { &mut resp3_frame } else { &mut resp2_frame };
+            let frame = cached.get_or_insert_with(|| push_frame(client.resp3, &items, None)).clone();
             let queued = client.queued.fetch_add(frame.len(), Ordering::Relaxed) + frame.len();
             let over_soft = queued > self.limit.soft;
             let since = *client.over_soft_since.get_or_insert(now);

@@ -70,6 +70,7 @@ pub fn split(name: &'static str, args: Args<'_>) -> Split {
     let mut parts = Vec::new();
     let mut positions = Vec::new();
     for group in keys.chunk_by(|a, b| a.0 == b.0) {
+        let Some(&(slot, _)) = group.first() else { continue }; // `chunk_by` yields no empty group
         let mut part: Vec<&[u8]> = vec![command];
         for &(_, i) in group {
             part.push(args.get(i));
@@ -78,7 +79,7 @@ pub fn split(name: &'static str, args: Args<'_>) -> Split {
             }
         }
         positions.push(group.iter().map(|&(_, i)| (i - 1) / step).collect());
-        parts.push((group[0].0, encode::command(&part)));
+        parts.push((slot, encode::command(&part)));
     }
     let merge = match name {
         "mget" => Merge::Mget(positions),
@@ -153,7 +154,8 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             for r in &replies {
                 let Some(e) = elements(r) else { return unexpected(&replies) };
                 for pair in e.chunks(2) {
-                    let (name, n) = (pair[0], pair.get(1).and_then(|n| integer(n)).unwrap_or(0));
+                    let Some((&name, n)) = pair.split_first() else { continue }; // chunks are never empty
+                    let n = n.first().and_then(|n| integer(n)).unwrap_or(0);
                     match pairs.iter_mut().find(|(k, _)| *k == name) {
                         Some(entry) => entry.1 += n,
                         None => pairs.push((name, n)),
@@ -183,7 +185,7 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             let mut out = BytesMut::new();
             encode::put_array_header(&mut out, len);
             for i in 0..len {
-                let all = lists.iter().all(|l| integer(l[i]) == Some(1));
+                let all = lists.iter().all(|l| l.get(i).and_then(|e| integer(e)) == Some(1));
                 out.put_slice(if all { b":1\r\n" } else { b":0\r\n" });
             }
             out.freeze()
@@ -201,7 +203,7 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             }
             entries.sort_by(|a, b| b.cmp(a)); // newest (timestamp, then id) first
             let keep = count.unwrap_or(entries.len()).min(entries.len());
-            array(&entries[..keep].iter().map(|e| e.2).collect::<Vec<_>>())
+            array(&entries.iter().take(keep).map(|e| e.2).collect::<Vec<_>>())
         }
         Merge::Combine(Combine::ConfigGet | Combine::NewestFirst) => unexpected(&replies),
         Merge::Scan(step) => match replies.first() {
@@ -227,7 +229,9 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
                 match elements(reply) {
                     Some(e) if e.len() == pos.len() => {
                         for (value, &p) in e.into_iter().zip(pos) {
-                            slots[p] = value;
+                            // Positions are 0..total by construction (`split`).
+                            let Some(slot) = slots.get_mut(p) else { return unexpected(&replies) };
+                            *slot = value;
                         }
                     }
                     _ => return unexpected(&replies),
@@ -238,13 +242,17 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
     }
 }
 
+/// A parameter name and each node's value for it (value, node address).
+type ParamValues<'a> = (&'a [u8], Vec<(&'a [u8], &'a str)>);
+
 /// Merges `CONFIG GET` replies (flat arrays or RESP3 maps of name, value).
 fn config_get(replies: &[Bytes], addrs: &[String]) -> Bytes {
-    let mut params: Vec<(&[u8], Vec<(&[u8], &str)>)> = Vec::new();
+    let mut params: Vec<ParamValues<'_>> = Vec::new();
     for (reply, addr) in replies.iter().zip(addrs) {
         let Some(items) = elements(reply).or_else(|| map_elements(reply)) else { return unexpected(replies) };
         for pair in items.chunks(2) {
-            let (name, value) = (pair[0], pair.get(1).copied().unwrap_or(b"$0\r\n\r\n"));
+            let Some((&name, value)) = pair.split_first() else { continue }; // chunks are never empty
+            let value = value.first().copied().unwrap_or(b"$0\r\n\r\n");
             match params.iter_mut().find(|(n, _)| *n == name) {
                 Some((_, values)) => values.push((value, addr)),
                 None => params.push((name, vec![(value, addr)])),
@@ -260,7 +268,8 @@ fn config_get(replies: &[Bytes], addrs: &[String]) -> Bytes {
     }
     for (name, values) in params {
         out.put_slice(name);
-        let first = values[0].0;
+        // Each name is pushed with a value, so `first` is always there.
+        let first = values.first().map_or(&b"$0\r\n\r\n"[..], |&(v, _)| v);
         if values.iter().all(|(v, _)| *v == first) {
             out.put_slice(first);
         } else {
@@ -279,13 +288,14 @@ fn config_get(replies: &[Bytes], addrs: &[String]) -> Bytes {
 fn map_elements(reply: &[u8]) -> Option<Vec<&[u8]>> {
     let rest = reply.strip_prefix(b"%")?;
     let cr = rest.iter().position(|&b| b == b'\r')?;
-    let n = crate::protocol::parse_int(&rest[..cr])?;
-    let mut body = &rest[cr + 2..];
+    let n = crate::protocol::parse_int(rest.get(..cr)?)?;
+    let mut body = rest.get(cr + 2..)?;
     let mut out = Vec::new();
     for _ in 0..2 * n.max(0) {
         let len = ReplyScanner::default().next_len(body).ok()??;
-        out.push(&body[..len]);
-        body = &body[len..];
+        let (item, tail) = body.split_at_checked(len)?;
+        out.push(item);
+        body = tail;
     }
     Some(out)
 }
@@ -318,13 +328,14 @@ fn elements(reply: &[u8]) -> Option<Vec<&[u8]>> {
         return None;
     }
     let cr = reply.iter().position(|&b| b == b'\r')?;
-    let n = crate::protocol::parse_int(&reply[1..cr])?;
-    let mut rest = &reply[cr + 2..];
+    let n = crate::protocol::parse_int(reply.get(1..cr)?)?;
+    let mut rest = reply.get(cr + 2..)?;
     let mut out = Vec::with_capacity(n.max(0) as usize);
     for _ in 0..n.max(0) {
         let len = ReplyScanner::default().next_len(rest).ok()??;
-        out.push(&rest[..len]);
-        rest = &rest[len..];
+        let (item, tail) = rest.split_at_checked(len)?;
+        out.push(item);
+        rest = tail;
     }
     Some(out)
 }

@@ -98,7 +98,7 @@ pub fn reply(step: &ScanStep, node_reply: &[u8]) -> Bytes {
 fn split_reply(reply: &[u8]) -> Option<(u64, &[u8])> {
     let rest = reply.strip_prefix(b"*2\r\n$")?;
     let cr = rest.iter().position(|&b| b == b'\r')?;
-    let len: usize = std::str::from_utf8(&rest[..cr]).ok()?.parse().ok()?;
+    let len: usize = std::str::from_utf8(rest.get(..cr)?).ok()?.parse().ok()?;
     let body = rest.get(cr + 2..cr + 2 + len)?;
     let cursor = std::str::from_utf8(body).ok()?.parse().ok()?;
     Some((cursor, rest.get(cr + 2 + len + 2..)?))
