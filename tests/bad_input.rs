@@ -2,13 +2,11 @@
 //! same bytes, then the connection is closed, and nobody else notices anything.
 
 mod support;
-mod util;
 
 use std::net::TcpStream;
 use std::time::Duration;
 
-use support::{TestCluster, Value, connect, start_slotway};
-use util::{expect_error_then_eof, vm_rss_kib, vm_size_kib};
+use support::{TestCluster, Value, connect, expect_error_then_eof, start_slotway, vm_rss_kib, vm_size_kib};
 
 /// Longest inline request or header line Redis accepts (`PROTO_INLINE_MAX_SIZE`).
 const INLINE_MAX: usize = 64 * 1024;
@@ -67,7 +65,7 @@ fn expect_error_then_eof_skipping_pongs(addr: &str, bytes: &[u8], what: &str) ->
         assert_eq!(conn.read_reply(), Value::Simple("PONG".into()), "{what} on {addr}: the good command first");
     }
     let Value::Error(text) = conn.read_reply() else { panic!("{what} on {addr}: expected an error") };
-    util::expect_eof(&mut conn, &format!("{what} on {addr}"));
+    support::expect_eof(&mut conn, &format!("{what} on {addr}"));
     text
 }
 

@@ -8,11 +8,12 @@
 
 mod support;
 
-use std::io::{BufReader, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use support::{RawConn, TestCluster, Value, connect, parse_reply, start_slotway, start_slotway_with};
+use support::{
+    RawConn, TestCluster, Value, client_list, connect, encode, key_owner, keyslot, pipeline_raw_within, start_slotway,
+    start_slotway_with,
+};
 
 const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 
@@ -24,43 +25,15 @@ fn array(items: &[&str]) -> Value {
     Value::Array(items.iter().map(|s| bulk(s)).collect())
 }
 
-/// RESP multibulk encoding of one command.
-fn encode(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-/// The slot of `key`, asked of a real node.
-fn keyslot(node: &str, key: &str) -> u16 {
-    match connect(node).cmd(&["CLUSTER", "KEYSLOT", key]) {
-        Value::Int(slot) => slot as u16,
-        other => panic!("CLUSTER KEYSLOT {key} on {node}: {other:?}"),
-    }
-}
-
-/// The primary that owns `key`'s slot now.
-fn owner(cluster: &TestCluster, key: &str) -> String {
-    cluster.node_for_slot(keyslot(&cluster.seed(), key))
-}
-
 /// Connections on `node` whose current (or last) command is `cmd` (lower case, as
 /// `CLIENT LIST` shows it), and how many of those are blocked (flag `b`).
 fn clients_in(node: &str, cmd: &str) -> (usize, usize) {
-    let list = connect(node).cmd(&["CLIENT", "LIST"]).text().expect("CLIENT LIST text");
     let mut total = 0;
     let mut blocked = 0;
-    for line in list.lines() {
-        let field = |name: &str| {
-            line.split_whitespace().find_map(|f| f.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
-        };
-        if field("cmd") == Some(cmd) {
+    for client in client_list(node) {
+        if client.get("cmd").map(String::as_str) == Some(cmd) {
             total += 1;
-            if field("flags").is_some_and(|f| f.contains('b')) {
+            if client.get("flags").is_some_and(|f| f.contains('b')) {
                 blocked += 1;
             }
         }
@@ -82,19 +55,6 @@ fn wait_blocked(node: &str, cmd: &str, n: usize) {
     wait_until(&format!("{n} client(s) blocked in {cmd} on {node}"), Duration::from_secs(10), || {
         clients_in(node, cmd).1 == n
     });
-}
-
-/// Writes `wire` from a second thread while this one reads `n` replies, so a big
-/// pipeline cannot deadlock on full socket buffers.
-fn pipeline(addr: &str, wire: Vec<u8>, n: usize) -> Vec<Value> {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let writing = std::thread::spawn(move || writer.write_all(&wire));
-    let mut reader = BufReader::new(stream);
-    let replies = (0..n).map(|i| parse_reply(&mut reader).unwrap_or_else(|e| panic!("reply {i} of {n}: {e}"))).collect();
-    writing.join().unwrap().expect("write the pipeline");
-    replies
 }
 
 /// Client `c`'s pipeline of 1,000 commands and the replies they must get: INCRs of
@@ -126,7 +86,7 @@ fn blpop_is_woken_by_a_push_while_fifty_clients_pipeline_through_slotway() {
     let cluster = TestCluster::start();
     let proxy = start_slotway(cluster.addrs());
     let list = "{queue}:jobs";
-    let node = owner(&cluster, list);
+    let node = key_owner(&cluster, list);
 
     let mut waiter = connect(&proxy.addr);
     waiter.send(&encode(&["BLPOP", list, "0"]));
@@ -139,7 +99,7 @@ fn blpop_is_woken_by_a_push_while_fifty_clients_pipeline_through_slotway() {
             let addr = proxy.addr.clone();
             std::thread::spawn(move || {
                 let (wire, want) = client_pipeline(c);
-                (pipeline(&addr, wire, want.len()), want)
+                (pipeline_raw_within(&addr, wire, want.len(), Duration::from_secs(30)), want)
             })
         })
         .collect();
@@ -172,7 +132,7 @@ fn timed(conn: &mut RawConn, args: &[&str]) -> (Value, Duration) {
 fn blocking_commands_time_out_wake_up_and_refuse_cross_slot_keys_like_redis() {
     let cluster = TestCluster::start();
     let proxy = start_slotway(cluster.addrs());
-    let node = owner(&cluster, "{b}");
+    let node = key_owner(&cluster, "{b}");
     let mut client = connect(&proxy.addr);
     let mut pusher = connect(&proxy.addr);
 
@@ -275,7 +235,7 @@ fn a_client_that_disconnects_while_blocked_frees_its_node_connection_at_once() {
     let cluster = TestCluster::start();
     let proxy = start_slotway(cluster.addrs());
     let list = "{gone}:list";
-    let node = owner(&cluster, list);
+    let node = key_owner(&cluster, list);
     assert_eq!(clients_in(&node, "blpop"), (0, 0));
 
     let mut client = connect(&proxy.addr);

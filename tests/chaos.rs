@@ -10,7 +10,6 @@
 //! restart); outside them there must be none.
 
 mod support;
-mod util;
 
 use std::collections::HashMap;
 use std::process::{Command, Output};
@@ -19,8 +18,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{RawConn, TestCluster, Value, connect, start_slotway};
-use util::{cmd, encode, get_from_owners, pipeline};
+use support::{
+    RawConn, TestCluster, Value, cluster_nodes, cmd, connect, encode, get_from_owners, pipeline, port_of, process_id,
+    send_kill9, start_slotway,
+};
 
 const THREADS: usize = 4;
 const COUNTERS_PER_THREAD: usize = 16;
@@ -121,10 +122,6 @@ fn redis_cli(args: &[&str]) -> Output {
     Command::new("redis-cli").args(args).stdin(std::process::Stdio::null()).output().expect("run redis-cli")
 }
 
-fn port_of(addr: &str) -> &str {
-    addr.rsplit(':').next().unwrap()
-}
-
 /// Waits until `redis-cli --cluster check` finds all nodes agreeing and every slot covered.
 fn wait_cluster_agrees(node: &str) {
     let deadline = Instant::now() + CLUSTER_WAIT;
@@ -173,63 +170,24 @@ fn reshard(cluster: &TestCluster, from: &str, to: &str) -> Window {
     Window { what: format!("reshard {from} -> {to}"), start, end }
 }
 
-fn process_id(addr: &str) -> u32 {
-    let info = connect(addr).cmd(&["INFO", "server"]).text().expect("INFO is a bulk string");
-    info.lines()
-        .find_map(|l| l.strip_prefix("process_id:"))
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no process_id in INFO server of {addr}"))
-}
-
-/// One line of CLUSTER NODES.
-struct NodeLine {
-    id: String,
-    /// "ip:port"
-    addr: String,
-    flags: Vec<String>,
-    /// The primary's id for a replica, "-" for a primary.
-    master: String,
-}
-
-impl NodeLine {
-    fn has(&self, flag: &str) -> bool {
-        self.flags.iter().any(|f| f == flag)
-    }
-}
-
-/// CLUSTER NODES as `observer` sees it.
-fn cluster_nodes(observer: &str) -> Vec<NodeLine> {
-    let text = connect(observer).cmd(&["CLUSTER", "NODES"]).text().expect("CLUSTER NODES text");
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let addr = f[1].split(['@', ',']).next().unwrap().to_string();
-            NodeLine {
-                id: f[0].to_string(),
-                addr,
-                flags: f[2].split(',').map(str::to_string).collect(),
-                master: f[3].to_string(),
-            }
-        })
-        .collect()
-}
-
 /// Kills `victim` with `kill -9` and waits until `observer` (a surviving primary)
 /// reports its replica as a master. Returns the window and the promoted replica.
 fn kill_and_fail_over(observer: &str, victim: &str) -> (Window, String) {
     let victim_id = connect(victim).cmd(&["CLUSTER", "MYID"]).text().unwrap();
     let (replica_id, replica) = cluster_nodes(observer)
+        .expect("CLUSTER NODES text")
         .into_iter()
-        .find(|n| n.master == victim_id && n.has("slave"))
+        .find(|n| n.master_id.as_deref() == Some(victim_id.as_str()) && n.has_flag("slave"))
         .map(|n| (n.id, n.addr))
         .unwrap_or_else(|| panic!("no replica of {victim}"));
     let pid = process_id(victim);
     let start = Instant::now();
-    let status = Command::new("kill").args(["-9", &pid.to_string()]).status().expect("run kill");
-    assert!(status.success(), "kill -9 {pid} ({victim})");
+    send_kill9(pid, victim);
     let promoted = loop {
-        let promoted = cluster_nodes(observer).iter().any(|n| n.id == replica_id && n.has("master"));
+        let promoted = cluster_nodes(observer)
+            .expect("CLUSTER NODES text")
+            .iter()
+            .any(|n| n.id == replica_id && n.has_flag("master"));
         if promoted {
             break Instant::now();
         }

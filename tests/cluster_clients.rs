@@ -3,14 +3,14 @@
 //! questions like the cluster does, and a real cluster client (redis-py's
 //! `RedisCluster`) and a plain one (`Redis`) both work through it.
 
-mod direct;
 mod support;
 
 use std::path::Path;
 use std::process::Command;
 
-use direct::{array, bulk, cmd, int, pipeline, slot_owners, spread_keys, text};
-use support::{TestCluster, Value, connect, start_slotway};
+use support::{
+    TestCluster, Value, array, bulk, cmd, connect, int, pipeline, slot_owners, spread_keys, start_slotway, text,
+};
 
 fn port_of(addr: &str) -> i64 {
     addr.rsplit(':').next().unwrap().parse().unwrap()
@@ -113,7 +113,7 @@ fn cluster_commands_describe_one_node_owning_every_slot() {
         .iter()
         .map(|k| k.as_bytes().to_vec())
         .collect();
-    assert_eq!(direct::keyslots(&proxy.addr, &keys), direct::keyslots(&seed, &keys));
+    assert_eq!(support::keyslots(&proxy.addr, &keys), support::keyslots(&seed, &keys));
     let wrong_args = ["CLUSTER", "KEYSLOT"];
     assert_eq!(client.cmd(&wrong_args), connect(&seed).cmd(&wrong_args));
 
@@ -127,7 +127,7 @@ fn cluster_commands_describe_one_node_owning_every_slot() {
         }
     }
     assert!(pipeline(&proxy.addr, &writes).iter().all(|r| *r == Value::ok()));
-    let mut slots_to_ask: Vec<u16> = tags.iter().map(|(tag, _)| direct::keyslot(&seed, tag)).collect();
+    let mut slots_to_ask: Vec<u16> = tags.iter().map(|(tag, _)| support::keyslot(&seed, tag)).collect();
     slots_to_ask.push((0..16384).find(|s| !slots_to_ask.contains(s)).unwrap()); // an empty slot
     for slot in slots_to_ask {
         let owner = &owners[slot as usize];
@@ -141,7 +141,7 @@ fn cluster_commands_describe_one_node_owning_every_slot() {
             assert_eq!(array(&keys).len() as i64, int(&count).min(limit.parse().unwrap()));
         }
     }
-    assert_ne!(client.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &direct::keyslot(&seed, &tags[5].0).to_string()]), Value::Int(0));
+    assert_ne!(client.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &support::keyslot(&seed, &tags[5].0).to_string()]), Value::Int(0));
     for bad in [&["CLUSTER", "COUNTKEYSINSLOT", "abc"][..], &["CLUSTER", "COUNTKEYSINSLOT", "16384"], &["CLUSTER", "GETKEYSINSLOT", "1", "-1"]] {
         assert_eq!(client.cmd(bad), connect(&seed).cmd(bad), "{bad:?}");
     }
@@ -151,7 +151,7 @@ fn cluster_commands_describe_one_node_owning_every_slot() {
     assert!(field(&info, "redis_version").is_some_and(|v| v.starts_with("7.")), "redis_version in INFO:\n{info}");
     let clients: u64 = field(&info, "connected_clients").expect("connected_clients").parse().unwrap();
     assert!(clients >= 1, "connected_clients counts this connection: {clients}");
-    let total: i64 = direct::dbsizes(&cluster).iter().map(|(_, n)| n).sum();
+    let total: i64 = support::dbsizes(&cluster).iter().map(|(_, n)| n).sum();
     assert_eq!(total, writes.len() as i64);
     let keyspace = info.split("# Keyspace").nth(1).unwrap_or_else(|| panic!("no # Keyspace section:\n{info}"));
     let db0 = field(keyspace, "db0").unwrap_or_else(|| panic!("no db0 in the keyspace:\n{keyspace}"));
@@ -208,12 +208,12 @@ fn redis_py_cluster_and_plain_clients_work_through_slotway() {
     want.extend((0..5).map(|i| (format!("py:counter:{i}"), "10".to_string())));
     want.extend((0..50).map(|i| (format!("py:plain:{i}"), format!("p{i}"))));
     let keys: Vec<String> = want.iter().map(|(k, _)| k.clone()).collect();
-    let owners = direct::owners_of(&seed, &keys);
+    let owners = support::owners_of(&seed, &keys);
     for ((key, value), owner) in want.iter().zip(&owners) {
         assert_eq!(bulk(&connect(owner).cmd(&["GET", key])), value.as_bytes(), "{key} on {owner}");
     }
     let primaries_used: std::collections::HashSet<&String> = owners.iter().collect();
     assert_eq!(primaries_used.len(), 3, "the keys spread over every primary");
-    let total: i64 = direct::dbsizes(&cluster).iter().map(|(_, n)| n).sum();
+    let total: i64 = support::dbsizes(&cluster).iter().map(|(_, n)| n).sum();
     assert_eq!(total, want.len() as i64);
 }

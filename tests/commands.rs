@@ -3,10 +3,8 @@
 //! Where Redis has an answer, it is asked too and the two must be identical.
 
 mod support;
-mod util;
 
-use support::{TestCluster, Value, connect, start_slotway};
-use util::{expect_eof, get_from_owners, pipeline_raw};
+use support::{TestCluster, Value, connect, expect_eof, get_from_owners, pipeline_raw, start_slotway};
 
 /// The same commands on one connection to slotway and one to a real node.
 fn both(proxy: &str, node: &str, cmds: &[&[&str]]) -> Vec<(Value, Value)> {
@@ -155,7 +153,7 @@ fn multi_key_commands_across_slots() {
     assert_eq!(client.cmd(&["MSETNX", "{user:7}:x", "1", "{user:7}:name", "Bob"]), Value::Int(0));
     assert_eq!(client.cmd(&["RENAME", "{user:7}:n", "{user:7}:count"]), Value::ok());
     assert_eq!(client.cmd(&["EXISTS", "{user:7}:name", "{user:7}:count", "{user:7}:n"]), Value::Int(2));
-    let owner = cluster.node_for_slot(util::keyslot(&node, "{user:7}"));
+    let owner = cluster.node_for_slot(support::keyslot(&node, "{user:7}"));
     assert_eq!(connect(&owner).cmd(&["GET", "{user:7}:name"]), Value::bulk("Ada"), "on the owner {owner}");
     assert_eq!(connect(&owner).cmd(&["GET", "{user:7}:count"]), Value::bulk("1"), "on the owner {owner}");
     // An odd MSET is an arity error, as on a node.

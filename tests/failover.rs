@@ -11,17 +11,16 @@
 //! The measured figures are printed (`--no-capture` shows them).
 
 mod support;
-mod util;
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{TestCluster, Value, connect, start_slotway};
-use util::{Cmd, cmd, keyslots, pipeline, slot_owners};
+use support::{
+    Cmd, TestCluster, Value, cluster_nodes, cmd, connect, keyslots, kill9, pipeline, slot_owners, start_slotway,
+};
 
 /// The `--node-timeout` `TestCluster::start` gives the cluster.
 const NODE_TIMEOUT: Duration = Duration::from_millis(2000);
@@ -33,78 +32,19 @@ const CLUSTER_WAIT: Duration = Duration::from_secs(30);
 // ---------------------------------------------------------------------------------
 // Cluster helpers
 
-/// The PID of the redis-server answering on `addr`, from `INFO server`.
-fn process_id(addr: &str) -> u32 {
-    let info = connect(addr).cmd(&["INFO", "server"]).text().expect("INFO is a bulk string");
-    info.lines()
-        .find_map(|l| l.strip_prefix("process_id:"))
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no process_id in INFO server of {addr}"))
-}
-
-/// `kill -9` the node at `addr`; returns once the signal is sent and the port is closed.
-fn kill9(addr: &str) {
-    let pid = process_id(addr);
-    let status = Command::new("kill").args(["-9", &pid.to_string()]).status().expect("run kill");
-    assert!(status.success(), "kill -9 {pid} ({addr})");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while std::net::TcpStream::connect(addr).is_ok() {
-        assert!(Instant::now() < deadline, "{addr} still accepts connections after kill -9");
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// One line of CLUSTER NODES.
-struct NodeLine {
-    id: String,
-    /// "ip:port"
-    addr: String,
-    flags: Vec<String>,
-    /// The primary's id for a replica, "-" for a primary.
-    master: String,
-}
-
-impl NodeLine {
-    fn has(&self, flag: &str) -> bool {
-        self.flags.iter().any(|f| f == flag)
-    }
-}
-
-/// CLUSTER NODES as `addr` sees it; `None` if it does not answer.
-fn cluster_nodes(addr: &str) -> Option<Vec<NodeLine>> {
-    let stream = std::net::TcpStream::connect(addr).ok()?;
-    drop(stream);
-    let text = connect(addr).cmd(&["CLUSTER", "NODES"]).text()?;
-    Some(
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                let addr = f[1].split(['@', ',']).next().unwrap().to_string();
-                NodeLine {
-                    id: f[0].to_string(),
-                    addr,
-                    flags: f[2].split(',').map(str::to_string).collect(),
-                    master: f[3].to_string(),
-                }
-            })
-            .collect(),
-    )
-}
-
 /// The replica of the primary with id `primary_id`, as a live node sees it.
 fn replica_of(cluster: &TestCluster, primary_id: &str) -> String {
     let nodes = cluster_nodes(&cluster.seed()).expect("seed answers CLUSTER NODES");
     nodes
         .into_iter()
-        .find(|n| n.master == primary_id && n.has("slave"))
+        .find(|n| n.master_id.as_deref() == Some(primary_id) && n.has_flag("slave"))
         .map(|n| n.addr)
         .unwrap_or_else(|| panic!("no replica of {primary_id}"))
 }
 
 /// Does `observer` see the node `id` with flag `flag` (e.g. "master", "fail")?
 fn sees_flag(observer: &str, id: &str, flag: &str) -> bool {
-    cluster_nodes(observer).is_some_and(|nodes| nodes.iter().any(|n| n.id == id && n.has(flag)))
+    cluster_nodes(observer).is_some_and(|nodes| nodes.iter().any(|n| n.id == id && n.has_flag(flag)))
 }
 
 /// `per_owner` keys `<prefix>:<n>` on each primary, in distinct slots, keyed by owner.

@@ -3,13 +3,11 @@
 //! every primary (`DBSIZE`, `KEYS`, `FLUSHALL`, `RANDOMKEY`) or every node
 //! (`CONFIG SET`). Each answer is checked against what the nodes themselves hold.
 
-mod direct;
 mod support;
 
 use std::collections::HashSet;
 
-use direct::{cmd, dbsizes, owners_of, pipeline, spread_keys};
-use support::{TestCluster, Value, connect, start_slotway};
+use support::{TestCluster, Value, cmd, connect, dbsizes, owners_of, pipeline, spread_keys, start_slotway};
 
 const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 
@@ -147,27 +145,27 @@ fn keyless_commands_reach_every_primary_and_config_set_every_node() {
     assert_eq!(client.cmd(&["DBSIZE"]), Value::Int(sum));
 
     // KEYS *: every key exactly once; the same keys the primaries list themselves.
-    let listed: Vec<Vec<u8>> = direct::array(&client.cmd(&["KEYS", "*"])).iter().map(direct::bulk).collect();
+    let listed: Vec<Vec<u8>> = support::array(&client.cmd(&["KEYS", "*"])).iter().map(support::bulk).collect();
     assert_eq!(listed.len(), 300, "KEYS * returns each key once");
     let listed: HashSet<Vec<u8>> = listed.into_iter().collect();
     let want: HashSet<Vec<u8>> = keys.iter().map(|k| k.as_bytes().to_vec()).collect();
     assert_eq!(listed, want);
     let mut on_nodes = HashSet::new();
     for p in &primaries {
-        for k in direct::array(&connect(p).cmd(&["KEYS", "*"])) {
-            assert!(on_nodes.insert(direct::bulk(&k)), "a key on two primaries");
+        for k in support::array(&connect(p).cmd(&["KEYS", "*"])) {
+            assert!(on_nodes.insert(support::bulk(&k)), "a key on two primaries");
         }
     }
     assert_eq!(on_nodes, want);
     // A pattern is passed on to every node.
-    let ones = direct::array(&client.cmd(&["KEYS", "ks:1?"]));
+    let ones = support::array(&client.cmd(&["KEYS", "ks:1?"]));
     assert_eq!(ones.len(), 10, "KEYS ks:1? -> ks:10..ks:19: {ones:?}");
 
     // RANDOMKEY: a key that exists.
     for _ in 0..20 {
-        let key = direct::text(&client.cmd(&["RANDOMKEY"]));
+        let key = support::text(&client.cmd(&["RANDOMKEY"]));
         assert!(want.contains(key.as_bytes()), "RANDOMKEY gave {key}, which was never written");
-        assert_eq!(direct::get_on_owner(&cluster.seed(), &key), bulk(&format!("v:{key}")));
+        assert_eq!(support::get_on_owner(&cluster.seed(), &key), bulk(&format!("v:{key}")));
     }
 
     // FLUSHALL empties every primary.
@@ -181,7 +179,7 @@ fn keyless_commands_reach_every_primary_and_config_set_every_node() {
 
     // CONFIG SET through slotway reaches every node, replicas included; and back.
     let policy = |addr: &str| connect(addr).cmd(&["CONFIG", "GET", "maxmemory-policy"]);
-    let original = direct::array(&policy(&primaries[0]))[1].text().unwrap();
+    let original = support::array(&policy(&primaries[0]))[1].text().unwrap();
     assert_ne!(original, "allkeys-lru", "the test needs a different starting policy");
     let expect = |p: &str| Value::Array(vec![bulk("maxmemory-policy"), bulk(p)]);
     assert_eq!(client.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]), Value::ok());

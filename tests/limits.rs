@@ -111,7 +111,7 @@ fn authentication_and_permissions_in_redis_words() {
     );
     assert_eq!(c.cmd(&["AUTH", "adminpw"]), Value::ok());
     assert_eq!(c.cmd(&["SET", "other", "v"]), Value::ok());
-    assert_eq!(c.cmd(&["CONFIG", "GET", "maxclients"]).is_error(), false);
+    assert!(!c.cmd(&["CONFIG", "GET", "maxclients"]).is_error());
     // The nodes were written through slotway's shared connections.
     let owner = cluster.node_for_slot(slotway::cluster::slot::hash_slot(b"other"));
     assert_eq!(connect(&owner).cmd(&["GET", "other"]), Value::bulk("v"));

@@ -14,7 +14,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use slotway::protocol::reply::ReplyScanner;
-use support::{RawConn, TestCluster, Value, connect, parse_reply, start_slotway, start_slotway_with};
+use support::{
+    RawConn, TestCluster, Value, client_list, connect, encode, keyslot, parse_reply, start_slotway, start_slotway_with,
+    vm_rss_kib,
+};
 
 // ---------------------------------------------------------------------------------
 // Helpers
@@ -59,8 +62,7 @@ impl Feed {
     }
 
     fn send(&mut self, args: &[&str]) {
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        self.writer.write_all(&support_encode(&args)).expect("write to slotway");
+        self.writer.write_all(&encode(args)).expect("write to slotway");
     }
 
     /// The next reply, waiting at most `within`; panics on timeout or a closed connection.
@@ -89,30 +91,6 @@ impl Drop for Feed {
     }
 }
 
-fn support_encode(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-/// `field=value` pairs of each `CLIENT LIST` line of `node`.
-fn client_list(node: &str) -> Vec<HashMap<String, String>> {
-    let text = connect(node).cmd(&["CLIENT", "LIST"]).text().expect("CLIENT LIST is text");
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            l.split_whitespace()
-                .filter_map(|f| f.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
 /// Subscription counts of a `CLIENT LIST` line. Redis 7.0 reports `sub=`, `psub=`
 /// and `ssub=` (checked against redis-server 7.0.15).
 fn sub_counts(client: &HashMap<String, String>) -> (u64, u64, u64) {
@@ -132,23 +110,6 @@ fn subscription_conns(node: &str) -> usize {
         .count()
 }
 
-fn keyslot(node: &str, key: &str) -> u16 {
-    match connect(node).cmd(&["CLUSTER", "KEYSLOT", key]) {
-        Value::Int(n) => n as u16,
-        other => panic!("CLUSTER KEYSLOT {key}: {other:?}"),
-    }
-}
-
-/// The primary owning `slot` as the cluster sees it now, or `None` while no live
-/// primary does (mid-failover).
-fn owner_now(cluster: &TestCluster, slot: u16) -> Option<String> {
-    cluster
-        .nodes()
-        .into_iter()
-        .find(|n| n.is_primary() && !n.is_failed() && n.slots.iter().any(|&(a, b)| (a..=b).contains(&slot)))
-        .map(|n| n.addr)
-}
-
 /// `count` keys (named from `prefix`) owned by the primary `node`.
 fn keys_on(cluster: &TestCluster, node: &str, prefix: &str, count: usize) -> Vec<String> {
     let seed = cluster.seed();
@@ -166,15 +127,6 @@ fn keys_on(cluster: &TestCluster, node: &str, prefix: &str, count: usize) -> Vec
     keys
 }
 
-fn vm_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status")
-}
-
 // ---------------------------------------------------------------------------------
 // 1. Subscribed mode in RESP2
 
@@ -185,7 +137,7 @@ fn subscribe_publish_psubscribe_unsubscribe_in_resp2() {
     let mut sub = connect(&proxy.addr);
     let mut publisher = connect(&proxy.addr);
 
-    sub.send(&support_encode(&[b"SUBSCRIBE", b"news", b"notes"]));
+    sub.send(&encode(&["SUBSCRIBE", "news", "notes"]));
     assert_eq!(sub.read_reply(), arr(&["subscribe", "news"], Some(1)));
     assert_eq!(sub.read_reply(), arr(&["subscribe", "notes"], Some(2)));
 
@@ -194,7 +146,7 @@ fn subscribe_publish_psubscribe_unsubscribe_in_resp2() {
     assert!(matches!(publisher.cmd(&["PUBLISH", "notes", "first"]), Value::Int(_)));
     assert_eq!(sub.read_reply(), message("notes", "first"));
 
-    sub.send(&support_encode(&[b"PSUBSCRIBE", b"n*"]));
+    sub.send(&encode(&["PSUBSCRIBE", "n*"]));
     assert_eq!(sub.read_reply(), arr(&["psubscribe", "n*"], Some(3)));
     // A channel that only the pattern matches ...
     publisher.cmd(&["PUBLISH", "nx", "by pattern"]);
@@ -207,9 +159,9 @@ fn subscribe_publish_psubscribe_unsubscribe_in_resp2() {
     // Other commands are refused in RESP2 subscribed mode, in the words of a real node.
     let refusal = sub.cmd(&["GET", "k"]);
     // Asked of the node owning `k`: a cluster node checks the slot first (MOVED).
-    let owner = owner_now(&cluster, keyslot(&cluster.seed(), "k")).unwrap();
+    let owner = cluster.slot_owner_now(keyslot(&cluster.seed(), "k")).unwrap();
     let mut direct = connect(&owner);
-    direct.send(&support_encode(&[b"SUBSCRIBE", b"elsewhere"]));
+    direct.send(&encode(&["SUBSCRIBE", "elsewhere"]));
     direct.read_reply();
     let node_refusal = direct.cmd(&["GET", "k"]);
     assert_eq!(
@@ -227,7 +179,7 @@ fn subscribe_publish_psubscribe_unsubscribe_in_resp2() {
     assert_eq!(sub.cmd(&["PUNSUBSCRIBE"]), arr(&["punsubscribe", "n*"], Some(2)));
     // UNSUBSCRIBE without arguments: one confirmation per channel, counts going down
     // (channel order is the server's choice).
-    sub.send(&support_encode(&[b"UNSUBSCRIBE"]));
+    sub.send(&encode(&["UNSUBSCRIBE"]));
     let mut left = HashSet::from(["news".to_string(), "notes".to_string()]);
     for count in [1, 0] {
         let Value::Array(items) = sub.read_reply() else { panic!("unsubscribe confirmation is an array") };
@@ -257,7 +209,7 @@ fn ssubscribe_in_one_slot_and_crossslot_refusal() {
     let mut sub = connect(&proxy.addr);
     let mut publisher = connect(&proxy.addr);
 
-    sub.send(&support_encode(&[b"SSUBSCRIBE", b"{s}a", b"{s}b"]));
+    sub.send(&encode(&["SSUBSCRIBE", "{s}a", "{s}b"]));
     assert_eq!(sub.read_reply(), arr(&["ssubscribe", "{s}a"], Some(1)));
     assert_eq!(sub.read_reply(), arr(&["ssubscribe", "{s}b"], Some(2)));
 
@@ -303,8 +255,7 @@ impl Resp3Conn {
     }
 
     fn send(&mut self, args: &[&str]) {
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        self.stream.write_all(&support_encode(&args)).unwrap();
+        self.stream.write_all(&encode(args)).unwrap();
     }
 
     fn frame(&mut self) -> Vec<u8> {
@@ -426,7 +377,7 @@ fn subscriptions_survive_failover() {
     let seed = cluster.seed();
     let shard_channel = (0..)
         .map(|i| format!("{{fo{i}}}sc"))
-        .find(|c| owner_now(&cluster, keyslot(&seed, c)).as_deref() == Some(victim.as_str()))
+        .find(|c| cluster.slot_owner_now(keyslot(&seed, c)).as_deref() == Some(victim.as_str()))
         .unwrap();
     let shard_slot = keyslot(&seed, &shard_channel);
     sub.send(&["SSUBSCRIBE", &shard_channel]);
@@ -454,7 +405,7 @@ fn subscriptions_survive_failover() {
     let survivor = cluster.addrs().into_iter().find(|a| *a != victim).unwrap();
     loop {
         let ok = cluster.redis_cli(&survivor, &["CLUSTER", "INFO"]).contains("cluster_state:ok");
-        let owner = owner_now(&cluster, shard_slot);
+        let owner = cluster.slot_owner_now(shard_slot);
         if ok && owner.as_ref().is_some_and(|o| *o != victim) {
             eprintln!("failover done: slot {shard_slot} now on {}", owner.unwrap());
             break;
@@ -533,8 +484,7 @@ trait TryCmd {
 impl TryCmd for RawConn {
     /// A command whose reply may be an error or may never come (the connection broke).
     fn try_cmd(&mut self, args: &[&str]) -> Option<Value> {
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        self.send(&support_encode(&args));
+        self.send(&encode(args));
         self.try_read_reply().ok()
     }
 }
@@ -753,7 +703,7 @@ fn pubsub_introspection_is_merged_over_the_cluster() {
     let proxy = start_slotway(cluster.addrs());
 
     let mut a = connect(&proxy.addr);
-    a.send(&support_encode(&[b"SUBSCRIBE", b"pa1", b"pa2"]));
+    a.send(&encode(&["SUBSCRIBE", "pa1", "pa2"]));
     a.read_reply();
     a.read_reply();
     let mut b = connect(&proxy.addr);
@@ -799,7 +749,7 @@ fn pubsub_introspection_is_merged_over_the_cluster() {
     assert_eq!(counts, [1, 0]);
 
     // Unsubscribed channels leave the merged answer.
-    a.send(&support_encode(&[b"UNSUBSCRIBE"]));
+    a.send(&encode(&["UNSUBSCRIBE"]));
     a.read_reply();
     a.read_reply();
     b.cmd(&["UNSUBSCRIBE", "pa1"]);

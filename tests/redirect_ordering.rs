@@ -7,31 +7,10 @@
 //! is routed straight to the new owner.
 
 mod support;
-mod util;
 
 use std::time::{Duration, Instant};
 
-use support::{TestCluster, Value, connect, start_slotway_with};
-use util::{admin_ok, keyslot, node_id, slot_owners};
-
-/// `SETSLOT ... NODE` moves `slot` (and its keys) from `src` to `dst` on every primary.
-fn move_slot(cluster: &TestCluster, slot: u16, src: &str, dst: &str, keys: &[&str]) {
-    let s = slot.to_string();
-    let (src_id, dst_id) = (node_id(src), node_id(dst));
-    admin_ok(dst, &["CLUSTER", "SETSLOT", &s, "IMPORTING", &src_id]);
-    admin_ok(src, &["CLUSTER", "SETSLOT", &s, "MIGRATING", &dst_id]);
-    if !keys.is_empty() {
-        let port = dst.rsplit(':').next().unwrap();
-        let mut args = vec!["MIGRATE", "127.0.0.1", port, "", "0", "5000", "KEYS"];
-        args.extend(keys);
-        admin_ok(src, &args);
-    }
-    admin_ok(dst, &["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]);
-    admin_ok(src, &["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]);
-    for p in cluster.primaries().iter().filter(|p| **p != src && **p != dst) {
-        admin_ok(p, &["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]);
-    }
-}
+use support::{TestCluster, Value, admin_ok, connect, keyslot, move_slot, slot_owners, start_slotway_with};
 
 /// How many `CLUSTER SLOTS` a node has answered.
 fn cluster_slots_calls(node: &str) -> u64 {

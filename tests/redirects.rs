@@ -5,10 +5,11 @@
 //! commands below arrive: they reach the old owner and must follow its redirect.
 
 mod support;
-mod util;
 
-use support::{RawConn, TestCluster, Value, connect, start_slotway_with};
-use util::{Cmd, admin_ok, cmd, keyslot, node_id, pipeline, slot_owners, tagged_keys};
+use support::{
+    Cmd, RawConn, TestCluster, Value, cmd, connect, finish_migration, migrate_keys, pipeline, slot_and_nodes, slot_owners,
+    start_migration, start_slotway_with, tagged_keys,
+};
 
 /// slotway that only refreshes its topology when a redirect or failure asks it to.
 fn stale_slotway(cluster: &TestCluster) -> support::SlotwayHandle {
@@ -31,38 +32,6 @@ fn assert_values(addr: &str, keys: &[String], value: impl Fn(&str) -> String) {
     }
 }
 
-fn migrate(src: &str, dst: &str, keys: &[String]) {
-    let port = dst.rsplit(':').next().unwrap();
-    let mut args = vec!["MIGRATE", "127.0.0.1", port, "", "0", "5000", "KEYS"];
-    args.extend(keys.iter().map(String::as_str));
-    admin_ok(src, &args);
-}
-
-/// The slot of `tag`, its owner, and another primary to move it to.
-fn slot_and_nodes(cluster: &TestCluster, tag: &str) -> (u16, String, String) {
-    let slot = keyslot(&cluster.seed(), &format!("{{{tag}}}"));
-    let src = cluster.node_for_slot(slot);
-    let dst = cluster.primaries().into_iter().find(|p| *p != src).expect("a second primary");
-    (slot, src, dst)
-}
-
-fn start_migration(slot: u16, src: &str, dst: &str) {
-    let s = slot.to_string();
-    admin_ok(dst, &["CLUSTER", "SETSLOT", &s, "IMPORTING", &node_id(src)]);
-    admin_ok(src, &["CLUSTER", "SETSLOT", &s, "MIGRATING", &node_id(dst)]);
-}
-
-/// `SETSLOT NODE` on every primary, the new owner first (the order redis-cli uses).
-fn finish_migration(cluster: &TestCluster, slot: u16, src: &str, dst: &str) {
-    let s = slot.to_string();
-    let dst_id = node_id(dst);
-    admin_ok(dst, &["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]);
-    admin_ok(src, &["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]);
-    for p in cluster.primaries().iter().filter(|p| **p != src && **p != dst) {
-        admin_ok(p, &["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]);
-    }
-}
-
 /// `ASKING` then `GET key` on one connection: a read on the importing node.
 fn asking_get(node: &str, key: &str) -> Value {
     let mut conn: RawConn = connect(node);
@@ -74,14 +43,14 @@ fn asking_get(node: &str, key: &str) -> Value {
 fn moved_slots_are_followed_and_the_data_is_on_the_new_owner() {
     let cluster = TestCluster::start();
     let proxy = stale_slotway(&cluster);
-    let (slot, src, dst) = slot_and_nodes(&cluster, "moved");
+    let (slot, src, dst) = slot_and_nodes(&cluster, "{moved}");
     let keys = tagged_keys("moved", 50);
     let v1 = |k: &str| format!("first value of {k}");
     set_all(&proxy.addr, &keys, v1);
     assert_values(&proxy.addr, &keys, v1);
 
     start_migration(slot, &src, &dst);
-    migrate(&src, &dst, &keys);
+    migrate_keys(&src, &dst, &keys);
     finish_migration(&cluster, slot, &src, &dst);
     assert_eq!(slot_owners(&dst)[slot as usize], dst, "the new owner knows it owns slot {slot}");
     assert_eq!(
@@ -139,14 +108,14 @@ fn moved_slots_are_followed_and_the_data_is_on_the_new_owner() {
 fn ask_redirects_during_a_migration_are_followed() {
     let cluster = TestCluster::start();
     let proxy = stale_slotway(&cluster);
-    let (slot, src, dst) = slot_and_nodes(&cluster, "asking");
+    let (slot, src, dst) = slot_and_nodes(&cluster, "{asking}");
     let keys = tagged_keys("asking", 20);
     let (moved, staying) = keys.split_at(10);
     let v1 = |k: &str| format!("value of {k}");
     set_all(&proxy.addr, &keys, v1);
 
     start_migration(slot, &src, &dst);
-    migrate(&src, &dst, moved);
+    migrate_keys(&src, &dst, moved);
     // The nodes are mid-migration: the source answers ASK for what it no longer has.
     assert_eq!(connect(&src).cmd(&["GET", &moved[0]]), Value::Error(format!("ASK {slot} {dst}")));
     assert_eq!(connect(&src).cmd(&["GET", &staying[0]]), Value::bulk(&v1(&staying[0])));
@@ -176,7 +145,7 @@ fn ask_redirects_during_a_migration_are_followed() {
     assert_eq!(asking_get(&dst, &moved[1]), Value::bulk("overwritten"));
 
     // Finishing the migration turns the ASKs into MOVEDs, still invisible to clients.
-    migrate(&src, &dst, staying);
+    migrate_keys(&src, &dst, staying);
     finish_migration(&cluster, slot, &src, &dst);
     let want = |k: &str| if k == moved[1] { "overwritten".to_string() } else { v1(k) };
     assert_values(&proxy.addr, &keys, want);

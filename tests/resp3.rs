@@ -3,15 +3,13 @@
 //! switches back; RESP2 is the default. Replies are compared as raw bytes, framed
 //! by a small RESP3 framer below (independent of slotway's own).
 
-mod direct;
 mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use direct::{cmd, encode, owners_of, pipeline};
-use support::{TestCluster, Value, start_slotway};
+use support::{TestCluster, Value, cmd, encode, owners_of, pipeline, start_slotway};
 
 /// Length of the complete RESP2/RESP3 reply at the front of `buf`, if it is all there.
 fn frame_len(buf: &[u8]) -> Option<usize> {

@@ -3,14 +3,14 @@
 //! in deep pipelines and across concurrent clients.
 
 mod support;
-mod util;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use support::{TestCluster, Value, connect, start_slotway};
-use util::{Cmd, cmd, get_from_owners, keyslots, pipeline, slot_owners};
+use support::{
+    Cmd, TestCluster, Value, cmd, connect, get_from_owners, keyslots, pipeline, slot_owners, start_slotway,
+};
 
 /// A reproducible RNG: the seed is printed, and `SLOTWAY_TEST_SEED` replays it.
 fn seeded_rng(test: &str) -> StdRng {

@@ -2,15 +2,16 @@
 //! routed by their key. The guarantee checked is Redis's: every key present for
 //! the whole iteration is returned at least once, even while a slot moves.
 
-mod direct;
 mod support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use direct::{Cmd, admin_ok, array, bulk, cmd, pipeline, slot_owners, text};
 use slotway::cluster::slot::hash_slot;
-use support::{TestCluster, Value, connect, start_slotway, start_slotway_with};
+use support::{
+    Cmd, TestCluster, Value, admin_ok, array, bulk, cmd, connect, pipeline, slot_owners, start_slotway,
+    start_slotway_with, text,
+};
 
 /// Writes `key:0` .. `key:{n-1}` (value: the number) straight to the owning primaries,
 /// one pipeline per primary. The nodes check the slots: a wrong owner would answer MOVED.
@@ -104,7 +105,7 @@ fn scan_returns_every_key_of_the_cluster_once_iterated() {
     }
     assert_eq!(client.cmd(&["SADD", "a-set", "m"]), Value::Int(1));
     assert_eq!(client.cmd(&["ZADD", "a-zset", "1", "m"]), Value::Int(1));
-    let owners: HashSet<String> = direct::owners_of(&cluster.seed(), &hashes).into_iter().collect();
+    let owners: HashSet<String> = support::owners_of(&cluster.seed(), &hashes).into_iter().collect();
     assert_eq!(owners.len(), 3, "the hashes should live on every primary");
     let (keys, _) = full_scan(&proxy.addr, &["TYPE", "hash", "COUNT", "1000"]);
     let want: HashSet<Vec<u8>> = hashes.iter().map(|h| h.as_bytes().to_vec()).collect();
@@ -151,7 +152,7 @@ fn scan_returns_every_key_while_a_slot_moves_midway() {
     let (moving_key, slot) = (0..N)
         .map(|i| format!("key:{i}"))
         .map(|k| {
-            let s = direct::keyslot(&seed, &k);
+            let s = support::keyslot(&seed, &k);
             (k, s)
         })
         .find(|(_, s)| owners[*s as usize] == src)
@@ -227,7 +228,7 @@ fn hscan_sscan_zscan_route_by_key_and_match_the_node() {
     let proxy = start_slotway(cluster.addrs());
     let seed = cluster.seed();
     // Two keys per primary: a small collection (one reply) and a large one (many steps).
-    let keys = direct::spread_keys(&cluster, "coll:", 2);
+    let keys = support::spread_keys(&cluster, "coll:", 2);
     let mut setup: Vec<(String, Cmd)> = Vec::new();
     let kinds = ["HSCAN", "SSCAN", "ZSCAN"];
     let mut plan: Vec<(&str, String, String, usize)> = Vec::new(); // (scan command, key, owner, size)
@@ -285,7 +286,7 @@ fn hscan_sscan_zscan_route_by_key_and_match_the_node() {
 
     // A missing key, and a bad cursor: the node's answers.
     for args in [&["HSCAN", "coll:none", "0"][..], &["SSCAN", "coll:none", "x"], &["ZSCAN", "coll:none", "0", "COUNT", "0"]] {
-        let owner = &direct::owners_of(&seed, &[args[1].to_string()])[0];
+        let owner = &support::owners_of(&seed, &[args[1].to_string()])[0];
         assert_eq!(via_slotway.cmd(args), connect(owner).cmd(args), "{args:?}");
     }
 }

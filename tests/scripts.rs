@@ -2,11 +2,9 @@
 //! their keys, `SCRIPT LOAD`/`FUNCTION LOAD` on every primary, `SCRIPT EXISTS`
 //! merged, and an `EVALSHA` healed when one node lost the script.
 
-mod direct;
 mod support;
 
-use direct::{array, owners_of, spread_keys, text};
-use support::{TestCluster, Value, connect, start_slotway};
+use support::{TestCluster, Value, array, connect, owners_of, spread_keys, start_slotway, text};
 
 const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 const SET_AND_GET: &str = "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1])";

@@ -8,13 +8,16 @@
 
 mod support;
 
-use std::io::{BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use support::{RawConn, TestCluster, Value, connect, parse_reply, start_slotway, start_slotway_with};
+use support::{
+    RawConn, TestCluster, Value, connect, encode, key_owner, keyslot, move_slot, pipeline_raw_within, slot_and_nodes,
+    start_slotway, start_slotway_with,
+};
 
 const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
@@ -29,30 +32,6 @@ fn bulk(s: &str) -> Value {
 
 fn err(text: &str) -> Value {
     Value::Error(text.into())
-}
-
-/// RESP multibulk encoding of one command.
-fn encode(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-/// The slot of `key`, asked of a real node (not computed by slotway's code).
-fn keyslot(node: &str, key: &str) -> u16 {
-    match connect(node).cmd(&["CLUSTER", "KEYSLOT", key]) {
-        Value::Int(slot) => slot as u16,
-        other => panic!("CLUSTER KEYSLOT {key} on {node}: {other:?}"),
-    }
-}
-
-/// The primary that owns `key`'s slot now.
-fn owner(cluster: &TestCluster, key: &str) -> String {
-    cluster.node_for_slot(keyslot(&cluster.seed(), key))
 }
 
 /// Runs each command in turn on `conn`, one request and one reply at a time.
@@ -75,12 +54,7 @@ fn assert_nowhere(cluster: &TestCluster, key: &str) {
         let count = connect(&primary).cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot]);
         assert_eq!(count, Value::Int(0), "{primary} holds keys of slot {slot} ({key})");
     }
-    assert_eq!(connect(&owner(cluster, key)).cmd(&["EXISTS", key]), Value::Int(0), "{key} was written");
-}
-
-/// Runs a command on a node and insists on `+OK`.
-fn admin_ok(addr: &str, args: &[&str]) {
-    assert_eq!(connect(addr).cmd(args), Value::ok(), "{args:?} on {addr}");
+    assert_eq!(connect(&key_owner(cluster, key)).cmd(&["EXISTS", key]), Value::Int(0), "{key} was written");
 }
 
 #[test]
@@ -122,7 +96,7 @@ fn a_same_slot_transaction_queues_every_command_and_exec_returns_every_reply() {
         ])
     );
     // It ran on the slot's owner, and the client is out of MULTI again.
-    let node = owner(&cluster, "{acct}:balance");
+    let node = key_owner(&cluster, "{acct}:balance");
     assert_eq!(connect(&node).cmd(&["GET", "{acct}:balance"]), bulk("101"));
     assert_eq!(connect(&node).cmd(&["GET", "{acct}:deposits"]), bulk("5"));
     assert_eq!(client.cmd(&["GET", "{acct}:balance"]), bulk("101"));
@@ -173,7 +147,7 @@ fn a_cross_slot_transaction_is_refused_aborted_and_writes_nothing() {
     let cluster = TestCluster::start();
     let proxy = start_slotway(cluster.addrs());
     let (a, b) = ("{first}:k", "{second}:k");
-    assert_ne!(owner(&cluster, a), owner(&cluster, b), "the two tags should live on different primaries");
+    assert_ne!(key_owner(&cluster, a), key_owner(&cluster, b), "the two tags should live on different primaries");
     let mut client = connect(&proxy.addr);
 
     // The first keyed command fixes the slot; one for another slot is refused with
@@ -214,7 +188,7 @@ fn a_cross_slot_transaction_is_refused_aborted_and_writes_nothing() {
     // The client is out of MULTI and works normally.
     assert_eq!(client.cmd(&["EXEC"]), err("ERR EXEC without MULTI"));
     assert_eq!(client.cmd(&["SET", a, "after"]), Value::ok());
-    assert_eq!(connect(&owner(&cluster, a)).cmd(&["GET", a]), bulk("after"));
+    assert_eq!(connect(&key_owner(&cluster, a)).cmd(&["GET", a]), bulk("after"));
 }
 
 #[test]
@@ -223,7 +197,7 @@ fn transaction_errors_are_the_same_as_a_nodes() {
     let proxy = start_slotway(cluster.addrs());
     const KEY: &str = "{errors}:k";
     let key = KEY;
-    let node = owner(&cluster, key);
+    let node = key_owner(&cluster, key);
 
     // Each script runs on a fresh connection to the node (the slot's owner, so it
     // answers rather than redirects) and then to slotway; the key is deleted before
@@ -299,7 +273,7 @@ impl Wire {
 fn watch_aborts_exec_only_when_a_watched_key_changed() {
     let cluster = TestCluster::start();
     let proxy = start_slotway(cluster.addrs());
-    let node = owner(&cluster, "{w}");
+    let node = key_owner(&cluster, "{w}");
     let get = |key: &str| connect(&node).cmd(&["GET", key]);
     let mut other = connect(&proxy.addr);
 
@@ -371,29 +345,16 @@ fn watch_aborts_exec_only_when_a_watched_key_changed() {
     assert_eq!(get("{w}:a"), bulk("theirs"));
 }
 
-/// Writes `wire` from a second thread while this one reads `n` replies, so a big
-/// pipeline cannot deadlock on full socket buffers.
-fn pipeline(addr: &str, wire: Vec<u8>, n: usize) -> Vec<Value> {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let writing = std::thread::spawn(move || writer.write_all(&wire));
-    let mut reader = BufReader::new(stream);
-    let replies = (0..n).map(|i| parse_reply(&mut reader).unwrap_or_else(|e| panic!("reply {i} of {n}: {e}"))).collect();
-    writing.join().unwrap().expect("write the pipeline");
-    replies
-}
-
 #[test]
 fn transactions_interleaved_with_another_clients_big_pipeline_stay_whole_and_in_order() {
     let cluster = TestCluster::start();
     let proxy = start_slotway(cluster.addrs());
     // The pipeline's counter and the transactions' keys: different slots of one primary.
     let counter = "{pipe}:counter";
-    let primary = owner(&cluster, counter);
+    let primary = key_owner(&cluster, counter);
     let tag = (0..)
         .map(|i| format!("{{tx{i}}}"))
-        .find(|t| keyslot(&primary, t) != keyslot(&primary, counter) && owner(&cluster, t) == primary)
+        .find(|t| keyslot(&primary, t) != keyslot(&primary, counter) && key_owner(&cluster, t) == primary)
         .unwrap();
     let (tx_a, tx_b) = (format!("{tag}:a"), format!("{tag}:b"));
 
@@ -451,7 +412,7 @@ fn transactions_interleaved_with_another_clients_big_pipeline_stay_whole_and_in_
         started.recv_timeout(Duration::from_secs(10)).expect("the first transaction");
         std::thread::spawn(move || {
             let wire: Vec<u8> = (0..N).flat_map(|_| encode(&["INCR", counter])).collect();
-            let replies = pipeline(&addr, wire, N);
+            let replies = pipeline_raw_within(&addr, wire, N, Duration::from_secs(30));
             done.store(true, Ordering::SeqCst);
             replies
         })
@@ -467,31 +428,11 @@ fn transactions_interleaved_with_another_clients_big_pipeline_stay_whole_and_in_
     assert_eq!(node.cmd(&["GET", &tx_b]), bulk(&(2 * done).to_string()));
 }
 
-/// Moves `slot` with its `keys` from `src` to `dst` the way redis-cli does, without
-/// telling slotway: IMPORTING/MIGRATING, MIGRATE, then SETSLOT NODE on every primary.
-fn move_slot(cluster: &TestCluster, slot: u16, src: &str, dst: &str, keys: &[&str]) {
-    let s = slot.to_string();
-    let (src_id, dst_id) = (cluster.node_id(src), cluster.node_id(dst));
-    admin_ok(dst, &["CLUSTER", "SETSLOT", &s, "IMPORTING", &src_id]);
-    admin_ok(src, &["CLUSTER", "SETSLOT", &s, "MIGRATING", &dst_id]);
-    let port = dst.rsplit(':').next().unwrap();
-    let mut migrate = vec!["MIGRATE", "127.0.0.1", port, "", "0", "5000", "KEYS"];
-    migrate.extend(keys);
-    admin_ok(src, &migrate);
-    admin_ok(dst, &["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]);
-    admin_ok(src, &["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]);
-    for p in cluster.primaries().iter().filter(|p| **p != src && **p != dst) {
-        admin_ok(p, &["CLUSTER", "SETSLOT", &s, "NODE", &dst_id]);
-    }
+/// [`move_slot`] (without telling slotway), then checks the cluster agrees `dst`
+/// owns the slot now.
+fn move_slot_and_check(cluster: &TestCluster, slot: u16, src: &str, dst: &str, keys: &[&str]) {
+    move_slot(cluster, slot, src, dst, keys);
     assert_eq!(cluster.node_for_slot(slot), dst);
-}
-
-/// The slot of `key`, its owner, and another primary.
-fn slot_and_nodes(cluster: &TestCluster, key: &str) -> (u16, String, String) {
-    let slot = keyslot(&cluster.seed(), key);
-    let src = cluster.node_for_slot(slot);
-    let dst = cluster.primaries().into_iter().find(|p| *p != src).unwrap();
-    (slot, src, dst)
 }
 
 #[test]
@@ -508,7 +449,7 @@ fn a_transaction_after_its_slot_moved_runs_once_on_the_new_owner() {
     let key = "{moving}:counter";
     let (slot, src, dst) = slot_and_nodes(&cluster, key);
     assert_eq!(client.cmd(&["SET", key, "10"]), Value::ok());
-    move_slot(&cluster, slot, &src, &dst, &[key]);
+    move_slot_and_check(&cluster, slot, &src, &dst, &[key]);
     let replies = run(&mut client, &[&["MULTI"], &["INCR", key], &["GET", key], &["EXEC"]]);
     assert_eq!(replies, vec![Value::ok(), queued(), queued(), Value::Array(vec![Value::Int(11), bulk("11")])]);
     assert_eq!(client.cmd(&["PING"]), Value::Simple("PONG".into()), "no reply beyond EXEC's");
@@ -521,7 +462,7 @@ fn a_transaction_after_its_slot_moved_runs_once_on_the_new_owner() {
     let (slot, src, dst) = slot_and_nodes(&cluster, key);
     assert_eq!(client.cmd(&["SET", key, "20"]), Value::ok());
     assert_eq!(client.cmd(&["WATCH", key]), Value::ok());
-    move_slot(&cluster, slot, &src, &dst, &[key]);
+    move_slot_and_check(&cluster, slot, &src, &dst, &[key]);
     let replies = run(&mut client, &[&["MULTI"], &["INCR", key], &["EXEC"]]);
     assert_eq!(replies[..2], [Value::ok(), queued()]);
     let expected = match &replies[2] {

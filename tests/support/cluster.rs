@@ -9,7 +9,8 @@ use std::sync::Mutex;
 
 use tempfile::TempDir;
 
-use super::resp::{Value, connect};
+use super::direct::node_id;
+use super::resp::{Value, connect, encode, try_connect};
 
 const NODES: u16 = 6;
 /// Redis puts a node's cluster bus on its port + 10000; both must be free.
@@ -39,14 +40,18 @@ pub struct ClusterNode {
 }
 
 impl ClusterNode {
+    /// Has the flag `flag` ("master", "slave", "fail", "myself" ...).
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
     pub fn is_primary(&self) -> bool {
-        self.flags.iter().any(|f| f == "master")
+        self.has_flag("master")
     }
     pub fn is_replica(&self) -> bool {
-        self.flags.iter().any(|f| f == "slave")
+        self.has_flag("slave")
     }
     pub fn is_failed(&self) -> bool {
-        self.flags.iter().any(|f| f == "fail" || f == "fail?")
+        self.has_flag("fail") || self.has_flag("fail?")
     }
 }
 
@@ -54,7 +59,8 @@ fn testbed_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-testbed/testbed.sh")
 }
 
-fn port_of(addr: &str) -> &str {
+/// The port of "host:port", as text.
+pub fn port_of(addr: &str) -> &str {
     addr.rsplit(':').next().expect("addr is host:port")
 }
 
@@ -117,15 +123,10 @@ impl TestCluster {
     /// The topology as a live node sees it now. Asks each node in turn, since a test
     /// may have stopped some of them.
     pub fn nodes(&self) -> Vec<ClusterNode> {
-        for addr in self.addrs() {
-            if std::net::TcpStream::connect(&addr).is_err() {
-                continue;
-            }
-            if let Value::Bulk(text) = connect(&addr).cmd(&["CLUSTER", "NODES"]) {
-                return parse_cluster_nodes(&String::from_utf8_lossy(&text));
-            }
-        }
-        panic!("no cluster node answered CLUSTER NODES");
+        self.addrs()
+            .iter()
+            .find_map(|addr| cluster_nodes(addr))
+            .unwrap_or_else(|| panic!("no cluster node answered CLUSTER NODES"))
     }
 
     /// Primaries that are not marked failed, sorted by address.
@@ -145,18 +146,20 @@ impl TestCluster {
 
     /// The primary that owns `slot` now.
     pub fn node_for_slot(&self, slot: u16) -> String {
+        self.slot_owner_now(slot).unwrap_or_else(|| panic!("no primary owns slot {slot}"))
+    }
+
+    /// The live primary owning `slot` as the cluster sees it now, or `None` while no
+    /// live primary does (mid-failover).
+    pub fn slot_owner_now(&self, slot: u16) -> Option<String> {
         self.nodes()
             .into_iter()
             .find(|n| n.is_primary() && !n.is_failed() && n.slots.iter().any(|&(a, b)| (a..=b).contains(&slot)))
-            .unwrap_or_else(|| panic!("no primary owns slot {slot}"))
-            .addr
+            .map(|n| n.addr)
     }
 
     pub fn node_id(&self, addr: &str) -> String {
-        match connect(addr).cmd(&["CLUSTER", "MYID"]) {
-            Value::Bulk(id) => String::from_utf8(id).expect("node id is ASCII"),
-            other => panic!("CLUSTER MYID on {addr}: {other:?}"),
-        }
+        node_id(addr)
     }
 
     /// Run `redis-cli` against one node and return its stdout: handy for admin
@@ -204,6 +207,18 @@ fn reserve_base_port() -> u16 {
         }
     }
     panic!("no free port range for a test cluster");
+}
+
+/// CLUSTER NODES as the node at `addr` sees it; `None` if it does not answer: it is
+/// down (refuses the connection, or drops it because it is dying right now), or
+/// replies with something other than the node list.
+pub fn cluster_nodes(addr: &str) -> Option<Vec<ClusterNode>> {
+    let mut conn = try_connect(addr).ok()?;
+    conn.try_send(&encode(&["CLUSTER", "NODES"])).ok()?;
+    match conn.try_read_reply().ok()? {
+        Value::Bulk(text) => Some(parse_cluster_nodes(&String::from_utf8_lossy(&text))),
+        _ => None,
+    }
 }
 
 /// Parse CLUSTER NODES text:

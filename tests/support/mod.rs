@@ -3,15 +3,35 @@
 //! - [`TestCluster`]: a real six-node Redis Cluster of local processes, one per test,
 //!   started by `cluster-testbed/testbed.sh` on free random ports.
 //! - [`start_slotway`]: the proxy in-process on port 0, stopped when its handle drops.
-//! - [`connect`]: a blocking raw RESP client, for talking to slotway and to nodes alike.
+//! - [`connect`]: a blocking raw RESP client, for talking to slotway and to nodes alike;
+//!   [`encode`] for hand-made requests.
+//! - `direct`: asking servers directly: [`pipeline`] (large pipelines that cannot
+//!   deadlock), typed reply views ([`int`], [`bulk`], [`array`], [`text`]),
+//!   [`admin_ok`], [`node_id`], [`client_list`].
+//! - `slots`: what the cluster itself says about slots ([`keyslot`], [`slot_owners`],
+//!   [`key_owner`] ...), keys placed on given primaries, and moving a slot behind
+//!   slotway's back ([`move_slot`] and its steps).
+//! - `procs`: node processes ([`process_id`], [`kill9`]) and this process's memory.
 
 // Every test file compiles this module and uses only part of it.
 #![allow(dead_code, unused_imports)]
 
 mod cluster;
+mod direct;
+mod procs;
 mod proxy;
 mod resp;
+mod slots;
 
-pub use cluster::{ClusterNode, TestCluster};
+pub use cluster::{ClusterNode, TestCluster, cluster_nodes, parse_cluster_nodes, port_of};
+pub use direct::{
+    Cmd, admin_ok, array, bulk, client_list, cmd, dbsizes, int, node_id, pipeline, pipeline_raw, pipeline_raw_within,
+    text,
+};
+pub use procs::{kill9, process_id, send_kill9, vm_rss_kib, vm_size_kib};
 pub use proxy::{SlotwayHandle, start_slotway, start_slotway_with};
-pub use resp::{RawConn, Value, connect, parse_reply};
+pub use resp::{RawConn, Value, connect, encode, expect_eof, expect_error_then_eof, parse_reply, try_connect};
+pub use slots::{
+    finish_migration, get_from_owners, get_on_owner, key_owner, keyslot, keyslots, migrate_keys, move_slot,
+    owners_of, slot_and_nodes, slot_owners, spread_keys, start_migration, tagged_keys,
+};

@@ -2,7 +2,7 @@
 //! sent (errors included), so this parses frames itself instead of using a client
 //! library that would interpret redirects or errors.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, ErrorKind, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -47,18 +47,25 @@ pub struct RawConn {
 
 /// Connect to `addr` ("host:port"). Panics on failure: every caller is a test.
 pub fn connect(addr: &str) -> RawConn {
-    let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-    // A hung server must fail the test, not hang the suite.
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    stream.set_nodelay(true).unwrap();
-    let writer = stream.try_clone().unwrap();
-    RawConn { reader: BufReader::new(stream), writer }
+    try_connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"))
 }
 
-/// Encode a command as a RESP multibulk, the form clients send.
-pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+/// Like [`connect`] but returns the error, for servers that may be down.
+pub fn try_connect(addr: &str) -> io::Result<RawConn> {
+    let stream = TcpStream::connect(addr)?;
+    // A hung server must fail the test, not hang the suite.
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_nodelay(true)?;
+    let writer = stream.try_clone()?;
+    Ok(RawConn { reader: BufReader::new(stream), writer })
+}
+
+/// Encode a command as a RESP multibulk, the form clients send. Takes arguments of
+/// any byte-like type: `&[&str]`, `&[&[u8]]`, `&[Vec<u8>]` (a [`Cmd`](super::Cmd)) ...
+pub fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
     for a in args {
+        let a = a.as_ref();
         out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
@@ -69,7 +76,13 @@ pub fn encode(args: &[&[u8]]) -> Vec<u8> {
 impl RawConn {
     /// Write raw bytes, e.g. several commands at once to test pipelining.
     pub fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).expect("write to server");
+        self.try_send(bytes).expect("write to server");
+    }
+
+    /// Like [`send`](Self::send) but returns the I/O error, for servers that may be
+    /// going away.
+    pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.writer.write_all(bytes)
     }
 
     /// Read one whole reply; panics on timeout, EOF or a malformed frame.
@@ -93,6 +106,27 @@ impl RawConn {
         self.send(&encode(args));
         self.read_reply()
     }
+}
+
+/// Asserts the next read on `conn` finds the connection closed cleanly (EOF), not a
+/// reply, a reset or a timeout.
+pub fn expect_eof(conn: &mut RawConn, what: &str) {
+    match conn.try_read_reply() {
+        Err(e) if e.kind() == ErrorKind::UnexpectedEof => {}
+        Err(e) => panic!("{what}: expected EOF, got error {e} ({:?})", e.kind()),
+        Ok(v) => panic!("{what}: expected EOF, got another reply {v:?}"),
+    }
+}
+
+/// Sends `bytes` on a new connection to `addr`; expects one error reply and then EOF.
+/// Returns the error text (without the leading `-`).
+pub fn expect_error_then_eof(addr: &str, bytes: &[u8], what: &str) -> String {
+    let mut conn = connect(addr);
+    conn.send(bytes);
+    let reply = conn.try_read_reply().unwrap_or_else(|e| panic!("{what} on {addr}: no reply: {e}"));
+    let Value::Error(text) = reply else { panic!("{what} on {addr}: expected an error, got {reply:?}") };
+    expect_eof(&mut conn, &format!("{what} on {addr}"));
+    text
 }
 
 /// Parse one complete RESP2 reply from `r`, recursing into arrays.
