@@ -9,6 +9,7 @@
 //! requests fail at once with a clear error during a backoff, instead of queueing.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -241,19 +242,29 @@ async fn serve(
     router: &Weak<Router>,
 ) {
     let (rd, mut wr) = stream.into_split();
-    let (inflight_tx, inflight_rx) = mpsc::channel(settings.max_in_flight);
-    let mut reader =
-        AbortOnDrop(tokio::spawn(read_replies(rd, inflight_rx, addr.clone(), settings.reply_timeout, router.clone())));
+    // The in-flight FIFO is an unbounded channel with its own counter: a bounded
+    // channel takes a semaphore lock per message (9% of instructions per GET at -P 16).
+    // The counter bounds it: the writer takes no new batch while max_in_flight are out.
+    let (inflight_tx, inflight_rx) = mpsc::unbounded_channel();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let mut reader = AbortOnDrop(tokio::spawn(read_replies(
+        rd,
+        inflight_rx,
+        in_flight.clone(),
+        addr.clone(),
+        settings.reply_timeout,
+        router.clone(),
+    )));
     let mut out = BytesMut::with_capacity(16 * 1024);
     if let Some(hello) = handshake(settings.resp3, settings.login.as_ref()) {
         out.extend_from_slice(&hello);
-        if inflight_tx.send(InFlight::Discard).await.is_err() {
+        if inflight_tx.send(InFlight::Discard).is_err() {
             return;
         }
     }
     if settings.readonly {
         out.extend_from_slice(b"*1\r\n$8\r\nREADONLY\r\n");
-        if inflight_tx.send(InFlight::Discard).await.is_err() {
+        if inflight_tx.send(InFlight::Discard).is_err() {
             return;
         }
     }
@@ -274,6 +285,11 @@ async fn serve(
                     }
                 }
             }
+            while in_flight.load(Ordering::Acquire) >= settings.max_in_flight {
+                // The node is far behind: wait for replies before sending more.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            in_flight.fetch_add(batch.len(), Ordering::AcqRel);
             if write_batch(&mut wr, &mut out, &mut batch, &inflight_tx, addr).await.is_err() {
                 return;
             }
@@ -294,21 +310,21 @@ async fn write_batch(
     wr: &mut OwnedWriteHalf,
     out: &mut BytesMut,
     batch: &mut Vec<BackendRequest>,
-    inflight: &mpsc::Sender<InFlight>,
+    inflight: &mpsc::UnboundedSender<InFlight>,
     addr: &Arc<str>,
 ) -> std::io::Result<()> {
     let now = Instant::now();
     for req in batch.drain(..) {
         if req.asking {
             out.extend_from_slice(ASKING);
-            if inflight.send(InFlight::Discard).await.is_err() {
+            if inflight.send(InFlight::Discard).is_err() {
                 req.fail(CommandError::ConnectionLost(addr.to_string()));
                 continue;
             }
         }
         out.extend_from_slice(&req.bytes);
         let sent = Sent { req, at: now, seen: 0, redirect: None };
-        if let Err(mpsc::error::SendError(InFlight::Request(sent))) = inflight.send(InFlight::Request(sent)).await {
+        if let Err(mpsc::error::SendError(InFlight::Request(sent))) = inflight.send(InFlight::Request(sent)) {
             sent.req.fail(CommandError::ConnectionLost(addr.to_string()));
         }
     }
@@ -325,7 +341,8 @@ async fn write_batch(
 /// is unknown) and the connection is dropped.
 async fn read_replies(
     mut rd: OwnedReadHalf,
-    mut inflight_rx: mpsc::Receiver<InFlight>,
+    mut inflight_rx: mpsc::UnboundedReceiver<InFlight>,
+    in_flight: Arc<AtomicUsize>,
     addr: Arc<str>,
     reply_timeout: Option<Duration>,
     router: Weak<Router>,
@@ -352,7 +369,7 @@ async fn read_replies(
                     break CommandError::ConnectionLost(addr.to_string());
                 }
                 Ok(_) => {
-                    if let Err(e) = deliver(&mut buf, &mut scanner, &mut waiting, &mut inflight_rx, &addr, &router) {
+                    if let Err(e) = deliver(&mut buf, &mut scanner, &mut waiting, &mut inflight_rx, &in_flight, &addr, &router) {
                         warn!(%addr, error = %e, "closing node connection");
                         break CommandError::ConnectionLost(addr.to_string());
                     }
@@ -390,7 +407,8 @@ fn deliver(
     buf: &mut BytesMut,
     scanner: &mut ReplyScanner,
     waiting: &mut VecDeque<InFlight>,
-    inflight_rx: &mut mpsc::Receiver<InFlight>,
+    inflight_rx: &mut mpsc::UnboundedReceiver<InFlight>,
+    in_flight: &AtomicUsize,
     addr: &Arc<str>,
     router: &Weak<Router>,
 ) -> Result<(), String> {
@@ -416,6 +434,7 @@ fn deliver(
         let Some(InFlight::Request(sent)) = waiting.pop_front() else {
             continue; // a discarded reply (`ASKING`, `HELLO 3`); an error shows in the next one anyway
         };
+        in_flight.fetch_sub(1, Ordering::AcqRel);
         let (req, block_redirect) = (sent.req, sent.redirect);
         let redirect = match block_redirect {
             // The node refused the queued commands (slot moved): EXEC aborted, nothing ran.

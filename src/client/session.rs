@@ -80,7 +80,7 @@ impl Session {
         self.state.local_addr = stream.local_addr().ok();
         let row = ClientRow::new(self.state.id, stream.peer_addr().ok(), self.state.local_addr);
         self.state.row = Some(self.router.clients.add(row));
-        let (rd, mut wr) = stream.into_split();
+        let (mut rd, mut wr) = stream.into_split();
         // Buffers are allocated when there is something to hold and dropped when they
         // are empty, so an idle client costs its task and socket, not 16 KiB of buffers.
         let mut input = BytesMut::new();
@@ -131,11 +131,8 @@ impl Session {
                     }
                 }
                 ready = rd.readable(), if can_read => {
-                    if input.capacity() - input.len() < READ_CHUNK / 4 {
-                        input.reserve(READ_CHUNK);
-                    }
                     let read = match ready {
-                        Ok(()) => rd.try_read_buf(&mut input),
+                        Ok(()) => read_now(&mut rd, &mut input),
                         Err(e) => Err(e),
                     };
                     match read {
@@ -542,4 +539,31 @@ fn subscribed_mode_refusal(action: &Action, spec: Option<&CommandSpec>, args: Ar
     Some(error_reply(&format!(
         "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
     )))
+}
+
+thread_local! {
+    /// Each worker thread's read buffer: a client's bytes land here and only what
+    /// came is copied into its own buffer, so a read costs no allocation.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_SCRATCH]);
+}
+
+const READ_SCRATCH: usize = 64 * 1024;
+
+/// Reads what the socket has now into `input`, without waiting (`WouldBlock` if
+/// nothing). Through `AsyncRead::poll_read`, which clears the readiness after a
+/// short read, so the next loop waits in epoll instead of trying a read that fails.
+fn read_now(rd: &mut tokio::net::tcp::OwnedReadHalf, input: &mut BytesMut) -> std::io::Result<usize> {
+    use std::task::{Context, Poll, Waker};
+    SCRATCH.with_borrow_mut(|scratch| {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut buf = tokio::io::ReadBuf::new(scratch);
+        match tokio::io::AsyncRead::poll_read(std::pin::Pin::new(rd), &mut cx, &mut buf) {
+            Poll::Ready(Ok(())) => {
+                input.extend_from_slice(buf.filled());
+                Ok(buf.filled().len())
+            }
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Err(std::io::ErrorKind::WouldBlock.into()),
+        }
+    })
 }
