@@ -23,6 +23,25 @@ enum Pending {
     Merging(Box<Merging>),
 }
 
+impl Pending {
+    /// The reply bytes once they are here (errors already turned into error replies).
+    /// A `Ready` entry hands its bytes over, so take them only once.
+    fn poll_reply(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Bytes> {
+        let result = match self {
+            Pending::Ready(bytes) => Ok(std::mem::take(bytes)),
+            Pending::Waiting(rx) | Pending::Leased(rx, _) => match Pin::new(rx).poll(cx) {
+                Poll::Ready(result) => result.unwrap_or_else(|_| Err(lost())),
+                Poll::Pending => return Poll::Pending,
+            },
+            Pending::Merging(m) => match m.poll(cx) {
+                Poll::Ready(bytes) => Ok(bytes),
+                Poll::Pending => return Poll::Pending,
+            },
+        };
+        Poll::Ready(result.unwrap_or_else(|e| e.to_reply()))
+    }
+}
+
 /// One part of a fanned-out command.
 pub enum Part {
     Done(ReplyResult),
@@ -137,24 +156,10 @@ impl ReplyQueue {
         poll_fn(|cx| {
             let mut pending = false;
             for (item, _) in self.items.iter_mut() {
-                let done = match item {
-                    Pending::Ready(_) => continue,
-                    Pending::Waiting(rx) | Pending::Leased(rx, _) => match Pin::new(rx).poll(cx) {
-                        Poll::Ready(result) => result.unwrap_or_else(|_| Err(lost())),
-                        Poll::Pending => {
-                            pending = true;
-                            continue;
-                        }
-                    },
-                    Pending::Merging(m) => match m.poll(cx) {
-                        Poll::Ready(bytes) => Ok(bytes),
-                        Poll::Pending => {
-                            pending = true;
-                            continue;
-                        }
-                    },
-                };
-                *item = Pending::Ready(done.unwrap_or_else(|e| e.to_reply()));
+                match item.poll_reply(cx) {
+                    Poll::Ready(bytes) => *item = Pending::Ready(bytes),
+                    Poll::Pending => pending = true,
+                }
             }
             if pending { Poll::Pending } else { Poll::Ready(()) }
         })
@@ -173,22 +178,9 @@ impl ReplyQueue {
             while out.len() < MAX_WRITE {
                 let Some((front, shown)) = self.items.front_mut() else { break };
                 let shown = *shown;
-                let reply = match front {
-                    Pending::Ready(bytes) => Ok(std::mem::take(bytes)),
-                    Pending::Waiting(rx) | Pending::Leased(rx, _) => match Pin::new(rx).poll(cx) {
-                        Poll::Ready(Ok(result)) => result,
-                        Poll::Ready(Err(_)) => Err(lost()),
-                        Poll::Pending => break,
-                    },
-                    Pending::Merging(m) => match m.poll(cx) {
-                        Poll::Ready(bytes) => Ok(bytes),
-                        Poll::Pending => break,
-                    },
-                };
-                match reply {
-                    _ if !shown => {}
-                    Ok(bytes) => out.extend_from_slice(&bytes),
-                    Err(e) => out.extend_from_slice(&e.to_reply()),
+                let Poll::Ready(reply) = front.poll_reply(cx) else { break };
+                if shown {
+                    out.extend_from_slice(&reply);
                 }
                 self.items.pop_front();
                 taken += 1;
