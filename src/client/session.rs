@@ -310,8 +310,12 @@ impl Session {
     }
 
     /// Sends `request` to every primary (and replica) and queues the merged reply.
-    async fn broadcast(&mut self, request: Bytes, replicas: bool, merge: Merge) {
+    async fn broadcast(&mut self, request: Bytes, replicas: bool, mut merge: Merge) {
         let nodes = self.router.all_nodes(replicas);
+        if let Merge::ConfigGet(addrs) = &mut merge {
+            // Name the nodes actually asked, in the order their replies come.
+            *addrs = nodes.iter().map(|n| n.addr.to_string()).collect();
+        }
         if nodes.is_empty() {
             return self.replies.push_ready(CommandError::NoTopology.to_reply());
         }
@@ -455,7 +459,7 @@ impl Session {
             Action::Broadcast { combine, replicas } => {
                 let merge = match combine {
                     Combine::ConfigGet => {
-                        Merge::ConfigGet(self.router.all_nodes(replicas).iter().map(|n| n.addr.to_string()).collect())
+                        Merge::ConfigGet(Vec::new()) // filled in by `broadcast`
                     }
                     Combine::NewestFirst => Merge::Slowlog(match crate::protocol::parse_int(args.get(2)) {
                         _ if args.len() < 3 => Some(10),
