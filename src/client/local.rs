@@ -20,7 +20,6 @@ pub struct ClientState {
     pub id: u64,
     /// slotway's address as this client reached it (what `CLUSTER SLOTS` reports).
     pub local_addr: Option<std::net::SocketAddr>,
-    pub name: Option<Bytes>,
     /// Close the connection once the queued replies are written.
     pub closing: bool,
     /// The client switched to RESP3 with `HELLO 3`.
@@ -95,7 +94,6 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
         Local::Auth => auth(args, client, router),
         Local::Hello => hello(args, client, router),
         Local::Reset => {
-            client.name = None;
             client.resp3 = false;
             client.user = None;
             if let Some(row) = &client.row {
@@ -108,9 +106,10 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
         }
         Local::ReadOnly | Local::ReadWrite => Bytes::from_static(OK),
         Local::ClientSetName => set_name(args.get(2), client),
-        Local::ClientGetName => match &client.name {
-            Some(name) => encode::bulk(name),
-            None => client.null(),
+        // The name lives in the client's CLIENT LIST row (one copy, shown by both).
+        Local::ClientGetName => match client.row.as_ref().map(|r| lock(r).name.clone()) {
+            Some(name) if !name.is_empty() => encode::bulk(name.as_bytes()),
+            _ => client.null(),
         },
         Local::ClientId => encode::integer(client.id as i64),
         Local::ClientInfo => {
@@ -213,7 +212,7 @@ fn set_name(name: &[u8], client: &mut ClientState) -> Bytes {
     if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
         return error_reply("ERR Client names cannot contain spaces, newlines or special characters.");
     }
-    client.name = (!name.is_empty()).then(|| Bytes::copy_from_slice(name));
+    // Only printable ASCII gets here, so the text is the name byte for byte.
     if let Some(row) = &client.row {
         lock(row).name = String::from_utf8_lossy(name).into_owned();
     }
