@@ -103,6 +103,22 @@ pub struct Config {
     #[arg(long, env = "SLOTWAY_READ_FROM", value_enum, default_value = "primary")]
     pub read_from: crate::backend::pool::ReadFrom,
 
+    /// Replica reads skip a replica whose primary last heard from it more than this
+    /// many seconds ago (`lag=` in the primary's `INFO replication`; Redis's
+    /// `min-replicas-max-lag` default). 0: no bound in seconds.
+    #[arg(long, env = "SLOTWAY_REPLICA_MAX_LAG_S", default_value_t = 10)]
+    pub replica_max_lag_s: u64,
+
+    /// Replica reads skip a replica more than this many bytes of replication stream
+    /// behind its primary (`master_repl_offset` minus the replica's `offset=`).
+    /// 0: no bound in bytes.
+    #[arg(long, env = "SLOTWAY_REPLICA_MAX_LAG_BYTES", default_value_t = 0)]
+    pub replica_max_lag_bytes: u64,
+
+    /// Milliseconds between checks of replica lag (only while replica reads are on).
+    #[arg(long, env = "SLOTWAY_REPLICA_CHECK_INTERVAL_MS", default_value_t = 1_000)]
+    pub replica_check_interval_ms: u64,
+
     /// Milliseconds a command for an unreachable primary waits for it to come back or
     /// be replaced (then it goes to the new owner) before failing with CLUSTERDOWN.
     #[arg(long, env = "SLOTWAY_UNREACHABLE_WAIT_MS", default_value_t = 1_000)]

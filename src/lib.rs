@@ -88,6 +88,7 @@ pub async fn serve_with_reload(
     }
     drop(topology);
     let refresher = tokio::spawn(cluster::refresh::refresh_loop(router.clone(), config.refresh_interval()));
+    let lag_watch = backend::connection::AbortOnDrop(tokio::spawn(cluster::replica_lag::watch(router.clone())));
     let reloader = reloads.map(|mut rx| {
         let router = router.clone();
         tokio::spawn(async move {
@@ -112,6 +113,7 @@ pub async fn serve_with_reload(
         "slotway stopped"
     );
     refresher.abort();
+    drop(lag_watch);
     router.pool.clear();
     let _ = router.map.store(cluster::topology::Topology::empty());
     Ok(())

@@ -3,7 +3,8 @@
 //! Live: users and `requirepass`, and the per-client limits (`maxclients`,
 //! `timeout`, `max-pipeline`, `client-query-buffer-limit`, `proto-max-bulk-len`,
 //! `shutdown-grace-ms`), which apply to clients that connect afterwards; the log
-//! filter (applied by the binary). Everything else needs a restart, and a changed
+//! filter (applied by the binary); the read policy (`read-from`) and the replica
+//! lag bounds, for the next command. Everything else needs a restart, and a changed
 //! value is reported, not silently ignored.
 
 use tracing::{info, warn};
@@ -25,13 +26,15 @@ pub fn apply(router: &Router, new: Config) -> (Vec<&'static str>, Vec<&'static s
         };
     }
     compare!(live: maxclients, timeout, max_pipeline, client_query_buffer_limit, proto_max_bulk_len,
-        shutdown_grace_ms, requirepass, users, log);
+        shutdown_grace_ms, requirepass, users, log, read_from, replica_max_lag_s, replica_max_lag_bytes,
+        replica_check_interval_ms);
     compare!(restart: listen, admin_listen, seeds, threads, conns_per_node, backend_queue, max_leased_conns,
         pubsub_output_limit, connect_timeout_ms, reply_timeout_ms, refresh_interval_s, max_redirects,
-        node_user, node_password, read_from, unreachable_wait_ms);
+        node_user, node_password, unreachable_wait_ms);
     if live.iter().any(|f| matches!(*f, "users" | "requirepass")) {
         router.users.store(std::sync::Arc::new(Users::from_config(&new)));
     }
+    router.pool.set_read_from(new.read_from);
     router.live.store(std::sync::Arc::new(new));
     if !live.is_empty() {
         info!(changed = ?live, "configuration reloaded");

@@ -28,6 +28,24 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 
 struct Slotway(Child);
 
+impl Slotway {
+    /// The binary with `--config file`, once it answers on `addr`.
+    fn start(file: &std::path::Path, addr: &str) -> Slotway {
+        let child = Command::new(env!("CARGO_BIN_EXE_slotway"))
+            .arg("--config")
+            .arg(file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let slotway = Slotway(child);
+        eventually("slotway answers PING", || {
+            std::net::TcpStream::connect(addr).is_ok() && connect(addr).cmd(&["PING"]) == Value::Simple("PONG".into())
+        });
+        slotway
+    }
+}
+
 impl Drop for Slotway {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -46,17 +64,7 @@ fn sighup_reloads_live_settings_and_sigterm_stops() {
         std::fs::write(&file, format!("cluster = [\"{}\"]\nlisten = \"{addr}\"\n{extra}", cluster.seed())).unwrap()
     };
     write("maxclients = 100\n");
-    let child = Command::new(env!("CARGO_BIN_EXE_slotway"))
-        .arg("--config")
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut slotway = Slotway(child);
-    eventually("slotway answers PING", || {
-        std::net::TcpStream::connect(&addr).is_ok() && connect(&addr).cmd(&["PING"]) == Value::Simple("PONG".into())
-    });
+    let mut slotway = Slotway::start(&file, &addr);
     assert_eq!(connect(&addr).cmd(&["SET", "reload:k", "1"]), Value::ok());
 
     // A password appears: new clients must AUTH.
@@ -88,4 +96,53 @@ fn sighup_reloads_live_settings_and_sigterm_stops() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit status {status}");
+}
+
+/// `calls=` of GET in a node's INFO commandstats.
+fn gets(addr: &str) -> u64 {
+    let Value::Bulk(info) = connect(addr).cmd(&["INFO", "commandstats"]) else { panic!("no INFO from {addr}") };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn sighup_turns_replica_reads_on_and_off() {
+    let cluster = TestCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("slotway.toml");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let write = |read_from: &str| {
+        let text = format!("cluster = [\"{}\"]\nlisten = \"{addr}\"\nread-from = \"{read_from}\"\n", cluster.seed());
+        std::fs::write(&file, text).unwrap()
+    };
+    write("primary");
+    let slotway = Slotway::start(&file, &addr);
+    let replicas = cluster.replicas();
+    let on_replicas = || replicas.iter().map(|r| gets(r)).sum::<u64>();
+    let mut c = connect(&addr);
+    let before = on_replicas();
+    for i in 0..20 {
+        c.cmd(&["GET", &format!("hup:{i}")]);
+    }
+    assert_eq!(on_replicas(), before, "read-from = primary: no read on a replica");
+
+    write("prefer-replica");
+    signal(&slotway.0, "-HUP");
+    eventually("reads reach replicas after the reload", || {
+        let before = on_replicas();
+        c.cmd(&["GET", "hup:0"]);
+        on_replicas() > before
+    });
+
+    write("primary");
+    signal(&slotway.0, "-HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    let before = on_replicas();
+    for i in 0..20 {
+        c.cmd(&["GET", &format!("hup:{i}")]);
+    }
+    assert_eq!(on_replicas(), before, "back to read-from = primary");
 }

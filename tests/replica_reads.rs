@@ -72,3 +72,93 @@ fn prefer_replica_sends_reads_to_replicas_and_writes_to_primaries() {
     assert!(replicas.iter().map(|r| calls(r, "set")).sum::<u64>() >= sets_on_replicas);
     assert!(!c.cmd(&["INCR", "rr:counter"]).is_error(), "writes are never refused as READONLY");
 }
+
+/// The replica that serves `primary`'s slots.
+fn replica_of(cluster: &TestCluster, primary: &str) -> String {
+    let primary_id = cluster.node_id(primary);
+    cluster
+        .replicas()
+        .into_iter()
+        .find(|r| cluster.redis_cli(r, &["CLUSTER", "NODES"]).lines().any(|l| l.contains("myself") && l.contains(&primary_id)))
+        .unwrap_or_else(|| panic!("no replica of {primary}"))
+}
+
+fn pid_of(cluster: &TestCluster, addr: &str) -> String {
+    let file = cluster.dir().join(support::port_of(addr)).join("redis.pid");
+    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display())).trim().to_string()
+}
+
+fn kill(signal: &str, pid: &str) {
+    let status = std::process::Command::new("kill").args([signal, pid]).status().expect("kill");
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// Resumes a stopped node even when the test fails half way.
+struct Resume(String);
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").args(["-CONT", &self.0]).status();
+    }
+}
+
+#[test]
+fn a_replica_behind_its_primary_is_skipped_until_it_catches_up() {
+    let cluster = TestCluster::start();
+    let mut config = slotway::Config::with_seeds(cluster.addrs());
+    config.read_from = slotway::backend::pool::ReadFrom::PreferReplica;
+    config.replica_max_lag_bytes = 1_000;
+    config.replica_check_interval_ms = 100;
+    // A read sent to the stopped replica would hang this long: far past the check below.
+    config.reply_timeout_ms = 8_000;
+    let proxy = start_slotway_with(config);
+    let key = "lag:key";
+    let primary = cluster.node_for_slot(slotway::cluster::slot::hash_slot(key.as_bytes()));
+    let replica = replica_of(&cluster, &primary);
+
+    // At first the replica serves the reads.
+    let mut c = connect(&proxy.addr);
+    assert_eq!(c.cmd(&["SET", key, "v1"]), Value::ok());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let before = calls(&replica, "get");
+        let got = c.cmd(&["GET", key]);
+        if got == Value::bulk("v1") && calls(&replica, "get") > before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reads never reached the replica {replica}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The replica stops (it cannot acknowledge the stream) while its primary takes
+    // writes: it falls more than 1,000 bytes behind.
+    let pid = pid_of(&cluster, &replica);
+    kill("-STOP", &pid);
+    let resume = Resume(pid);
+    let value = "x".repeat(100);
+    for i in 0..50 {
+        assert_eq!(c.cmd(&["SET", &format!("{{{key}}}:{i}"), &value]), Value::ok());
+    }
+    assert_eq!(c.cmd(&["SET", key, "v2"]), Value::ok());
+    std::thread::sleep(Duration::from_millis(600));
+
+    // Reads now go to the primary: answered at once, with the latest value (the
+    // stopped replica would not answer before the 8 s reply timeout).
+    let mut fresh = connect(&proxy.addr);
+    let started = Instant::now();
+    assert_eq!(fresh.cmd(&["GET", key]), Value::bulk("v2"));
+    assert!(started.elapsed() < Duration::from_secs(2), "the read waited {:?}: it went to the stopped replica", started.elapsed());
+
+    // Resumed, the replica catches up and serves reads again.
+    drop(resume);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let before = calls(&replica, "get");
+        let got = fresh.cmd(&["GET", key]);
+        assert_eq!(got, Value::bulk("v2"));
+        if calls(&replica, "get") > before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the replica never served reads again after catching up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

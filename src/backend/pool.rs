@@ -2,7 +2,7 @@
 //! created on first use and kept while the node is part of the cluster.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use tokio::sync::mpsc;
@@ -20,6 +20,9 @@ pub struct Node {
     spawn: Spawner,
     /// False while its connections cannot reach it (replica reads skip it then).
     pub reachable: Arc<AtomicBool>,
+    /// A replica further behind its primary than the configured bound (replica
+    /// reads skip it then). Set by `cluster::replica_lag`; always false for primaries.
+    pub lagging: AtomicBool,
 }
 
 /// What a node needs to start more connections later.
@@ -66,7 +69,8 @@ pub struct Pool {
     nodes: Mutex<HashMap<String, Arc<Node>>>,
     /// Replicas reached over `READONLY` connections, for replica reads.
     readers: Mutex<HashMap<String, Arc<Node>>>,
-    pub read_from: ReadFrom,
+    /// The `ReadFrom` in force, as its `u8`: changed live by a reload.
+    read_from: AtomicU8,
     settings: ConnSettings,
     conns_per_node: usize,
     queue: usize,
@@ -84,12 +88,21 @@ impl Pool {
         Pool {
             nodes: Mutex::new(HashMap::new()),
             readers: Mutex::new(HashMap::new()),
-            read_from,
+            read_from: AtomicU8::new(read_from as u8),
             settings,
             conns_per_node: conns_per_node.max(1),
             queue,
             router,
         }
+    }
+
+    /// Where read-only commands go now.
+    pub fn read_from(&self) -> ReadFrom {
+        ReadFrom::from_u8(self.read_from.load(Ordering::Relaxed))
+    }
+
+    pub fn set_read_from(&self, policy: ReadFrom) {
+        self.read_from.store(policy as u8, Ordering::Relaxed);
     }
 
     /// The node at `addr`, starting its connection tasks if it is new.
@@ -116,7 +129,14 @@ impl Pool {
         };
         let reachable = Arc::new(AtomicBool::new(true));
         let conns = spawn.start(&addr_arc, false, &reachable);
-        let node = Arc::new(Node { addr: addr_arc, conns, conns_resp3: OnceLock::new(), spawn, reachable });
+        let node = Arc::new(Node {
+            addr: addr_arc,
+            conns,
+            conns_resp3: OnceLock::new(),
+            spawn,
+            reachable,
+            lagging: AtomicBool::new(false),
+        });
         nodes.insert(addr.to_string(), node.clone());
         node
     }
@@ -139,13 +159,24 @@ impl Pool {
 
 /// Where read-only commands go (`--read-from`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[repr(u8)]
 pub enum ReadFrom {
     /// Every command to the slot's primary.
     #[default]
-    Primary,
+    Primary = 0,
     /// Reads to a replica of the slot (each client keeps to one), the primary when
     /// no replica is reachable.
-    PreferReplica,
+    PreferReplica = 1,
     /// Each client keeps to one of the primary and its replicas for its reads.
-    RoundRobin,
+    RoundRobin = 2,
+}
+
+impl ReadFrom {
+    fn from_u8(n: u8) -> Self {
+        match n {
+            1 => ReadFrom::PreferReplica,
+            2 => ReadFrom::RoundRobin,
+            _ => ReadFrom::Primary,
+        }
+    }
 }

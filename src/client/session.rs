@@ -471,7 +471,7 @@ impl Session {
                 self.broadcast(raw, replicas, merge).await
             }
             Action::Forward { slot: Some(slot) }
-                if self.router.pool.read_from != ReadFrom::Primary
+                if self.router.pool.read_from() != ReadFrom::Primary
                     && spec.is_some_and(|s| s.is(crate::command::table::flag::READONLY)) =>
             {
                 match self.router.send_read(raw, slot, self.state.tag()).await {

@@ -2,5 +2,6 @@
 //! (slot -> shard -> primary) that is rebuilt and swapped as a whole.
 
 pub mod refresh;
+pub mod replica_lag;
 pub mod slot;
 pub mod topology;

@@ -61,10 +61,9 @@ impl Topology {
             let index = match topo.shards.iter().position(|s| *s.primary.addr == *r.primary) {
                 Some(i) => i,
                 None => {
-                    let readers = match pool.read_from {
-                        ReadFrom::Primary => Vec::new(),
-                        _ => r.replicas.iter().map(|a| pool.reader(a)).collect(),
-                    };
+                    // Made whatever the read policy: a reload may turn replica reads
+                    // on, and reader connections connect only when first used.
+                    let readers = r.replicas.iter().map(|a| pool.reader(a)).collect();
                     topo.shards.push(Shard { primary: pool.node(&r.primary), replicas: r.replicas.clone(), readers });
                     topo.shards.len() - 1
                 }
@@ -110,22 +109,22 @@ impl Topology {
     }
 
     /// Where a read-only command for `slot` goes under `policy`: a reachable replica
-    /// the client keeps to, or `None` for the primary.
+    /// within the lag bound that the client keeps to, or `None` for the primary.
     pub fn reader(&self, slot: u16, client_id: u64, policy: ReadFrom) -> Option<&Arc<Node>> {
-        let shard = self.shards.get(*self.slot_owner.get(slot as usize)? as usize)?;
-        let up: Vec<&Arc<Node>> =
-            shard.readers.iter().filter(|n| n.reachable.load(std::sync::atomic::Ordering::Relaxed)).collect();
-        if up.is_empty() {
+        use std::sync::atomic::Ordering::Relaxed;
+        if policy == ReadFrom::Primary {
             return None;
         }
-        match policy {
-            ReadFrom::Primary => None,
-            ReadFrom::PreferReplica => up.get((client_id % up.len() as u64) as usize).copied(),
-            ReadFrom::RoundRobin => match (client_id % (up.len() as u64 + 1)) as usize {
-                0 => None,
-                i => up.get(i - 1).copied(),
-            },
-        }
+        let shard = self.shards.get(*self.slot_owner.get(slot as usize)? as usize)?;
+        // Counted, then picked by index: no list built per read.
+        let usable = || shard.readers.iter().filter(|n| n.reachable.load(Relaxed) && !n.lagging.load(Relaxed));
+        let count = usable().count() as u64;
+        let pick = match policy {
+            _ if count == 0 => return None,
+            ReadFrom::RoundRobin => (client_id % (count + 1)).checked_sub(1)?,
+            _ => client_id % count,
+        };
+        usable().nth(pick as usize)
     }
 
     /// A primary for keyless commands, spread by `hint`.

@@ -130,6 +130,17 @@ impl Redirect {
     }
 }
 
+/// The body of a bulk string reply (RESP3 verbatim strings lose their format prefix).
+pub fn bulk_body(reply: &[u8]) -> Option<&[u8]> {
+    let cr = reply.iter().position(|&b| b == b'\r')?;
+    let body = reply.get(cr + 2..reply.len().checked_sub(2)?)?;
+    match reply.first()? {
+        b'$' => Some(body),
+        b'=' => body.get(4..),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -113,7 +113,7 @@ impl Router {
         let req = BackendRequest { client_id: client.id, ..BackendRequest::new(bytes, tx, Some(slot), client.resp3) };
         let full = {
             let topology = self.map.load();
-            match topology.reader(slot, client.id, self.pool.read_from) {
+            match topology.reader(slot, client.id, self.pool.read_from()) {
                 Some(node) => try_enqueue(node, client.id, req)?,
                 None => return self.send(req.bytes, Some(slot), client).await,
             }

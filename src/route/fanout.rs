@@ -9,7 +9,7 @@ use crate::backend::connection::ReplyResult;
 use crate::cluster::slot::hash_slot;
 use crate::error::error_reply;
 use crate::protocol::encode;
-use crate::protocol::reply::ReplyScanner;
+use crate::protocol::reply::{ReplyScanner, bulk_body};
 use crate::protocol::request::Args;
 
 /// How the parts' replies become one.
@@ -303,17 +303,6 @@ fn map_elements(reply: &[u8]) -> Option<Vec<&[u8]>> {
 fn unexpected(replies: &[Bytes]) -> Bytes {
     tracing::warn!(?replies, "cannot merge the nodes' replies");
     error_reply("ERR slotway could not merge the nodes' replies")
-}
-
-/// The body of a bulk string reply (RESP3 verbatim strings lose their format prefix).
-fn bulk_body(reply: &[u8]) -> Option<&[u8]> {
-    let cr = reply.iter().position(|&b| b == b'\r')?;
-    let body = reply.get(cr + 2..reply.len().checked_sub(2)?)?;
-    match reply.first()? {
-        b'$' => Some(body),
-        b'=' => body.get(4..),
-        _ => None,
-    }
 }
 
 /// `:n\r\n` as a number.
