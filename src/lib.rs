@@ -30,6 +30,7 @@ pub mod config_file;
 pub mod error;
 pub mod listener;
 pub mod metrics;
+pub mod observe;
 pub mod protocol;
 pub mod reload;
 pub mod pubsub;

@@ -13,6 +13,10 @@ pub struct Metrics {
     pub total_commands: AtomicU64,
     pub redirects_moved: AtomicU64,
     pub redirects_ask: AtomicU64,
+    /// Topology refreshes that got an answer (whether or not anything changed).
+    pub topology_refreshes: AtomicU64,
+    /// Refresh rounds where no node tried gave a usable answer.
+    pub topology_refresh_failures: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -25,6 +29,8 @@ impl Default for Metrics {
             total_commands: AtomicU64::new(0),
             redirects_moved: AtomicU64::new(0),
             redirects_ask: AtomicU64::new(0),
+            topology_refreshes: AtomicU64::new(0),
+            topology_refresh_failures: AtomicU64::new(0),
         }
     }
 }

@@ -70,7 +70,12 @@ fn scrape(admin: &str) -> prometheus_parse::Scrape {
     for line in reply.body.lines().filter(|l| l.starts_with('#')) {
         assert!(line.starts_with("# HELP ") || line.starts_with("# TYPE "), "stray comment: {line}");
     }
-    let sample_lines = reply.body.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).count();
+    // The parser makes one sample of a histogram's buckets (one `+Inf` line each).
+    let sample_lines = reply
+        .body
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && (!l.contains("_bucket{") || l.contains(r#"le="+Inf""#)))
+        .count();
     let scrape = prometheus_parse::Scrape::parse(reply.body.lines().map(|l| Ok(l.to_string()))).unwrap();
     assert_eq!(scrape.samples.len(), sample_lines, "lines the parser could not read in:\n{}", reply.body);
     scrape
@@ -141,6 +146,132 @@ fn metrics_parse_and_count_what_slotway_does() {
     assert_eq!(sample(&after, "slotway_connected_clients", &[]), 1.0);
     assert!(sample(&after, "slotway_connections_received_total", &[]) >= 1.0);
     assert_eq!(sample(&after, "slotway_rejected_connections_total", &[]), 0.0);
+}
+
+/// A counter that may have no series yet (a command never used): 0 then.
+fn counter_or_zero(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let present = scrape
+        .samples
+        .iter()
+        .any(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)));
+    if present { sample(scrape, name, labels) } else { 0.0 }
+}
+
+/// Replies counted by `slotway_node_latency_seconds` for `addr`, checking the
+/// buckets are cumulative and end with `+Inf` equal to the `_count` line.
+fn latency_count(scrape: &prometheus_parse::Scrape, addr: &str) -> f64 {
+    let buckets = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "slotway_node_latency_seconds" && s.labels.get("addr") == Some(addr))
+        .unwrap_or_else(|| panic!("no latency histogram for {addr}"));
+    let prometheus_parse::Value::Histogram(buckets) = &buckets.value else { panic!("not a histogram: {buckets:?}") };
+    assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count), "buckets are not cumulative: {buckets:?}");
+    let last = buckets.last().unwrap();
+    assert!(last.less_than.is_infinite(), "last bucket is not +Inf: {buckets:?}");
+    let count = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "slotway_node_latency_seconds_count" && s.labels.get("addr") == Some(addr))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Untyped(v) => v,
+            ref other => panic!("{other:?}"),
+        })
+        .unwrap();
+    assert_eq!(last.count, count, "+Inf bucket and _count disagree for {addr}");
+    count
+}
+
+#[test]
+fn metrics_count_each_command_its_errors_and_node_latency() {
+    let cluster = TestCluster::start();
+    let (proxy, admin) = start_with_admin(&cluster);
+    let before = scrape(&admin);
+    let replies_before: f64 = cluster.primaries().iter().map(|a| latency_count(&before, a)).sum();
+    for addr in cluster.primaries() {
+        assert_eq!(sample(&before, "slotway_node_up", &[("addr", &addr), ("role", "primary")]), 1.0);
+    }
+    assert!(sample(&before, "slotway_topology_refreshes_total", &[("result", "ok")]) >= 1.0);
+    assert!(sample(&before, "slotway_topology_epoch", &[]) >= 1.0);
+
+    let mut client = connect(&proxy.addr);
+    assert_eq!(client.cmd(&["SET", "obs:s", "v"]), Value::ok());
+    for _ in 0..7 {
+        assert_eq!(client.cmd(&["GET", "obs:s"]), Value::bulk("v"));
+    }
+    for _ in 0..3 {
+        assert!(client.cmd(&["LPUSH", "obs:s", "x"]).is_error(), "WRONGTYPE from the node");
+    }
+    // Refused by slotway itself: never reaches a node.
+    assert!(client.cmd(&["EVAL", "return 1", "2", "a", "b"]).is_error(), "CROSSSLOT");
+
+    let after = scrape(&admin);
+    let delta = |name: &str, command: &str| {
+        counter_or_zero(&after, name, &[("command", command)]) - counter_or_zero(&before, name, &[("command", command)])
+    };
+    assert_eq!(delta("slotway_command_requests_total", "get"), 7.0);
+    assert_eq!(delta("slotway_command_errors_total", "get"), 0.0);
+    assert_eq!(delta("slotway_command_requests_total", "set"), 1.0);
+    assert_eq!(delta("slotway_command_requests_total", "lpush"), 3.0);
+    assert_eq!(delta("slotway_command_errors_total", "lpush"), 3.0);
+    assert_eq!(delta("slotway_command_requests_total", "eval"), 1.0);
+    assert_eq!(delta("slotway_command_errors_total", "eval"), 1.0);
+    assert!(delta("slotway_command_seconds_total", "get") > 0.0);
+    assert_eq!(
+        sample(&after, "slotway_error_replies_total", &[]) - sample(&before, "slotway_error_replies_total", &[]),
+        4.0
+    );
+    // Every request that reached a node was timed there: 1 SET, 7 GET, 3 LPUSH.
+    let replies_after: f64 = cluster.primaries().iter().map(|a| latency_count(&after, a)).sum();
+    assert_eq!(replies_after - replies_before, 11.0);
+    let owner = support::key_owner(&cluster, "obs:s");
+    assert_eq!(latency_count(&after, &owner) - latency_count(&before, &owner), 11.0, "all on the key's primary");
+    assert_eq!(sample(&after, "slotway_node_connections", &[("addr", &owner)]), 1.0, "one shared connection");
+
+    // The same counts in Redis's INFO commandstats format.
+    let stats = client.cmd(&["INFO", "commandstats"]).text().unwrap();
+    assert!(stats.starts_with("# Commandstats\r\n"), "{stats}");
+    let line = |name: &str| {
+        stats.lines().find(|l| l.starts_with(&format!("cmdstat_{name}:"))).unwrap_or_else(|| panic!("{stats}")).to_string()
+    };
+    assert!(line("get").starts_with("cmdstat_get:calls=7,usec="), "{stats}");
+    assert!(line("get").ends_with(",rejected_calls=0,failed_calls=0"), "{stats}");
+    assert!(line("lpush").starts_with("cmdstat_lpush:calls=3,") && line("lpush").ends_with("failed_calls=3"), "{stats}");
+    assert!(line("eval").starts_with("cmdstat_eval:calls=0,") && line("eval").ends_with("rejected_calls=1,failed_calls=0"));
+    let info = client.cmd(&["INFO"]).text().unwrap();
+    assert!(!info.contains("# Commandstats"), "not in the default sections, as in Redis");
+    assert!(info.contains("total_error_replies:4\r\n"), "{info}");
+    assert!(info.contains("# Slotway\r\n") && info.contains("backend_nodes_down:0\r\n"), "{info}");
+}
+
+#[test]
+fn node_up_drops_when_its_primary_is_killed() {
+    let cluster = TestCluster::start();
+    let (proxy, admin) = start_with_admin(&cluster);
+    let mut client = connect(&proxy.addr);
+    assert_eq!(client.cmd(&["SET", "obs:dies", "v"]), Value::ok());
+    let victim = support::key_owner(&cluster, "obs:dies");
+    assert_eq!(sample(&scrape(&admin), "slotway_node_up", &[("addr", &victim), ("role", "primary")]), 1.0);
+    support::kill9(&victim);
+    // The next request for it finds the node gone (its reply, an error or the
+    // promoted replica's answer, does not matter here).
+    let _ = client.cmd(&["GET", "obs:dies"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = scrape(&admin);
+        let up = now
+            .samples
+            .iter()
+            .find(|s| s.metric == "slotway_node_up" && s.labels.get("addr") == Some(victim.as_str()));
+        match up.map(|s| &s.value) {
+            Some(prometheus_parse::Value::Gauge(v)) if *v == 0.0 => break,
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "slotway_node_up for {victim} never went to 0: {up:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let info = client.cmd(&["INFO", "slotway"]).text().unwrap();
+    assert!(!info.contains("backend_nodes_down:0\r\n"), "{info}");
 }
 
 #[test]

@@ -21,7 +21,11 @@ fn exported_metrics() -> BTreeSet<String> {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let mut words = rest.split_whitespace();
             let (Some(name), Some(kind)) = (words.next(), words.next()) else { continue };
-            names.insert(name.to_string());
+            // A histogram's or summary's family name is no series of its own: only
+            // its suffixed series below exist in Prometheus.
+            if !matches!(kind, "histogram" | "summary") {
+                names.insert(name.to_string());
+            }
             // Families whose samples carry suffixes of their own.
             let suffixes: &[&str] = match kind {
                 "counter" if !name.ends_with("_total") => &["_total"],

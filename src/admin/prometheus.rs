@@ -7,13 +7,14 @@
 //! at each scrape.
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, prometheus_text};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet, prometheus_text};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use super::status::ClusterStatus;
+use crate::observe::commands::CommandTotals;
 
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
@@ -59,6 +60,25 @@ impl Collector for Snapshot {
         gauge(&mut enc, "slotway_topology_version", "Changes of slot ownership seen.", s.topology_version)?;
         gauge(
             &mut enc,
+            "slotway_topology_epoch",
+            "Highest config epoch among the primaries at the last topology read.",
+            s.topology_epoch,
+        )?;
+        {
+            let mut family = enc.encode_descriptor(
+                "slotway_topology_refreshes",
+                "Topology refreshes, by result (ok: a node answered; failed: none did).",
+                None,
+                MetricType::Counter,
+            )?;
+            ConstCounter::new(s.topology_refreshes).encode(family.encode_family(&[("result", "ok")])?)?;
+            ConstCounter::new(s.topology_refresh_failures).encode(family.encode_family(&[("result", "failed")])?)?;
+        }
+        counter(&mut enc, "slotway_error_replies", "Error replies sent to clients.", s.error_replies)?;
+        command_families(&mut enc, s)?;
+        node_families(&mut enc, s)?;
+        gauge(
+            &mut enc,
             "slotway_leased_connections",
             "Node connections lent to single clients (blocking commands, WATCH).",
             s.leased_connections,
@@ -80,6 +100,74 @@ impl Collector for Snapshot {
         }
         Ok(())
     }
+}
+
+/// Requests, errors and time by command: one series per command used so far.
+fn command_families(enc: &mut DescriptorEncoder, s: &ClusterStatus) -> Result<(), std::fmt::Error> {
+    type Pick = fn(&CommandTotals) -> f64;
+    let families: [(&str, &str, Pick); 3] = [
+        ("slotway_command_requests", "Commands served, by command (rejected ones included).", |t| {
+            (t.calls + t.rejected) as f64
+        }),
+        ("slotway_command_errors", "Commands answered with an error, by command (rejected ones included).", |t| {
+            (t.failed + t.rejected) as f64
+        }),
+        ("slotway_command_seconds", "Time through slotway (read to reply queued), summed by command.", |t| {
+            t.usec as f64 / 1e6
+        }),
+    ];
+    for (name, help, pick) in families {
+        let mut family = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for c in &s.command_stats {
+            ConstCounter::new(pick(&c.totals)).encode(family.encode_family(&[("command", c.name)])?)?;
+        }
+    }
+    Ok(())
+}
+
+/// Health, connections and reply latency of each node slotway has connections to.
+fn node_families(enc: &mut DescriptorEncoder, s: &ClusterStatus) -> Result<(), std::fmt::Error> {
+    let mut family = enc.encode_descriptor(
+        "slotway_node_up",
+        "1 while slotway's connections reach the node, 0 from a failed connect until one succeeds.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for n in &s.nodes {
+        ConstGauge::new(i64::from(n.up)).encode(family.encode_family(&[("addr", n.addr.as_str()), ("role", n.role)])?)?;
+    }
+    let mut family = enc.encode_descriptor(
+        "slotway_node_connections",
+        "Shared connections to the node established now (leased ones not included).",
+        None,
+        MetricType::Gauge,
+    )?;
+    for n in &s.nodes {
+        ConstGauge::new(n.connections as i64).encode(family.encode_family(&[("addr", n.addr.as_str())])?)?;
+    }
+    let mut family = enc.encode_descriptor(
+        "slotway_node_latency_seconds",
+        "Time from writing a request to a node to reading its reply.",
+        None,
+        MetricType::Histogram,
+    )?;
+    for n in &s.nodes {
+        // The encoder wants each bucket's own count and a last `+Inf` bucket.
+        let mut buckets = Vec::with_capacity(n.latency.buckets.len() + 1);
+        let mut below = 0;
+        for &(bound, cumulative) in &n.latency.buckets {
+            buckets.push((bound, cumulative - below));
+            below = cumulative;
+        }
+        buckets.push((f64::INFINITY, n.latency.count - below));
+        family.encode_family(&[("addr", n.addr.as_str())])?.encode_histogram::<NoLabelSet>(
+            n.latency.sum_seconds,
+            n.latency.count,
+            &buckets,
+            None,
+        )?;
+    }
+    Ok(())
 }
 
 fn gauge<V: prometheus_client::encoding::EncodeGaugeValue>(

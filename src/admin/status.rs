@@ -3,11 +3,15 @@
 //! the page and the metrics can never disagree about what they describe.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 
 use crate::cluster::slot::SLOT_COUNT;
+use crate::cluster::topology::Topology;
 use crate::metrics::Metrics;
+use crate::observe::commands::CommandTotals;
+use crate::observe::latency::LatencySnapshot;
 use crate::route::dispatch::Router;
 
 /// Clients listed by name and address; the count covers all of them. Enough for
@@ -21,17 +25,47 @@ pub struct ClusterStatus {
     pub uptime_seconds: f64,
     /// Changes of slot ownership seen so far (`ClusterMap::version`).
     pub topology_version: u64,
+    /// The highest config epoch among the primaries when the topology was last read.
+    pub topology_epoch: u64,
+    pub topology_refreshes: u64,
+    pub topology_refresh_failures: u64,
     pub slot_count: usize,
     pub slots_covered: usize,
     pub connected_clients: u64,
     pub connections_received: u64,
     pub rejected_connections: u64,
     pub commands: u64,
+    /// Error replies sent to clients (Redis's `total_error_replies`).
+    pub error_replies: u64,
+    /// Per command (table name, `parent|sub` for subcommands), those used so far.
+    pub command_stats: Vec<CommandStatus>,
     pub redirects: Redirects,
     /// Node connections lent to single clients (blocking commands, WATCH).
     pub leased_connections: usize,
     pub shards: Vec<ShardStatus>,
+    /// Nodes slotway has connections to (primaries; replicas too with replica reads).
+    pub nodes: Vec<NodeStatus>,
     pub clients: Vec<ClientStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandStatus {
+    pub name: &'static str,
+    #[serde(flatten)]
+    pub totals: CommandTotals,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    pub addr: String,
+    /// `primary` when it owns slots in the topology, else `replica`.
+    pub role: &'static str,
+    /// Its connections reach it (false from a failed connect until one succeeds).
+    pub up: bool,
+    /// Shared connections established now.
+    pub connections: u64,
+    /// Reply latency as the shared connections measured it.
+    pub latency: LatencySnapshot,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -102,18 +136,55 @@ impl ClusterStatus {
             version: env!("CARGO_PKG_VERSION"),
             uptime_seconds: m.started.elapsed().as_secs_f64(),
             topology_version: router.map.version(),
+            topology_epoch: topology.epoch,
+            topology_refreshes: Metrics::get(&m.topology_refreshes),
+            topology_refresh_failures: Metrics::get(&m.topology_refresh_failures),
             slot_count: SLOT_COUNT,
             slots_covered: topology.covered_slots(),
             connected_clients: Metrics::get(&m.connected_clients),
             connections_received: Metrics::get(&m.total_connections),
             rejected_connections: Metrics::get(&m.rejected_connections),
             commands: Metrics::get(&m.total_commands),
+            error_replies: router.observe.commands.error_replies(),
+            command_stats: router
+                .observe
+                .commands
+                .used()
+                .into_iter()
+                .map(|(name, totals)| CommandStatus { name, totals })
+                .collect(),
             redirects: Redirects { moved: Metrics::get(&m.redirects_moved), ask: Metrics::get(&m.redirects_ask) },
             leased_connections: router.leases.in_use(),
+            nodes: node_statuses(router, &topology),
             shards,
             clients: listed_clients(router),
         }
     }
+}
+
+/// One row per node address, its primary and replica-read connections together.
+fn node_statuses(router: &Router, topology: &Topology) -> Vec<NodeStatus> {
+    let mut rows: Vec<NodeStatus> = Vec::new();
+    for (node, _readonly) in router.pool.nodes() {
+        let up = node.reachable.load(Ordering::Relaxed);
+        let latency = node.stats.latency.snapshot();
+        match rows.last_mut() {
+            // Sorted by address: a second entry for the same node follows the first.
+            Some(row) if row.addr == *node.addr => {
+                row.up &= up;
+                row.connections += node.stats.connections();
+                row.latency.add(&latency);
+            }
+            _ => rows.push(NodeStatus {
+                addr: node.addr.to_string(),
+                role: if topology.shards.iter().any(|s| s.primary.addr == node.addr) { "primary" } else { "replica" },
+                up,
+                connections: node.stats.connections(),
+                latency,
+            }),
+        }
+    }
+    rows
 }
 
 /// The first clients of the registry, read from its `CLIENT LIST` lines (Redis's

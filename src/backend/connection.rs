@@ -22,6 +22,7 @@ use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tracing::{debug, warn};
 
 use crate::error::CommandError;
+use crate::observe::nodes::{NodeStats, ReplyClock};
 use crate::protocol::reply::{Redirect, ReplyScanner};
 use crate::route::dispatch::Router;
 
@@ -77,6 +78,8 @@ pub struct ConnSettings {
     pub readonly: bool,
     /// Set while the node can be reached, cleared while it cannot.
     pub reachable: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The node's latency histogram and connection count (shared connections only).
+    pub stats: Option<Arc<NodeStats>>,
     pub connect_timeout: Duration,
     /// How long a request waits for an unreachable node (or its replacement) before
     /// it fails with `CLUSTERDOWN`.
@@ -241,6 +244,7 @@ async fn serve(
     settings: &ConnSettings,
     router: &Weak<Router>,
 ) {
+    let _open = settings.stats.as_ref().map(NodeStats::connection_open);
     let (rd, mut wr) = stream.into_split();
     // The in-flight FIFO is an unbounded channel with its own counter: a bounded
     // channel takes a semaphore lock per message (9% of instructions per GET at -P 16).
@@ -254,6 +258,7 @@ async fn serve(
         addr.clone(),
         settings.reply_timeout,
         router.clone(),
+        settings.stats.clone(),
     )));
     let mut out = BytesMut::with_capacity(16 * 1024);
     if let Some(hello) = handshake(settings.resp3, settings.login.as_ref()) {
@@ -346,6 +351,7 @@ async fn read_replies(
     addr: Arc<str>,
     reply_timeout: Option<Duration>,
     router: Weak<Router>,
+    stats: Option<Arc<NodeStats>>,
 ) {
     let mut waiting: VecDeque<InFlight> = VecDeque::new();
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
@@ -369,7 +375,8 @@ async fn read_replies(
                     break CommandError::ConnectionLost(addr.to_string());
                 }
                 Ok(_) => {
-                    if let Err(e) = deliver(&mut buf, &mut scanner, &mut waiting, &mut inflight_rx, &in_flight, &addr, &router) {
+                    let mut clock = ReplyClock::new(stats.as_deref());
+                    if let Err(e) = deliver(&mut buf, &mut scanner, &mut waiting, &mut inflight_rx, &in_flight, &addr, &router, &mut clock) {
                         warn!(%addr, error = %e, "closing node connection");
                         break CommandError::ConnectionLost(addr.to_string());
                     }
@@ -403,6 +410,7 @@ async fn read_replies(
 }
 
 /// Hands every complete reply in `buf` to its request.
+#[allow(clippy::too_many_arguments)] // the reader's state, borrowed apart; a struct would only rename it
 fn deliver(
     buf: &mut BytesMut,
     scanner: &mut ReplyScanner,
@@ -411,6 +419,7 @@ fn deliver(
     in_flight: &AtomicUsize,
     addr: &Arc<str>,
     router: &Weak<Router>,
+    clock: &mut ReplyClock<'_>,
 ) -> Result<(), String> {
     while let Some(len) = scanner.next_len(buf).map_err(|e| e.to_string())? {
         let reply = buf.split_to(len).freeze();
@@ -435,6 +444,7 @@ fn deliver(
             continue; // a discarded reply (`ASKING`, `HELLO 3`); an error shows in the next one anyway
         };
         in_flight.fetch_sub(1, Ordering::AcqRel);
+        clock.replied(sent.at.into_std());
         let (req, block_redirect) = (sent.req, sent.redirect);
         let redirect = match block_redirect {
             // The node refused the queued commands (slot moved): EXEC aborted, nothing ran.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use tokio::sync::mpsc;
 
 use super::connection::{self, BackendRequest, ConnSettings};
+use crate::observe::nodes::NodeStats;
 use crate::route::dispatch::Router;
 
 /// A cluster node: its address and the senders of its connections.
@@ -23,6 +24,8 @@ pub struct Node {
     /// A replica further behind its primary than the configured bound (replica
     /// reads skip it then). Set by `cluster::replica_lag`; always false for primaries.
     pub lagging: AtomicBool,
+    /// Reply latency and open connections, for `/metrics`.
+    pub stats: Arc<NodeStats>,
 }
 
 /// What a node needs to start more connections later.
@@ -36,8 +39,19 @@ struct Spawner {
 
 impl Spawner {
     /// Always at least one connection: [`Node::conn`] relies on it.
-    fn start(&self, addr: &Arc<str>, resp3: bool, reachable: &Arc<AtomicBool>) -> Box<[mpsc::Sender<BackendRequest>]> {
-        let settings = ConnSettings { resp3, reachable: Some(reachable.clone()), ..self.settings.clone() };
+    fn start(
+        &self,
+        addr: &Arc<str>,
+        resp3: bool,
+        reachable: &Arc<AtomicBool>,
+        stats: &Arc<NodeStats>,
+    ) -> Box<[mpsc::Sender<BackendRequest>]> {
+        let settings = ConnSettings {
+            resp3,
+            reachable: Some(reachable.clone()),
+            stats: Some(stats.clone()),
+            ..self.settings.clone()
+        };
         (0..self.count.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(self.queue);
@@ -57,7 +71,7 @@ impl Node {
     #[allow(clippy::indexing_slicing)]
     pub fn conn(&self, client_id: u64, resp3: bool) -> &mpsc::Sender<BackendRequest> {
         let conns = if resp3 {
-            self.conns_resp3.get_or_init(|| self.spawn.start(&self.addr, true, &self.reachable))
+            self.conns_resp3.get_or_init(|| self.spawn.start(&self.addr, true, &self.reachable, &self.stats))
         } else {
             &self.conns
         };
@@ -128,7 +142,8 @@ impl Pool {
             router: self.router.clone(),
         };
         let reachable = Arc::new(AtomicBool::new(true));
-        let conns = spawn.start(&addr_arc, false, &reachable);
+        let stats = Arc::new(NodeStats::default());
+        let conns = spawn.start(&addr_arc, false, &reachable, &stats);
         let node = Arc::new(Node {
             addr: addr_arc,
             conns,
@@ -136,9 +151,22 @@ impl Pool {
             spawn,
             reachable,
             lagging: AtomicBool::new(false),
+            stats,
         });
         nodes.insert(addr.to_string(), node.clone());
         node
+    }
+
+    /// Every node with connections now: the primaries' (`false`) and, for replica
+    /// reads, the replicas' `READONLY` ones (`true`). Sorted by address.
+    pub fn nodes(&self) -> Vec<(Arc<Node>, bool)> {
+        let mut all = Vec::new();
+        for (map, readonly) in [(&self.nodes, false), (&self.readers, true)] {
+            let map = map.lock().unwrap_or_else(|e| e.into_inner());
+            all.extend(map.values().map(|node| (node.clone(), readonly)));
+        }
+        all.sort_by(|a, b| (&a.0.addr, a.1).cmp(&(&b.0.addr, b.1)));
+        all
     }
 
     /// Forgets nodes no longer in the cluster; their connections close once no

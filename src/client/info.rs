@@ -7,15 +7,22 @@ use crate::metrics::Metrics;
 use crate::protocol::request::Args;
 use crate::route::dispatch::Router;
 
-/// Sections slotway writes itself, in Redis's order (`keyspace` comes from the nodes).
-const OWN_SECTIONS: [&str; 7] = ["server", "clients", "memory", "persistence", "stats", "replication", "cluster"];
+/// Sections slotway writes itself, in Redis's order (`keyspace` comes from the nodes),
+/// then slotway's own.
+const OWN_SECTIONS: [&str; 9] =
+    ["server", "clients", "memory", "persistence", "stats", "replication", "cluster", "commandstats", "slotway"];
+/// Sections left out of a bare `INFO` (and `INFO default`), as Redis leaves out its
+/// `commandstats`: one line per command used is long.
+const NOT_DEFAULT: [&str; 1] = ["commandstats"];
 
 /// What `INFO [section ...]` asked for: the text of slotway's sections, and whether
 /// the nodes' keyspace must be added.
 pub fn own_sections(args: Args<'_>, router: &Router, maxclients: usize, port: u16) -> (String, bool) {
     let asked: Vec<String> = args.iter().skip(1).map(|a| String::from_utf8_lossy(a).to_lowercase()).collect();
-    let everything = asked.is_empty() || asked.iter().any(|a| matches!(a.as_str(), "all" | "everything" | "default"));
-    let wants = |s: &str| everything || asked.iter().any(|a| a == s);
+    let everything = asked.iter().any(|a| matches!(a.as_str(), "all" | "everything"));
+    let default = asked.is_empty() || asked.iter().any(|a| a == "default");
+    let wants =
+        |s: &str| everything || (default && !NOT_DEFAULT.contains(&s)) || asked.iter().any(|a| a == s);
     let m = &router.metrics;
     let uptime = m.started.elapsed().as_secs();
     let mut out = String::new();
@@ -53,15 +60,18 @@ pub fn own_sections(args: Args<'_>, router: &Router, maxclients: usize, port: u1
                 let _ = write!(
                     out,
                     "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\n\
-                     slotway_moved_redirects:{}\r\nslotway_ask_redirects:{}\r\n",
+                     total_error_replies:{}\r\nslotway_moved_redirects:{}\r\nslotway_ask_redirects:{}\r\n",
                     Metrics::get(&m.total_connections),
                     Metrics::get(&m.total_commands),
                     Metrics::get(&m.rejected_connections),
+                    router.observe.commands.error_replies(),
                     Metrics::get(&m.redirects_moved),
                     Metrics::get(&m.redirects_ask),
                 );
             }
             "replication" => out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"),
+            "commandstats" => command_stats(&mut out, router),
+            "slotway" => slotway_section(&mut out, router),
             _ => {
                 let topology = router.map.load();
                 let _ = write!(
@@ -74,6 +84,41 @@ pub fn own_sections(args: Args<'_>, router: &Router, maxclients: usize, port: u1
         }
     }
     (out, wants("keyspace"))
+}
+
+/// `# Commandstats` in Redis's format, counted by slotway: time is end to end
+/// through slotway, `failed_calls` are error replies, `rejected_calls` requests
+/// slotway refused before sending them (CROSSSLOT, unsupported).
+fn command_stats(out: &mut String, router: &Router) {
+    out.push_str("# Commandstats\r\n");
+    for (name, t) in router.observe.commands.used() {
+        let per_call = if t.calls > 0 { t.usec as f64 / t.calls as f64 } else { 0.0 };
+        let _ = write!(
+            out,
+            "cmdstat_{name}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
+            t.calls, t.usec, t.rejected, t.failed
+        );
+    }
+}
+
+/// `# Slotway`: the proxy's own state (topology, nodes).
+fn slotway_section(out: &mut String, router: &Router) {
+    let topology = router.map.load();
+    let nodes = router.pool.nodes();
+    let up = nodes.iter().filter(|(n, _)| n.reachable.load(std::sync::atomic::Ordering::Relaxed)).count();
+    let m = &router.metrics;
+    let _ = write!(
+        out,
+        "# Slotway\r\ntopology_version:{}\r\ntopology_epoch:{}\r\ntopology_refreshes:{}\r\n\
+         topology_refresh_failures:{}\r\nbackend_nodes_up:{up}\r\nbackend_nodes_down:{}\r\n\
+         leased_connections:{}\r\n",
+        router.map.version(),
+        topology.epoch,
+        Metrics::get(&m.topology_refreshes),
+        Metrics::get(&m.topology_refresh_failures),
+        nodes.len() - up,
+        router.leases.in_use(),
+    );
 }
 
 /// Adds the primaries' `INFO keyspace` replies (bulk strings) into one `# Keyspace` section.

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use crate::backend::connection::ReplyResult;
 use crate::backend::lease::Lease;
 use crate::error::CommandError;
+use crate::observe::{ClientObserver, Origin};
 use crate::route::fanout::{Merge, merge};
 
 enum Pending {
@@ -86,9 +87,14 @@ fn lost() -> CommandError {
 
 #[derive(Default)]
 pub struct ReplyQueue {
-    /// Each reply, and whether it is written (`CLIENT REPLY OFF|SKIP` mute some).
-    items: VecDeque<(Pending, bool)>,
+    /// Each reply, whether it is written (`CLIENT REPLY OFF|SKIP` mute some), and
+    /// what it answers (for the per-command counters and the slow log).
+    items: VecDeque<(Pending, bool, Origin)>,
     mode: ReplyMode,
+    /// The request whose replies are being queued now.
+    current: Origin,
+    /// Accounts for each reply as it leaves; `None`: nobody counts.
+    observer: Option<ClientObserver>,
 }
 
 /// `CLIENT REPLY`: whether replies are sent.
@@ -115,7 +121,7 @@ impl ReplyQueue {
 
     /// A blocking command is still waiting for its reply, which may never come.
     pub fn waits_on_blocking(&self) -> bool {
-        self.items.iter().any(|(p, _)| matches!(p, Pending::Leased(_, lease) if lease.blocking))
+        self.items.iter().any(|(p, ..)| matches!(p, Pending::Leased(_, lease) if lease.blocking))
     }
 
     /// Sets `CLIENT REPLY` mode; `ON` answers `+OK`, `OFF` and `SKIP` answer nothing.
@@ -124,6 +130,16 @@ impl ReplyQueue {
         if mode == ReplyMode::On {
             self.push_ready(Bytes::from_static(b"+OK\r\n"));
         }
+    }
+
+    /// Replies are counted, timed and logged through `observer` from now on.
+    pub fn observe(&mut self, observer: ClientObserver) {
+        self.observer = Some(observer);
+    }
+
+    /// The replies queued from now on answer the request of `origin`.
+    pub fn begin(&mut self, origin: Origin) {
+        self.current = origin;
     }
 
     fn push(&mut self, pending: Pending) {
@@ -135,7 +151,7 @@ impl ReplyQueue {
                 false
             }
         };
-        self.items.push_back((pending, shown));
+        self.items.push_back((pending, shown, std::mem::take(&mut self.current)));
     }
 
     pub fn push_ready(&mut self, reply: Bytes) {
@@ -155,7 +171,7 @@ impl ReplyQueue {
     pub async fn settle(&mut self) {
         poll_fn(|cx| {
             let mut pending = false;
-            for (item, _) in self.items.iter_mut() {
+            for (item, ..) in self.items.iter_mut() {
                 match item.poll_reply(cx) {
                     Poll::Ready(bytes) => *item = Pending::Ready(bytes),
                     Poll::Pending => pending = true,
@@ -175,14 +191,19 @@ impl ReplyQueue {
     pub async fn take_ready(&mut self, out: &mut BytesMut) {
         poll_fn(|cx| {
             let mut taken = 0;
+            let mut now = None;
             while out.len() < MAX_WRITE {
-                let Some((front, shown)) = self.items.front_mut() else { break };
+                let Some((front, shown, _)) = self.items.front_mut() else { break };
                 let shown = *shown;
                 let Poll::Ready(reply) = front.poll_reply(cx) else { break };
                 if shown {
                     out.extend_from_slice(&reply);
                 }
-                self.items.pop_front();
+                if let Some((_, _, origin)) = self.items.pop_front()
+                    && let Some(observer) = &self.observer
+                {
+                    observer.replied(origin, &reply, &mut now);
+                }
                 taken += 1;
             }
             if taken > 0 { Poll::Ready(()) } else { Poll::Pending }

@@ -27,6 +27,7 @@ use tokio::sync::oneshot;
 use super::local::{self, ClientState};
 use crate::command::table::Local;
 use crate::metrics::Metrics;
+use crate::observe::ClientObserver;
 use super::reply_queue::{Part, ReplyMode, ReplyQueue};
 use crate::command::classify::{Action, classify};
 use crate::config::Config;
@@ -54,6 +55,8 @@ pub struct Session {
     /// The topology version this client's in-flight requests were routed with.
     routed_version: u64,
     subs: Subscriptions,
+    /// When the requests being handled now were read (one clock read per batch).
+    read_at: std::time::Instant,
 }
 
 impl Session {
@@ -71,6 +74,7 @@ impl Session {
             watch: None,
             routed_version: 0,
             subs: Subscriptions::default(),
+            read_at: std::time::Instant::now(),
         }
     }
 
@@ -80,6 +84,7 @@ impl Session {
         self.state.local_addr = stream.local_addr().ok();
         let row = ClientRow::new(self.state.id, stream.peer_addr().ok(), self.state.local_addr);
         self.state.row = Some(self.router.clients.add(row));
+        self.replies.observe(ClientObserver::new(self.router.observe.clone(), self.state.id));
         let (mut rd, mut wr) = stream.into_split();
         // Buffers are allocated when there is something to hold and dropped when they
         // are empty, so an idle client costs its task and socket, not 16 KiB of buffers.
@@ -171,6 +176,7 @@ impl Session {
     /// Routes every complete request in `input`, up to the pipeline limit.
     async fn handle_input(&mut self, input: &mut BytesMut) {
         let mut handled = 0;
+        self.read_at = std::time::Instant::now();
         while !self.state.closing && self.replies.len() < self.max_pipeline {
             match self.parser.next(input) {
                 Ok(Some(raw)) => {
@@ -340,6 +346,8 @@ impl Session {
         }
         let args = Args::new(&raw, self.parser.args());
         let (action, spec) = classify(args);
+        let rejected = matches!(action, Action::Reject(_));
+        self.replies.begin(self.router.observe.origin(spec, rejected, self.read_at));
         if let Some(spec) = spec {
             // Remember script bodies, to heal a later EVALSHA that meets NOSCRIPT.
             match spec.name {

@@ -93,6 +93,7 @@ pub async fn refresh_loop(router: Arc<Router>, interval: Duration) {
             _ = tokio::time::sleep(interval) => {}
         }
         if let Err(errors) = refresh_once(&router).await {
+            crate::metrics::Metrics::add(&router.metrics.topology_refresh_failures, 1);
             warn!(?errors, "topology refresh failed on every node tried");
         }
         tokio::time::sleep(MIN_GAP).await;
@@ -160,6 +161,7 @@ pub async fn refresh_once(router: &Router) -> Result<(), Vec<(String, String)>> 
 
 /// Makes `view` the topology in use.
 fn install(router: &Router, view: View) {
+    crate::metrics::Metrics::add(&router.metrics.topology_refreshes, 1);
     let mut topology = Topology::build(&view.ranges, &router.pool);
     topology.epoch = view.epoch.unwrap_or(router.map.load().epoch);
     if topology.shards.len() != router.map.load().shards.len() {

@@ -128,6 +128,9 @@ pub struct CommandSpec {
     pub last_key: i16,
     pub key_step: i16,
     pub route: Route,
+    /// Position in the table, `0..count()`: indexes per-command counters (an array
+    /// slot instead of a lookup by name on every command).
+    pub index: u16,
 }
 
 impl CommandSpec {
@@ -279,13 +282,15 @@ static TABLE: LazyLock<HashMap<&'static [u8], CommandSpec, FnvBuild>> = LazyLock
     REDIS_COMMANDS
         .iter()
         .chain(EXTRA_COMMANDS)
-        .map(|&(name, arity, flags, first_key, last_key, key_step)| {
+        .enumerate()
+        .map(|(index, &(name, arity, flags, first_key, last_key, key_step))| {
             let route = if containers.contains(&name) {
                 Route::Container
             } else {
                 route_for(name, flags, first_key)
             };
-            let spec = CommandSpec { name, arity, flags, first_key, last_key, key_step, route };
+            let index = u16::try_from(index).unwrap_or(u16::MAX);
+            let spec = CommandSpec { name, arity, flags, first_key, last_key, key_step, route, index };
             (name.as_bytes(), spec)
         })
         .collect()
@@ -294,6 +299,11 @@ static TABLE: LazyLock<HashMap<&'static [u8], CommandSpec, FnvBuild>> = LazyLock
 /// Looks up a command (`get`) or subcommand (`client|setname`) by lowercase name.
 pub fn lookup(lowercase_name: &[u8]) -> Option<&'static CommandSpec> {
     TABLE.get(lowercase_name)
+}
+
+/// Commands and subcommands in the table: every [`CommandSpec::index`] is below it.
+pub fn count() -> usize {
+    REDIS_COMMANDS.len() + EXTRA_COMMANDS.len()
 }
 
 /// Every command and subcommand slotway knows, sorted by name.
@@ -317,6 +327,17 @@ mod tests {
         assert!(matches!(lookup(b"shutdown").unwrap().route, Route::Refused(_)));
         assert_eq!(lookup(b"mget").unwrap().route, Route::Splittable);
         assert!(lookup(b"nosuchcommand").is_none());
+    }
+
+    #[test]
+    fn indexes_are_distinct_and_below_count() {
+        let mut seen = vec![false; count()];
+        for c in all() {
+            let i = usize::from(c.index);
+            assert!(i < count() && !seen[i], "{} has index {i}", c.name);
+            seen[i] = true;
+        }
+        assert!(seen.iter().all(|&s| s), "every index is used");
     }
 
     #[test]

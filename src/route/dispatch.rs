@@ -39,6 +39,8 @@ pub struct Router {
     /// How slotway logs in to the nodes (`--node-user`/`--node-password`).
     pub login: Option<NodeLogin>,
     pub metrics: Metrics,
+    /// Per-command counters, slow log, hot keys.
+    pub observe: Arc<crate::observe::Observer>,
     pub scripts: ScriptCache,
     pub leases: Leases,
     pub hub: Arc<Hub>,
@@ -60,6 +62,7 @@ impl Router {
             login: config.node_password.clone().map(|password| NodeLogin { user: config.node_user.clone(), password }),
             readonly: false,
             reachable: None,
+            stats: None,
             unreachable_wait: Duration::from_millis(config.unreachable_wait_ms),
             reconnect: true,
             connect_timeout: config.connect_timeout(),
@@ -74,6 +77,7 @@ impl Router {
             login: settings.login.clone(),
             max_redirects: config.max_redirects,
             metrics: Metrics::default(),
+            observe: Arc::new(crate::observe::Observer::new(config)),
             scripts: ScriptCache::default(),
             leases: Leases::new(config.max_leased_conns, settings.clone(), me.clone()),
             hub: Hub::new(me.clone(), config.pubsub_limit()),
