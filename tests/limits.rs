@@ -116,3 +116,46 @@ fn authentication_and_permissions_in_redis_words() {
     let owner = cluster.node_for_slot(slotway::cluster::slot::hash_slot(b"other"));
     assert_eq!(connect(&owner).cmd(&["GET", "other"]), Value::bulk("v"));
 }
+
+/// Resumes a stopped node even when the test fails half way.
+struct Resume(String);
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").args(["-CONT", &self.0]).status();
+    }
+}
+
+#[test]
+fn a_node_that_stops_answering_fails_its_requests_after_the_reply_timeout() {
+    let cluster = TestCluster::start();
+    let mut config = slotway::Config::with_seeds(cluster.addrs());
+    config.reply_timeout_ms = 700;
+    let proxy = start_slotway_with(config);
+    let key = "stopped:key";
+    let stopped = cluster.node_for_slot(slotway::cluster::slot::hash_slot(key.as_bytes()));
+    let other_key = (0..)
+        .map(|i| format!("alive:{i}"))
+        .find(|k| cluster.node_for_slot(slotway::cluster::slot::hash_slot(k.as_bytes())) != stopped)
+        .unwrap();
+    let mut c = connect(&proxy.addr);
+    assert_eq!(c.cmd(&["SET", key, "1"]), Value::ok());
+    // Many replies come and go before the stop: a timer that only looked at the
+    // first request would fire early or never.
+    for _ in 0..2_000 {
+        assert_eq!(c.cmd(&["GET", key]), Value::bulk("1"));
+    }
+
+    let pidfile = cluster.dir().join(support::port_of(&stopped)).join("redis.pid");
+    let pid = std::fs::read_to_string(pidfile).unwrap().trim().to_string();
+    assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let _resume = Resume(pid);
+    let started = Instant::now();
+    let reply = c.cmd(&["GET", key]);
+    let waited = started.elapsed();
+    assert_eq!(reply, Value::Error(format!("ERR node {stopped} did not reply in time; the command may or may not have run")));
+    assert!(waited >= Duration::from_millis(650), "failed after {waited:?}, before the 700 ms reply timeout");
+    assert!(waited < Duration::from_millis(1_900), "failed after {waited:?}: the reply timeout is 700 ms");
+    // The other shards never noticed.
+    let mut other = connect(&proxy.addr);
+    assert_eq!(other.cmd(&["SET", &other_key, "2"]), Value::ok());
+}

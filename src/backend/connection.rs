@@ -283,12 +283,7 @@ async fn serve(
                 // Let the other clients that are ready now queue their requests too,
                 // so they share this write: one syscall for many requests.
                 tokio::task::yield_now().await;
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(req) => batch.push(req),
-                        Err(_) => break,
-                    }
-                }
+                take_queued(rx, &mut batch);
             }
             while in_flight.load(Ordering::Acquire) >= settings.max_in_flight {
                 // The node is far behind: wait for replies before sending more.
@@ -308,6 +303,17 @@ async fn serve(
     drop(inflight_tx);
     let _ = wr.shutdown().await;
     let _ = (&mut reader.0).await;
+}
+
+/// Moves what is queued now into `batch` (up to [`MAX_BATCH`]) without waiting.
+/// One `poll_recv_many` hands the channel's permits back once for the lot, where a
+/// `try_recv` per request takes the channel's semaphore lock each time.
+fn take_queued(rx: &mut mpsc::Receiver<BackendRequest>, batch: &mut Vec<BackendRequest>) {
+    let room = MAX_BATCH.saturating_sub(batch.len());
+    if room > 0 {
+        // Polled once: `Pending` (nothing queued) registers the no-op waker only.
+        let _ = rx.poll_recv_many(&mut std::task::Context::from_waker(std::task::Waker::noop()), batch, room);
+    }
 }
 
 /// Writes a batch of requests with one write, registering each as in flight first.
@@ -356,16 +362,20 @@ async fn read_replies(
     let mut waiting: VecDeque<InFlight> = VecDeque::new();
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut scanner = ReplyScanner::default();
+    // One timer, armed for the oldest request in flight and armed again only when it
+    // fires early (a later request is the oldest by then; the FIFO's deadlines only
+    // grow). A timer armed per reply took the time driver's lock for every request.
+    let timer = sleep(Duration::ZERO);
+    tokio::pin!(timer);
+    let mut armed = false;
     let error = loop {
         while let Ok(item) = inflight_rx.try_recv() {
             waiting.push_back(item);
         }
-        let deadline = reply_timeout.and_then(|timeout| {
-            waiting.iter().find_map(|w| match w {
-                InFlight::Request(sent) => Some(sent.at + timeout),
-                InFlight::Discard => None,
-            })
-        });
+        if !armed && let Some(deadline) = oldest_deadline(&waiting, reply_timeout) {
+            timer.as_mut().reset(deadline);
+            armed = true;
+        }
         tokio::select! {
             biased;
             read = rd.read_buf(&mut buf) => match read {
@@ -389,9 +399,12 @@ async fn read_replies(
                 Some(item) => waiting.push_back(item),
                 None => return, // writer closed and nothing is in flight
             },
-            _ = sleep(deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()))), if deadline.is_some() => {
-                warn!(%addr, "node did not reply in time; closing its connection");
-                break CommandError::ReplyTimeout(addr.to_string());
+            _ = &mut timer, if armed => {
+                armed = false;
+                if oldest_deadline(&waiting, reply_timeout).is_some_and(|d| d <= Instant::now()) {
+                    warn!(%addr, "node did not reply in time; closing its connection");
+                    break CommandError::ReplyTimeout(addr.to_string());
+                }
             }
         }
     };
@@ -407,6 +420,16 @@ async fn read_replies(
     if let Some(router) = router.upgrade() {
         router.request_refresh();
     }
+}
+
+/// When the oldest request in flight runs out of time (`None`: nothing is in flight,
+/// or no reply timeout applies).
+fn oldest_deadline(waiting: &VecDeque<InFlight>, reply_timeout: Option<Duration>) -> Option<Instant> {
+    let timeout = reply_timeout?;
+    waiting.iter().find_map(|w| match w {
+        InFlight::Request(sent) => Some(sent.at + timeout),
+        InFlight::Discard => None,
+    })
 }
 
 /// Hands every complete reply in `buf` to its request.
