@@ -145,6 +145,16 @@ pub struct Config {
     #[arg(long, env = "SLOTWAY_SHUTDOWN_GRACE_MS", default_value_t = 5_000)]
     pub shutdown_grace_ms: u64,
 
+    /// Log commands slower than this many microseconds end to end through slotway
+    /// (read to reply queued) in slotway's own slow log (`SLOTWAY SLOWLOG`), as
+    /// Redis's `slowlog-log-slower-than`: 0 logs every command, -1 none.
+    #[arg(long, env = "SLOTWAY_SLOWLOG_LOG_SLOWER_THAN", default_value_t = 10_000, allow_negative_numbers = true)]
+    pub slowlog_log_slower_than: i64,
+
+    /// Entries slotway's slow log keeps, newest first (Redis's `slowlog-max-len`).
+    #[arg(long, env = "SLOTWAY_SLOWLOG_MAX_LEN", default_value_t = 128)]
+    pub slowlog_max_len: usize,
+
     /// Log filter, as for `RUST_LOG` (e.g. `info`, `slotway=debug`).
     #[arg(long, env = "SLOTWAY_LOG", default_value = "info")]
     pub log: String,

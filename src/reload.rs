@@ -4,7 +4,7 @@
 //! `timeout`, `max-pipeline`, `client-query-buffer-limit`, `proto-max-bulk-len`,
 //! `shutdown-grace-ms`), which apply to clients that connect afterwards; the log
 //! filter (applied by the binary); the read policy (`read-from`) and the replica
-//! lag bounds, for the next command. Everything else needs a restart, and a changed
+//! lag bounds, for the next command; the slow log's threshold and length. Everything else needs a restart, and a changed
 //! value is reported, not silently ignored.
 
 use tracing::{info, warn};
@@ -27,7 +27,7 @@ pub fn apply(router: &Router, new: Config) -> (Vec<&'static str>, Vec<&'static s
     }
     compare!(live: maxclients, timeout, max_pipeline, client_query_buffer_limit, proto_max_bulk_len,
         shutdown_grace_ms, requirepass, users, log, read_from, replica_max_lag_s, replica_max_lag_bytes,
-        replica_check_interval_ms);
+        replica_check_interval_ms, slowlog_log_slower_than, slowlog_max_len);
     compare!(restart: listen, admin_listen, seeds, threads, conns_per_node, backend_queue, max_leased_conns,
         pubsub_output_limit, connect_timeout_ms, reply_timeout_ms, refresh_interval_s, max_redirects,
         node_user, node_password, unreachable_wait_ms);
@@ -35,6 +35,7 @@ pub fn apply(router: &Router, new: Config) -> (Vec<&'static str>, Vec<&'static s
         router.users.store(std::sync::Arc::new(Users::from_config(&new)));
     }
     router.pool.set_read_from(new.read_from);
+    router.observe.configure(&new);
     router.live.store(std::sync::Arc::new(new));
     if !live.is_empty() {
         info!(changed = ?live, "configuration reloaded");

@@ -146,3 +146,29 @@ fn sighup_turns_replica_reads_on_and_off() {
     }
     assert_eq!(on_replicas(), before, "back to read-from = primary");
 }
+
+#[test]
+fn sighup_changes_the_slow_log_threshold() {
+    let cluster = TestCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("slotway.toml");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let write = |extra: &str| {
+        std::fs::write(&file, format!("cluster = [\"{}\"]\nlisten = \"{addr}\"\n{extra}", cluster.seed())).unwrap()
+    };
+    write("slowlog_log_slower_than = -1\n");
+    let slotway = Slotway::start(&file, &addr);
+    let mut c = connect(&addr);
+    assert_eq!(c.cmd(&["SET", "reload:slow", "1"]), Value::ok());
+    assert_eq!(c.cmd(&["SLOTWAY", "SLOWLOG", "LEN"]), Value::Int(0), "off");
+
+    write("slowlog_log_slower_than = 0\nslowlog_max_len = 3\n");
+    signal(&slotway.0, "-HUP");
+    // Every command is logged now, the log holding the newest three.
+    eventually("the slow log logs every command", || {
+        c.cmd(&["GET", "reload:slow"]);
+        c.cmd(&["SLOTWAY", "SLOWLOG", "LEN"]) == Value::Int(3)
+    });
+    let Value::Array(entries) = c.cmd(&["SLOTWAY", "SLOWLOG", "GET", "-1"]) else { panic!("not an array") };
+    assert_eq!(entries.len(), 3, "bounded by slowlog_max_len");
+}

@@ -76,6 +76,13 @@ impl Collector for Snapshot {
         }
         counter(&mut enc, "slotway_error_replies", "Error replies sent to clients.", s.error_replies)?;
         command_families(&mut enc, s)?;
+        counter(
+            &mut enc,
+            "slotway_slowlog_entries",
+            "Commands logged in slotway's slow log (slower end to end than slowlog-log-slower-than).",
+            s.slowlog_entries,
+        )?;
+        gauge(&mut enc, "slotway_slowlog_length", "Entries in slotway's slow log now.", s.slowlog_length)?;
         node_families(&mut enc, s)?;
         gauge(
             &mut enc,

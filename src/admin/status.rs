@@ -39,6 +39,9 @@ pub struct ClusterStatus {
     pub error_replies: u64,
     /// Per command (table name, `parent|sub` for subcommands), those used so far.
     pub command_stats: Vec<CommandStatus>,
+    /// Entries in slotway's slow log now, and logged since start.
+    pub slowlog_length: usize,
+    pub slowlog_entries: u64,
     pub redirects: Redirects,
     /// Node connections lent to single clients (blocking commands, WATCH).
     pub leased_connections: usize,
@@ -146,6 +149,8 @@ impl ClusterStatus {
             rejected_connections: Metrics::get(&m.rejected_connections),
             commands: Metrics::get(&m.total_commands),
             error_replies: router.observe.commands.error_replies(),
+            slowlog_length: router.observe.slowlog.len(),
+            slowlog_entries: router.observe.slowlog.logged(),
             command_stats: router
                 .observe
                 .commands

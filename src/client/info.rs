@@ -111,13 +111,15 @@ fn slotway_section(out: &mut String, router: &Router) {
         out,
         "# Slotway\r\ntopology_version:{}\r\ntopology_epoch:{}\r\ntopology_refreshes:{}\r\n\
          topology_refresh_failures:{}\r\nbackend_nodes_up:{up}\r\nbackend_nodes_down:{}\r\n\
-         leased_connections:{}\r\n",
+         leased_connections:{}\r\nslowlog_len:{}\r\nslowlog_entries_total:{}\r\n",
         router.map.version(),
         topology.epoch,
         Metrics::get(&m.topology_refreshes),
         Metrics::get(&m.topology_refresh_failures),
         nodes.len() - up,
         router.leases.in_use(),
+        router.observe.slowlog.len(),
+        router.observe.slowlog.logged(),
     );
 }
 

@@ -83,8 +83,9 @@ impl Session {
         let _ = stream.set_nodelay(true);
         self.state.local_addr = stream.local_addr().ok();
         let row = ClientRow::new(self.state.id, stream.peer_addr().ok(), self.state.local_addr);
-        self.state.row = Some(self.router.clients.add(row));
-        self.replies.observe(ClientObserver::new(self.router.observe.clone(), self.state.id));
+        let row = self.router.clients.add(row);
+        self.replies.observe(ClientObserver::new(self.router.observe.clone(), self.state.id, row.clone()));
+        self.state.row = Some(row);
         let (mut rd, mut wr) = stream.into_split();
         // Buffers are allocated when there is something to hold and dropped when they
         // are empty, so an idle client costs its task and socket, not 16 KiB of buffers.
@@ -347,7 +348,7 @@ impl Session {
         let args = Args::new(&raw, self.parser.args());
         let (action, spec) = classify(args);
         let rejected = matches!(action, Action::Reject(_));
-        self.replies.begin(self.router.observe.origin(spec, rejected, self.read_at));
+        self.replies.begin(self.router.observe.origin(spec, rejected, self.read_at, &raw));
         if let Some(spec) = spec {
             // Remember script bodies, to heal a later EVALSHA that meets NOSCRIPT.
             match spec.name {

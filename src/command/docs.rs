@@ -56,6 +56,7 @@ pub fn behaviour(spec: &CommandSpec) -> String {
             Local::Subscribe | Local::PSubscribe | Local::SSubscribe => "shared subscriptions on the nodes".into(),
             Local::ClusterInfo | Local::ClusterSlots | Local::ClusterShards | Local::ClusterNodes
             | Local::ClusterMyId | Local::ClusterReplicas => "answered by slotway: a one-node cluster at its address".into(),
+            Local::SlotwaySlowlog => "answered by slotway: its own slow log (time end to end through slotway)".into(),
             _ => "answered by slotway".into(),
         },
         Route::Refused(why) => format!("refused: {why}"),

@@ -115,6 +115,9 @@ pub enum Local {
     ClusterMyId,
     ClusterReplicas,
     Reset,
+    /// `SLOTWAY SLOWLOG GET|LEN|RESET`: slotway's own slow log.
+    SlotwaySlowlog,
+    SlotwayHelp,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -231,6 +234,8 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         "cluster|nodes" => L(ClusterNodes),
         "cluster|myid" => L(ClusterMyId),
         "cluster|replicas" | "cluster|slaves" => L(ClusterReplicas),
+        "slotway|slowlog" => L(SlotwaySlowlog),
+        "slotway|help" => L(SlotwayHelp),
         "cluster|countkeysinslot" | "cluster|getkeysinslot" => Route::SlotArgument,
         // Same answer from any node (the cluster broadcasts PUBLISH itself).
         "command" | "command|count" | "command|docs" | "command|getkeys" | "command|getkeysandflags"
@@ -247,10 +252,14 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
 }
 
 /// Commands of later Redis versions that clients send on connect and slotway answers
-/// itself (Redis 7.2's `CLIENT SETINFO` and `CLIENT NO-TOUCH`).
+/// itself (Redis 7.2's `CLIENT SETINFO` and `CLIENT NO-TOUCH`), and slotway's own
+/// `SLOTWAY` (admin, as Redis's `SLOWLOG`: it shows other clients' commands).
 static EXTRA_COMMANDS: &[(&str, i16, u32, i16, i16, i16)] = &[
     ("client|no-touch", 3, flag::LOADING | flag::NOSCRIPT | flag::STALE, 0, 0, 0),
     ("client|setinfo", 4, flag::LOADING | flag::NOSCRIPT | flag::STALE, 0, 0, 0),
+    ("slotway", -2, 0, 0, 0, 0),
+    ("slotway|slowlog", -3, flag::ADMIN | flag::LOADING | flag::STALE, 0, 0, 0),
+    ("slotway|help", 2, flag::LOADING | flag::STALE, 0, 0, 0),
 ];
 
 /// FNV-1a: command names are short and not attacker-chosen keys of a growing map,
@@ -277,6 +286,7 @@ type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
 static TABLE: LazyLock<HashMap<&'static [u8], CommandSpec, FnvBuild>> = LazyLock::new(|| {
     let containers: Vec<&str> = REDIS_COMMANDS
         .iter()
+        .chain(EXTRA_COMMANDS)
         .filter_map(|(n, ..)| n.split_once('|').map(|(parent, _)| parent))
         .collect();
     REDIS_COMMANDS

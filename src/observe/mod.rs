@@ -7,34 +7,60 @@
 //!
 //! # Layout
 //!
+//! - [`command`]: the `SLOTWAY` command
 //! - [`commands`]: calls, errors and time per command (`INFO commandstats`)
 //! - [`latency`]: a histogram of fixed buckets made of atomics
 //! - [`nodes`]: per-node latency and connection counts
+//! - [`slowlog`]: commands slower end to end than a threshold (`SLOTWAY SLOWLOG`)
 
+pub mod command;
 pub mod commands;
 pub mod latency;
 pub mod nodes;
+pub mod slowlog;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use bytes::Bytes;
+
+use crate::client::registry::{ClientRow, lock};
 use crate::command::table::CommandSpec;
+use crate::config::Config;
 use commands::{CommandStats, Outcome};
+use slowlog::{Sender, SlowLog};
 
 /// Everything slotway observes about the commands it serves; one per [`crate::route::dispatch::Router`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Observer {
     pub commands: CommandStats,
+    pub slowlog: SlowLog,
 }
 
 impl Observer {
-    pub fn new(_config: &crate::config::Config) -> Self {
-        Observer::default()
+    pub fn new(config: &Config) -> Self {
+        Observer {
+            commands: CommandStats::default(),
+            slowlog: SlowLog::new(config.slowlog_log_slower_than, config.slowlog_max_len),
+        }
     }
 
-    /// What a reply queue keeps about a request just framed at `started`.
-    pub fn origin(&self, spec: Option<&CommandSpec>, rejected: bool, started: Instant) -> Origin {
-        Origin { command: spec.map(|s| s.index), rejected, started: Some(started) }
+    /// Applies the settings that can change live (SIGHUP).
+    pub fn configure(&self, config: &Config) {
+        self.slowlog.configure(config.slowlog_log_slower_than, config.slowlog_max_len);
+    }
+
+    /// What a reply queue keeps about `request`, just framed at `started`. The
+    /// request's bytes are kept (a reference, not a copy) only while the slow log is
+    /// on, and never for commands that carry passwords.
+    pub fn origin(&self, spec: Option<&CommandSpec>, rejected: bool, started: Instant, request: &Bytes) -> Origin {
+        let loggable = spec.is_some_and(|s| !matches!(s.name, "auth" | "hello")) && !rejected;
+        Origin {
+            command: spec.map(|s| s.index),
+            rejected,
+            started: Some(started),
+            request: (loggable && self.slowlog.enabled()).then(|| request.clone()),
+        }
     }
 }
 
@@ -47,6 +73,8 @@ pub struct Origin {
     rejected: bool,
     /// When the request was framed; `None` for replies that answer no request.
     started: Option<Instant>,
+    /// The request, for the slow log.
+    request: Option<Bytes>,
 }
 
 /// One client's link to the [`Observer`]: accounts for each reply as it leaves.
@@ -55,11 +83,13 @@ pub struct ClientObserver {
     observer: Arc<Observer>,
     /// Picks the client's stripe of counters.
     client_id: u64,
+    /// The client's `CLIENT LIST` row: its address and name, for slow log entries.
+    row: Arc<Mutex<ClientRow>>,
 }
 
 impl ClientObserver {
-    pub fn new(observer: Arc<Observer>, client_id: u64) -> Self {
-        ClientObserver { observer, client_id }
+    pub fn new(observer: Arc<Observer>, client_id: u64, row: Arc<Mutex<ClientRow>>) -> Self {
+        ClientObserver { observer, client_id, row }
     }
 
     /// `reply` to the request of `origin` is going to the client. `now` is read
@@ -79,5 +109,14 @@ impl ClientObserver {
             (false, false) => Outcome::Ok,
         };
         self.observer.commands.record(self.client_id, command, outcome, usec);
+        if let Some(request) = origin.request
+            && self.observer.slowlog.is_slow(usec)
+        {
+            let sender = {
+                let row = lock(&self.row);
+                Sender { addr: row.addr.map_or_else(String::new, |a| a.to_string()), name: row.name.clone() }
+            };
+            self.observer.slowlog.log(&request, usec, sender);
+        }
     }
 }

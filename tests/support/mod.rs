@@ -11,11 +11,13 @@
 //! - `slots`: what the cluster itself says about slots ([`keyslot`], [`slot_owners`],
 //!   [`key_owner`] ...), keys placed on given primaries, and moving a slot behind
 //!   slotway's back ([`move_slot`] and its steps).
+//! - `admin`: slotway with its admin port, HTTP GETs, `/metrics` parsed ([`scrape`], [`sample`]).
 //! - `procs`: node processes ([`process_id`], [`kill9`]) and this process's memory.
 
 // Every test file compiles this module and uses only part of it.
 #![allow(dead_code, unused_imports)]
 
+mod admin;
 mod cluster;
 mod direct;
 mod procs;
@@ -23,6 +25,9 @@ mod proxy;
 mod resp;
 mod slots;
 
+pub use admin::{
+    HttpReply, counter_or_zero, get, latency_count, sample, scrape, start_with_admin, start_with_admin_and, try_get,
+};
 pub use cluster::{ClusterNode, TestCluster, cluster_nodes, parse_cluster_nodes, port_of};
 pub use direct::{
     Cmd, admin_ok, array, bulk, client_list, cmd, dbsizes, int, node_id, pipeline, pipeline_raw, pipeline_raw_within,

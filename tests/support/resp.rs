@@ -74,6 +74,11 @@ pub fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
 }
 
 impl RawConn {
+    /// This end's address, as the server sees the client.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.writer.local_addr().expect("local address")
+    }
+
     /// Write raw bytes, e.g. several commands at once to test pipelining.
     pub fn send(&mut self, bytes: &[u8]) {
         self.try_send(bytes).expect("write to server");
