@@ -1,6 +1,7 @@
 //! Every knob slotway has, in one documented struct, filled from the command line
 //! (and `SLOTWAY_*` environment variables). Defaults follow Redis where Redis has one.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -12,9 +13,57 @@ use clap::Parser;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "slotway", version, about)]
 pub struct Config {
-    /// Address clients connect to.
+    /// Address clients connect to over plain TCP. Empty: no plain listener (Redis's
+    /// `port 0`), for a TLS-only slotway.
     #[arg(long, env = "SLOTWAY_LISTEN", default_value = "127.0.0.1:6380")]
     pub listen: String,
+
+    /// Address clients connect to over TLS, beside --listen (Redis's `tls-port`).
+    /// Needs --tls-cert-file and --tls-key-file. Off unless given.
+    #[arg(long, env = "SLOTWAY_TLS_LISTEN")]
+    pub tls_listen: Option<String>,
+
+    /// The TLS listener's certificate, PEM (a chain: leaf first).
+    #[arg(long, env = "SLOTWAY_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The TLS listener's private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SLOTWAY_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// CA certificates, PEM, that TLS clients' certificates must be signed by.
+    #[arg(long, env = "SLOTWAY_TLS_CA_CERT_FILE")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+
+    /// Whether TLS clients must show a certificate signed by --tls-ca-cert-file: `yes`
+    /// (Redis's default), `optional` (verified when shown) or `no`.
+    #[arg(long, env = "SLOTWAY_TLS_AUTH_CLIENTS", value_enum, default_value = "yes")]
+    pub tls_auth_clients: TlsAuthClients,
+
+    /// Connect to the nodes over TLS (nodes serving Redis's `tls-port`; give their TLS
+    /// ports as seeds). Needs --node-tls-ca-cert-file.
+    #[arg(long, env = "SLOTWAY_NODE_TLS", default_value_t = false, action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new())]
+    pub node_tls: bool,
+
+    /// CA certificates, PEM, the nodes' certificates must be signed by (a system
+    /// bundle file works too).
+    #[arg(long, env = "SLOTWAY_NODE_TLS_CA_CERT_FILE")]
+    pub node_tls_ca_cert_file: Option<PathBuf>,
+
+    /// Client certificate, PEM, slotway shows the nodes (for Redis's `tls-auth-clients
+    /// yes`, its default); with --node-tls-key-file.
+    #[arg(long, env = "SLOTWAY_NODE_TLS_CERT_FILE")]
+    pub node_tls_cert_file: Option<PathBuf>,
+
+    /// Private key, PEM, of --node-tls-cert-file.
+    #[arg(long, env = "SLOTWAY_NODE_TLS_KEY_FILE")]
+    pub node_tls_key_file: Option<PathBuf>,
+
+    /// Name every node's certificate must carry. Default: the host part of each node's
+    /// address, which for an IP address is checked against the certificate's IP SANs.
+    #[arg(long, env = "SLOTWAY_NODE_TLS_SERVER_NAME")]
+    pub node_tls_server_name: Option<String>,
 
     /// Address of the admin HTTP port: Prometheus `/metrics`, a live status page at
     /// `/`, its data at `/api/cluster`. Off unless given; it has no authentication,
@@ -158,6 +207,14 @@ pub struct Config {
     /// Log filter, as for `RUST_LOG` (e.g. `info`, `slotway=debug`).
     #[arg(long, env = "SLOTWAY_LOG", default_value = "info")]
     pub log: String,
+}
+
+/// Whether TLS clients must show a certificate (Redis's `tls-auth-clients`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TlsAuthClients {
+    No,
+    Yes,
+    Optional,
 }
 
 impl Config {

@@ -87,6 +87,12 @@ fn validate(config: Config) -> Result<Config, String> {
     if config.seeds.is_empty() {
         return Err("no cluster seeds: give --cluster HOST:PORT (or `cluster = [\"HOST:PORT\"]` in the config file)".into());
     }
+    if config.listen.is_empty() && config.tls_listen.is_none() {
+        return Err("nothing to listen on: --listen is empty and --tls-listen is not set".into());
+    }
+    // Certificate and key files are read now, so a missing one stops the start (or
+    // a reload) with the setting and file named, not the first client or node.
+    crate::net::tls::check(&config).map_err(|e| e.to_string())?;
     for user in &config.users {
         match (&user.password, &user.password_sha256) {
             (Some(_), None) => {}

@@ -52,6 +52,9 @@ pub enum CommandError {
     // --- a node connection (outcome may be unknown) ---
     #[error("CLUSTERDOWN node {0} is unreachable")]
     NodeUnreachable(String),
+    /// The same, with why the last connection attempt failed (refused, TLS ...).
+    #[error("CLUSTERDOWN node {0} is unreachable: {1}")]
+    NodeUnreachableBecause(String, std::sync::Arc<str>),
     #[error("ERR slotway lost the connection to node {0}; the command may or may not have run")]
     ConnectionLost(String),
     #[error("ERR node {0} did not reply in time; the command may or may not have run")]
@@ -100,6 +103,8 @@ pub fn error_reply(text: &str) -> bytes::Bytes {
 pub enum Error {
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::net::tls::TlsError),
     #[error("no cluster seed answered CLUSTER SLOTS: {0}")]
     NoSeed(String),
     #[error("io error: {0}")]

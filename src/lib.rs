@@ -31,6 +31,7 @@ pub mod error;
 pub mod listener;
 pub mod metrics;
 pub mod observe;
+pub mod net;
 pub mod protocol;
 pub mod reload;
 pub mod pubsub;
@@ -48,24 +49,55 @@ pub use error::Error;
 /// The Redis version slotway reports (`HELLO`): the command set it routes.
 pub const REDIS_VERSION: &str = "7.0.0";
 
-/// Serves clients on `listener` until `shutdown` completes.
+/// Serves clients on `listener` (plain TCP) until `shutdown` completes.
 ///
 /// Learns the topology from the seeds first; if no seed answers, returns an error
 /// naming each seed and what went wrong with it.
 pub async fn serve(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-    serve_with_reload(listener, config, shutdown, None).await
+    serve_with_reload(Listeners { plain: Some(listener), tls: None }, config, shutdown, None).await
 }
 
-/// [`serve`], also applying each configuration received on `reloads` (SIGHUP):
-/// what can change live is applied, what cannot is reported in the log.
+/// The sockets clients connect to: `--listen` (plain) and `--tls-listen`.
+pub struct Listeners {
+    pub plain: Option<TcpListener>,
+    pub tls: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds `listen` (unless empty) and `tls-listen` (when set).
+    pub async fn bind(config: &Config) -> Result<Listeners, Error> {
+        let bind = |addr: String| async move {
+            TcpListener::bind(&addr).await.map_err(|source| Error::Listen { addr, source })
+        };
+        let plain = match config.listen.as_str() {
+            "" => None,
+            addr => Some(bind(addr.to_string()).await?),
+        };
+        let tls = match &config.tls_listen {
+            Some(addr) => Some(bind(addr.clone()).await?),
+            None => None,
+        };
+        Ok(Listeners { plain, tls })
+    }
+}
+
+/// Serves clients on `listeners`, also applying each configuration received on
+/// `reloads` (SIGHUP): what can change live is applied, what cannot is reported in
+/// the log. A TLS listener uses the `tls-*` settings; `node-tls` applies to the nodes.
 pub async fn serve_with_reload(
-    listener: TcpListener,
+    listeners: Listeners,
     config: Config,
     shutdown: impl Future<Output = ()>,
     reloads: Option<tokio::sync::mpsc::Receiver<Config>>,
 ) -> Result<(), Error> {
     let config = Arc::new(config);
-    let router = route::dispatch::Router::new(&config);
+    // TLS files are read before anything starts: a bad one stops slotway here.
+    let tls = match listeners.tls {
+        Some(l) => Some((l, tokio_rustls::TlsAcceptor::from(net::tls::server_config(&config)?))),
+        None => None,
+    };
+    let connector = net::connect::NodeConnector::new(net::tls::node_config(&config)?);
+    let router = route::dispatch::Router::with_connector(&config, connector);
     // Bound before the seeds are asked, so a bad --admin-listen fails at once; the
     // guard stops the admin port however serve returns.
     let _admin = match &config.admin_listen {
@@ -78,8 +110,11 @@ pub async fn serve_with_reload(
         ));
     }
     let topology = router.map.load();
+    let addr = |l: Option<&TcpListener>| l.and_then(|l| l.local_addr().ok()).map_or("-".to_string(), |a| a.to_string());
     info!(
-        listen = %listener.local_addr()?,
+        listen = %addr(listeners.plain.as_ref()),
+        tls_listen = %addr(tls.as_ref().map(|(l, _)| l)),
+        node_tls = router.connector.is_tls(),
         shards = topology.shards.len(),
         slots = topology.covered_slots(),
         "slotway ready"
@@ -98,7 +133,8 @@ pub async fn serve_with_reload(
             }
         })
     });
-    listener::accept_loop(listener, router.clone(), shutdown).await;
+    let clients = listener::ClientListeners { plain: listeners.plain, tls };
+    listener::accept_loop(clients, router.clone(), shutdown).await;
     if let Some(task) = reloader {
         task.abort();
     }

@@ -1,46 +1,63 @@
-//! The accept loop: one session task per client, up to `maxclients`.
+//! The accept loop: one session task per client, up to `maxclients`, from the plain
+//! listener and the TLS listener alike (a TLS client's session starts once its
+//! handshake is done).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
-use tracing::{Instrument, debug_span, warn};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tracing::{Instrument, debug_span, info, warn};
 
 use crate::client::session::Session;
 use crate::metrics::Metrics;
+use crate::net::accept::{HANDSHAKE_TIMEOUT, handshake};
+use crate::net::stream::Stream;
 use crate::route::dispatch::Router;
 
+/// What clients connect to: a plain listener, a TLS one, or both.
+pub struct ClientListeners {
+    pub plain: Option<TcpListener>,
+    pub tls: Option<(TcpListener, TlsAcceptor)>,
+}
+
 /// Accepts clients until `shutdown` completes.
-pub async fn accept_loop(listener: TcpListener, router: Arc<Router>, shutdown: impl Future<Output = ()>) {
+pub async fn accept_loop(listeners: ClientListeners, router: Arc<Router>, shutdown: impl Future<Output = ()>) {
     let next_id = AtomicU64::new(1);
     let connected = Arc::new(AtomicUsize::new(0));
     let mut shutdown = std::pin::pin!(shutdown);
+    let (tls_listener, acceptor) = listeners.tls.unzip();
     loop {
-        let (mut stream, peer) = tokio::select! {
+        let (accepted, tls) = tokio::select! {
             _ = &mut shutdown => return,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a little rather than spin.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = accept(listeners.plain.as_ref()) => (accepted, None),
+            accepted = accept(tls_listener.as_ref()) => (accepted, acceptor.clone()),
+        };
+        let (mut stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a little rather than spin.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
         };
         // Read per client: a reload (SIGHUP) changes the limits for new clients.
         let config = router.live.load_full();
         if connected.load(Ordering::Relaxed) >= config.maxclients {
             Metrics::add(&router.metrics.rejected_connections, 1);
-            tokio::spawn(async move {
-                let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
-            });
+            // A TLS client could not read a plain error: it is just closed.
+            if tls.is_none() {
+                tokio::spawn(async move {
+                    let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+                });
+            }
             continue;
         }
-        // As Redis's total_connections_received: clients refused at maxclients are not counted.
-        Metrics::add(&router.metrics.total_connections, 1);
+        // A handshake in progress holds a client slot: maxclients bounds those too.
         connected.fetch_add(1, Ordering::Relaxed);
         let id = next_id.fetch_add(1, Ordering::Relaxed);
         let session = Session::new(router.clone(), &config, id);
@@ -48,14 +65,40 @@ pub async fn accept_loop(listener: TcpListener, router: Arc<Router>, shutdown: i
         let router = router.clone();
         tokio::spawn(
             async move {
-                Metrics::add(&router.metrics.connected_clients, 1);
-                session.run(stream).await;
-                router.metrics.connected_clients.fetch_sub(1, Ordering::Relaxed);
+                if let Some(stream) = secure(stream, tls, peer).await {
+                    // As Redis's total_connections_received: clients refused at
+                    // maxclients, or whose handshake failed, are not counted.
+                    Metrics::add(&router.metrics.total_connections, 1);
+                    Metrics::add(&router.metrics.connected_clients, 1);
+                    session.run(stream).await;
+                    router.metrics.connected_clients.fetch_sub(1, Ordering::Relaxed);
+                }
                 connected.fetch_sub(1, Ordering::Relaxed);
             }
             // A span per client; at debug level, so at the default `info` it costs no
             // enter/exit on every poll of the hot path (it showed in profiles).
             .instrument(debug_span!("client", id, %peer)),
         );
+    }
+}
+
+/// The next client of `listener`; never, without one.
+async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The client's stream: as it is, or after a TLS handshake (`None` when that failed;
+/// logged, and the connection dropped).
+async fn secure(tcp: TcpStream, tls: Option<TlsAcceptor>, peer: SocketAddr) -> Option<Stream> {
+    let Some(acceptor) = tls else { return Some(Stream::Plain(tcp)) };
+    match handshake(&acceptor, tcp, HANDSHAKE_TIMEOUT).await {
+        Ok(stream) => Some(stream),
+        Err(e) => {
+            info!(%peer, error = %e, "TLS handshake with a client failed; connection dropped");
+            None
+        }
     }
 }

@@ -1,7 +1,6 @@
 //! The slotway binary: parse the config, start logging, bind, serve until a signal.
 
 use clap::Parser;
-use tokio::net::TcpListener;
 use tracing::info;
 
 use std::ffi::OsString;
@@ -59,12 +58,10 @@ fn main() {
 }
 
 async fn run(config: Config, args: Vec<OsString>, log: reload::Handle<EnvFilter, Registry>) -> Result<(), slotway::Error> {
-    let listener = TcpListener::bind(&config.listen)
-        .await
-        .map_err(|source| slotway::Error::Listen { addr: config.listen.clone(), source })?;
+    let listeners = slotway::Listeners::bind(&config).await?;
     let (reloads_tx, reloads) = tokio::sync::mpsc::channel(4);
     tokio::spawn(reload_on_sighup(args, log, reloads_tx));
-    slotway::serve_with_reload(listener, config, shutdown_signal(), Some(reloads)).await
+    slotway::serve_with_reload(listeners, config, shutdown_signal(), Some(reloads)).await
 }
 
 const RESERVED_FDS: u64 = 128;

@@ -15,14 +15,14 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio::time::{Instant, sleep, sleep_until};
 use tracing::{debug, warn};
 
 use crate::error::CommandError;
 use crate::observe::nodes::{NodeStats, ReplyClock};
+use crate::net::connect::NodeConnector;
+use crate::net::stream::{ReadHalf, Stream, WriteHalf};
 use crate::protocol::reply::{Redirect, ReplyScanner};
 use crate::route::dispatch::Router;
 
@@ -80,6 +80,8 @@ pub struct ConnSettings {
     pub reachable: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// The node's latency histogram and connection count (shared connections only).
     pub stats: Option<Arc<NodeStats>>,
+    /// Plain TCP or TLS; the connect timeout covers the handshake too.
+    pub connector: NodeConnector,
     pub connect_timeout: Duration,
     /// How long a request waits for an unreachable node (or its replacement) before
     /// it fails with `CLUSTERDOWN`.
@@ -144,9 +146,8 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
                 None => break,
             },
         };
-        match timeout(settings.connect_timeout, TcpStream::connect(&*addr)).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
+        match settings.connector.connect(&addr, settings.connect_timeout).await {
+            Ok(stream) => {
                 backoff = Duration::from_millis(50);
                 debug!(%addr, "connected to node");
                 if let Some(flag) = &settings.reachable {
@@ -159,15 +160,13 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
                     break;
                 }
             }
-            failure => {
+            Err(failure) => {
                 if let Some(flag) = &settings.reachable {
                     flag.store(false, std::sync::atomic::Ordering::Relaxed);
                 }
-                let why = match failure {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "connect timed out".into(),
-                };
-                warn!(%addr, %why, "cannot reach node");
+                warn!(%addr, why = %failure, "cannot reach node");
+                // Said in the error the waiting requests get in the end.
+                let why: Option<Arc<str>> = Some(failure.to_string().into());
                 parked.push_front(first);
                 let retry_at = Instant::now() + jitter(backoff);
                 loop {
@@ -176,7 +175,7 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
                     // decide when clients learn of it. Coalesced by the refresher.
                     if let Some(router) = router.upgrade() {
                         router.request_refresh();
-                        settle_parked(&router, &addr, &mut parked, settings.reconnect);
+                        settle_parked(&router, &addr, &mut parked, settings.reconnect, why.as_ref());
                     }
                     let next_check = (Instant::now() + PARKED_CHECK).min(retry_at);
                     tokio::select! {
@@ -184,7 +183,7 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
                             Some(req) => parked.push_back((req, Instant::now() + settings.unreachable_wait)),
                             None => {
                                 for (req, _) in parked.drain(..) {
-                                    req.fail(CommandError::NodeUnreachable(addr.to_string()));
+                                    req.fail(unreachable(&addr, why.as_ref()));
                                 }
                                 return;
                             }
@@ -210,7 +209,13 @@ const PARKED_CHECK: Duration = Duration::from_millis(25);
 
 /// Sends waiting requests whose slot has a new owner there (in order), and fails,
 /// with a clear error, those that waited as long as allowed.
-fn settle_parked(router: &Arc<Router>, addr: &Arc<str>, parked: &mut VecDeque<(BackendRequest, Instant)>, reroutable: bool) {
+fn settle_parked(
+    router: &Arc<Router>,
+    addr: &Arc<str>,
+    parked: &mut VecDeque<(BackendRequest, Instant)>,
+    reroutable: bool,
+    why: Option<&Arc<str>>,
+) {
     let now = Instant::now();
     let mut kept = VecDeque::with_capacity(parked.len());
     for (req, give_up) in parked.drain(..) {
@@ -218,11 +223,19 @@ fn settle_parked(router: &Arc<Router>, addr: &Arc<str>, parked: &mut VecDeque<(B
         let req = if reroutable && !req.leased { router.reroute_from(req, addr) } else { Err(req) };
         match req {
             Ok(()) => {}
-            Err(req) if now >= give_up => req.fail(CommandError::NodeUnreachable(addr.to_string())),
+            Err(req) if now >= give_up => req.fail(unreachable(addr, why)),
             Err(req) => kept.push_back((req, give_up)),
         }
     }
     *parked = kept;
+}
+
+/// `CLUSTERDOWN`, saying why the node could not be reached when that is known.
+fn unreachable(addr: &str, why: Option<&Arc<str>>) -> CommandError {
+    match why {
+        Some(why) => CommandError::NodeUnreachableBecause(addr.to_string(), why.clone()),
+        None => CommandError::NodeUnreachable(addr.to_string()),
+    }
 }
 
 /// Spreads reconnects of many connections over time.
@@ -237,7 +250,7 @@ fn jitter(d: Duration) -> Duration {
 
 /// Pumps requests and replies over one established connection until it fails.
 async fn serve(
-    stream: TcpStream,
+    stream: Stream,
     addr: &Arc<str>,
     first: Vec<BackendRequest>,
     rx: &mut mpsc::Receiver<BackendRequest>,
@@ -318,7 +331,7 @@ fn take_queued(rx: &mut mpsc::Receiver<BackendRequest>, batch: &mut Vec<BackendR
 
 /// Writes a batch of requests with one write, registering each as in flight first.
 async fn write_batch(
-    wr: &mut OwnedWriteHalf,
+    wr: &mut WriteHalf,
     out: &mut BytesMut,
     batch: &mut Vec<BackendRequest>,
     inflight: &mpsc::UnboundedSender<InFlight>,
@@ -339,7 +352,7 @@ async fn write_batch(
             sent.req.fail(CommandError::ConnectionLost(addr.to_string()));
         }
     }
-    let result = wr.write_all(out).await;
+    let result = wr.send(out).await;
     out.clear();
     if out.capacity() > 1024 * 1024 {
         *out = BytesMut::with_capacity(16 * 1024);
@@ -351,7 +364,7 @@ async fn write_batch(
 /// a timeout or bad bytes, every request still in flight gets an error (its outcome
 /// is unknown) and the connection is dropped.
 async fn read_replies(
-    mut rd: OwnedReadHalf,
+    mut rd: ReadHalf,
     mut inflight_rx: mpsc::UnboundedReceiver<InFlight>,
     in_flight: Arc<AtomicUsize>,
     addr: Arc<str>,

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use std::time::Duration;
 use tracing::{debug, warn};
 
@@ -28,6 +27,7 @@ use super::local::{self, ClientState};
 use crate::command::table::Local;
 use crate::metrics::Metrics;
 use crate::observe::ClientObserver;
+use crate::net::stream::Stream;
 use super::reply_queue::{Part, ReplyMode, ReplyQueue};
 use crate::command::classify::{Action, classify};
 use crate::config::Config;
@@ -79,10 +79,10 @@ impl Session {
     }
 
     /// Serves the client until it disconnects, sends `QUIT`, or sends bad protocol.
-    pub async fn run(mut self, stream: TcpStream) {
-        let _ = stream.set_nodelay(true);
-        self.state.local_addr = stream.local_addr().ok();
-        let row = ClientRow::new(self.state.id, stream.peer_addr().ok(), self.state.local_addr);
+    pub async fn run(mut self, stream: Stream) {
+        let _ = stream.tcp().set_nodelay(true);
+        self.state.local_addr = stream.tcp().local_addr().ok();
+        let row = ClientRow::new(self.state.id, stream.tcp().peer_addr().ok(), self.state.local_addr);
         let row = self.router.clients.add(row);
         self.replies.observe(ClientObserver::new(self.router.observe.clone(), self.state.id, row.clone()));
         self.state.row = Some(row);
@@ -104,7 +104,7 @@ impl Session {
             tokio::select! {
                 biased;
                 () = self.replies.take_ready(&mut output), if !self.replies.is_empty() => {
-                    if wr.write_all(&output).await.is_err() {
+                    if wr.send(&output).await.is_err() {
                         break;
                     }
                     output.clear();
@@ -132,17 +132,12 @@ impl Session {
                     // A client that stopped reading blocks this write; the hub's cut-off
                     // must still close it.
                     tokio::select! {
-                        written = wr.write_all(&push) => if written.is_err() { break },
+                        written = wr.send(&push) => if written.is_err() { break },
                         () = cut.notified() => break,
                     }
                 }
-                ready = rd.readable(), if can_read => {
-                    let read = match ready {
-                        Ok(()) => read_now(&mut rd, &mut input),
-                        Err(e) => Err(e),
-                    };
+                read = rd.read_some(&mut input), if can_read => {
                     match read {
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                         // End of input: still answer what was asked, then close; but,
                         // as Redis drops a blocked client whose connection closed, not
                         // for a blocking command: its reply may never come, and waiting
@@ -552,31 +547,4 @@ fn subscribed_mode_refusal(action: &Action, spec: Option<&CommandSpec>, args: Ar
     Some(error_reply(&format!(
         "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
     )))
-}
-
-thread_local! {
-    /// Each worker thread's read buffer: a client's bytes land here and only what
-    /// came is copied into its own buffer, so a read costs no allocation.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_SCRATCH]);
-}
-
-const READ_SCRATCH: usize = 64 * 1024;
-
-/// Reads what the socket has now into `input`, without waiting (`WouldBlock` if
-/// nothing). Through `AsyncRead::poll_read`, which clears the readiness after a
-/// short read, so the next loop waits in epoll instead of trying a read that fails.
-fn read_now(rd: &mut tokio::net::tcp::OwnedReadHalf, input: &mut BytesMut) -> std::io::Result<usize> {
-    use std::task::{Context, Poll, Waker};
-    SCRATCH.with_borrow_mut(|scratch| {
-        let mut cx = Context::from_waker(Waker::noop());
-        let mut buf = tokio::io::ReadBuf::new(scratch);
-        match tokio::io::AsyncRead::poll_read(std::pin::Pin::new(rd), &mut cx, &mut buf) {
-            Poll::Ready(Ok(())) => {
-                input.extend_from_slice(buf.filled());
-                Ok(buf.filled().len())
-            }
-            Poll::Ready(Err(e)) => Err(e),
-            Poll::Pending => Err(std::io::ErrorKind::WouldBlock.into()),
-        }
-    })
 }

@@ -10,8 +10,7 @@ use std::time::Duration;
 use arc_swap::{ArcSwap, Guard};
 use bytes::BytesMut;
 use redis_protocol::resp2::decode::decode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 use tokio::sync::Notify;
 use tokio::time::timeout;
 use tracing::{debug, info, warn};
@@ -20,6 +19,8 @@ use redis_protocol::resp2::types::OwnedFrame;
 
 use super::topology::{max_config_epoch, SlotRange, Topology, add_unlisted_replicas, parse_cluster_slots};
 use crate::backend::connection::{NodeLogin, handshake};
+use crate::net::connect::NodeConnector;
+use crate::net::stream::Stream;
 use crate::route::dispatch::Router;
 
 /// Least time between two refreshes, so a burst of redirects costs one query.
@@ -124,7 +125,7 @@ pub async fn refresh_once(router: &Router) -> Result<(), Vec<(String, String)>> 
     let mut stale = Vec::new();
     let mut unreachable = 0;
     for addr in candidates {
-        match fetch_slots(&addr, router.connect_timeout, router.login.as_ref()).await {
+        match fetch_slots(&addr, &router.connector, router.connect_timeout, router.login.as_ref()).await {
             // A view older than the one in use (a node cut off in a minority partition
             // that missed a failover) must not roll the map back.
             Ok(view) if !view.ranges.is_empty() && view.epoch.is_some_and(|e| e < current_epoch) => {
@@ -176,11 +177,13 @@ fn install(router: &Router, view: View) {
 
 /// `CLUSTER SLOTS` on a fresh connection, bounded by `wait` per step, completed with
 /// the replicas `CLUSTER NODES` names (see [`add_unlisted_replicas`]).
-pub async fn fetch_slots(addr: &str, wait: Duration, login: Option<&NodeLogin>) -> Result<View, String> {
-    let mut stream = timeout(wait, TcpStream::connect(addr))
-        .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| e.to_string())?;
+pub async fn fetch_slots(
+    addr: &str,
+    connector: &NodeConnector,
+    wait: Duration,
+    login: Option<&NodeLogin>,
+) -> Result<View, String> {
+    let mut stream = connector.connect(addr, wait).await.map_err(|e| e.to_string())?;
     let mut buf = BytesMut::with_capacity(8192);
     if let Some(hello) = handshake(false, login)
         && let OwnedFrame::Error(e) = round_trip(&mut stream, &mut buf, &hello, wait).await?
@@ -215,8 +218,8 @@ pub struct View {
 }
 
 /// Sends `request` and reads one whole reply, bounded by `wait` per step.
-async fn round_trip(stream: &mut TcpStream, buf: &mut BytesMut, request: &[u8], wait: Duration) -> Result<OwnedFrame, String> {
-    timeout(wait, stream.write_all(request))
+async fn round_trip(stream: &mut Stream, buf: &mut BytesMut, request: &[u8], wait: Duration) -> Result<OwnedFrame, String> {
+    timeout(wait, stream.send(request))
         .await
         .map_err(|_| "write timed out".to_string())?
         .map_err(|e| e.to_string())?;

@@ -8,15 +8,14 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use redis_protocol::resp2::decode::decode;
 use redis_protocol::resp2::types::OwnedFrame;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::timeout;
 use tracing::{debug, warn};
 
 use super::Kind;
 use super::hub::Hub;
 use crate::backend::connection::{AbortOnDrop, NodeLogin, handshake};
+use crate::net::connect::NodeConnector;
 
 /// A command for the node, with the number of confirmations it will produce and
 /// who to tell when they have all arrived.
@@ -24,6 +23,14 @@ pub struct SubCommand {
     pub bytes: Bytes,
     pub acks: usize,
     pub done: Option<oneshot::Sender<()>>,
+}
+
+/// How to open and log in on a node connection.
+#[derive(Clone)]
+pub struct NodeReach {
+    pub connector: NodeConnector,
+    pub connect_timeout: Duration,
+    pub login: Option<NodeLogin>,
 }
 
 /// The handle the hub keeps; dropping it closes the connection.
@@ -36,11 +43,11 @@ pub struct SubConn {
 const MAX_FRAME: usize = 512 * 1024 * 1024 + 1024;
 
 impl SubConn {
-    pub fn start(addr: Arc<str>, hub: Weak<Hub>, connect_timeout: Duration, login: Option<NodeLogin>) -> SubConn {
+    pub fn start(addr: Arc<str>, hub: Weak<Hub>, node: NodeReach) -> SubConn {
         // Unbounded on purpose: the hub holds a lock while queueing and must not wait;
         // what it queues is bounded by the number of distinct subscriptions.
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = AbortOnDrop(tokio::spawn(run(addr, rx, hub, connect_timeout, login)));
+        let task = AbortOnDrop(tokio::spawn(run(addr, rx, hub, node)));
         SubConn { tx, _task: task }
     }
 }
@@ -49,24 +56,22 @@ async fn run(
     addr: Arc<str>,
     mut rx: mpsc::UnboundedReceiver<SubCommand>,
     hub: Weak<Hub>,
-    connect_timeout: Duration,
-    login: Option<NodeLogin>,
+    NodeReach { connector, connect_timeout, login }: NodeReach,
 ) {
-    let stream = match timeout(connect_timeout, TcpStream::connect(&*addr)).await {
-        Ok(Ok(s)) => s,
-        other => {
-            warn!(%addr, error = ?other.err(), "cannot open a subscription connection");
+    let stream = match connector.connect(&addr, connect_timeout).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(%addr, error = %e, "cannot open a subscription connection");
             if let Some(hub) = hub.upgrade() {
                 hub.conn_failed(&addr);
             }
             return;
         }
     };
-    let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     // Its `+OK` is not an array, so the reader passes over it.
     if let Some(hello) = handshake(false, login.as_ref())
-        && wr.write_all(&hello).await.is_err()
+        && wr.send(&hello).await.is_err()
     {
         if let Some(hub) = hub.upgrade() {
             hub.conn_failed(&addr);
@@ -79,7 +84,7 @@ async fn run(
         tokio::select! {
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { return };
-                if wr.write_all(&cmd.bytes).await.is_err() {
+                if wr.send(&cmd.bytes).await.is_err() {
                     break;
                 }
                 if cmd.acks > 0 {

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::{debug, warn};
 
-use super::conn::{SubCommand, SubConn};
+use super::conn::{NodeReach, SubCommand, SubConn};
 use super::{Kind, is_keyspace, push_frame};
 use crate::backend::connection::ReplyResult;
 use crate::cluster::slot::hash_slot;
@@ -66,12 +66,14 @@ pub struct Hub {
     state: Mutex<State>,
     router: Weak<Router>,
     limit: OutputLimit,
+    /// How subscription connections reach and log in to nodes.
+    reach: NodeReach,
     me: Weak<Hub>,
 }
 
 impl Hub {
-    pub fn new(router: Weak<Router>, limit: OutputLimit) -> Arc<Hub> {
-        Arc::new_cyclic(|me| Hub { state: Mutex::new(State::default()), router, limit, me: me.clone() })
+    pub fn new(router: Weak<Router>, limit: OutputLimit, reach: NodeReach) -> Arc<Hub> {
+        Arc::new_cyclic(|me| Hub { state: Mutex::new(State::default()), router, limit, reach, me: me.clone() })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -267,10 +269,7 @@ impl Hub {
     }
 
     fn open(&self, addr: &Arc<str>) -> SubConn {
-        let router = self.router.upgrade();
-        let timeout = router.as_ref().map_or(Duration::from_secs(1), |r| r.connect_timeout);
-        let login = router.and_then(|r| r.login.clone());
-        SubConn::start(addr.clone(), self.me.clone(), timeout, login)
+        SubConn::start(addr.clone(), self.me.clone(), self.reach.clone())
     }
 
     /// The nodes a subscription belongs on.

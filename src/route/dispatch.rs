@@ -10,6 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::connection::{NodeLogin, BackendRequest, ConnSettings, ReplyResult};
 use crate::backend::lease::Leases;
+use crate::net::connect::NodeConnector;
+use crate::pubsub::conn::NodeReach;
 use crate::pubsub::hub::Hub;
 use tokio_util::sync::CancellationToken;
 use crate::backend::pool::{Node, Pool};
@@ -36,6 +38,8 @@ pub struct Router {
     pub pool: Pool,
     pub seeds: Vec<String>,
     pub connect_timeout: Duration,
+    /// Plain TCP or TLS to the nodes.
+    pub connector: NodeConnector,
     /// How slotway logs in to the nodes (`--node-user`/`--node-password`).
     pub login: Option<NodeLogin>,
     pub metrics: Metrics,
@@ -56,8 +60,15 @@ pub struct Router {
 }
 
 impl Router {
+    /// A router for `config`. TLS settings that cannot be loaded make every node
+    /// connection fail saying why; `serve` checks them first (see [`Router::with_connector`]).
     pub fn new(config: &Config) -> Arc<Router> {
+        Router::with_connector(config, NodeConnector::from_config(config))
+    }
+
+    pub fn with_connector(config: &Config, connector: NodeConnector) -> Arc<Router> {
         let settings = ConnSettings {
+            connector: connector.clone(),
             resp3: false,
             login: config.node_password.clone().map(|password| NodeLogin { user: config.node_user.clone(), password }),
             readonly: false,
@@ -74,13 +85,18 @@ impl Router {
             pool: Pool::new(settings.clone(), config.conns_per_node, config.backend_queue.max(1), me.clone(), config.read_from),
             seeds: config.seeds.clone(),
             connect_timeout: config.connect_timeout(),
+            connector: connector.clone(),
             login: settings.login.clone(),
             max_redirects: config.max_redirects,
             metrics: Metrics::default(),
             observe: Arc::new(crate::observe::Observer::new(config)),
             scripts: ScriptCache::default(),
             leases: Leases::new(config.max_leased_conns, settings.clone(), me.clone()),
-            hub: Hub::new(me.clone(), config.pubsub_limit()),
+            hub: Hub::new(
+                me.clone(),
+                config.pubsub_limit(),
+                NodeReach { connector, connect_timeout: config.connect_timeout(), login: settings.login.clone() },
+            ),
             clients: Default::default(),
             users: arc_swap::ArcSwap::from_pointee(crate::client::auth::Users::from_config(config)),
             live: arc_swap::ArcSwap::from_pointee(config.clone()),
