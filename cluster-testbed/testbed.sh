@@ -2,12 +2,16 @@
 # A six-node Redis Cluster (3 primaries, 3 replicas) as local processes on
 # 127.0.0.1, for the integration tests, CI and hand testing.
 #
-#   testbed.sh start  [--base-port N] [--dir DIR] [--node-timeout MS]
+#   testbed.sh start  [--base-port N] [--dir DIR] [--node-timeout MS] [--tls CERTDIR]
 #   testbed.sh stop   [--dir DIR] [--clean]
 #   testbed.sh status [--dir DIR]
 #
 # `start` returns only once every node agrees on the whole topology, so a test
 # that runs right after it never races the gossip.
+#
+# --tls CERTDIR: TLS only (`port 0`, `tls-port`), with TLS on the cluster bus and
+# for replication too. CERTDIR holds ca.crt, node.crt and node.key (node.crt is
+# also the nodes' client certificate, so it must allow client and server use).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,17 +28,27 @@ base_port=7000
 dir="${TESTBED_DIR:-$here/run}"
 node_timeout=5000
 clean=0
+certs=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --base-port) base_port="${2:?}"; shift 2 ;;
         --dir) dir="${2:?}"; shift 2 ;;
         --node-timeout) node_timeout="${2:?}"; shift 2 ;;
         --clean) clean=1; shift ;;
+        --tls) certs="$(cd "${2:?}" && pwd)"; shift 2 ;;
         *) usage ;;
     esac
 done
 
-cli() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}" 2>/dev/null; }
+# A TLS testbed remembers its certificates, so stop and status need no --tls.
+tls_args=()
+load_tls() {
+    [ -z "$certs" ] && [ -f "$dir/tls-certs" ] && certs="$(cat "$dir/tls-certs")"
+    [ -z "$certs" ] && return 0
+    tls_args=(--tls --cacert "$certs/ca.crt" --cert "$certs/node.crt" --key "$certs/node.key")
+}
+
+cli() { redis-cli -h 127.0.0.1 -p "$1" "${tls_args[@]}" "${@:2}" 2>/dev/null; }
 
 # Microseconds since the epoch, from bash itself: no subprocess per poll.
 now_us() { local t="${EPOCHREALTIME/./}"; echo "${t#0}"; }
@@ -121,6 +135,12 @@ start() {
 
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)" # redis-server needs absolute paths once daemonized
+    rm -f "$dir/tls-certs"
+    if [ -n "$certs" ]; then
+        for f in ca.crt node.crt node.key; do [ -r "$certs/$f" ] || die "--tls: cannot read $certs/$f"; done
+        echo "$certs" >"$dir/tls-certs"
+    fi
+    load_tls
     # A half-started testbed is useless and holds ports: take it down on any failure.
     started=() # global: the EXIT trap outlives this function
     for p in "${ports[@]}"; do started+=("$dir/$p"); done
@@ -129,8 +149,19 @@ start() {
         local nd="$dir/$p"
         # A leftover nodes.conf would make the node refuse to join a new cluster.
         rm -rf "$nd" && mkdir -p "$nd"
+        if [ -n "$certs" ]; then
+            listen="port 0
+tls-port $p
+tls-cert-file $certs/node.crt
+tls-key-file $certs/node.key
+tls-ca-cert-file $certs/ca.crt
+tls-cluster yes
+tls-replication yes"
+        else
+            listen="port $p"
+        fi
         cat >"$nd/redis.conf" <<CONF
-port $p
+$listen
 bind 127.0.0.1
 dir $nd
 daemonize yes
@@ -153,7 +184,7 @@ CONF
     local addrs=()
     for p in "${ports[@]}"; do addrs+=("127.0.0.1:$p"); done
     # redis-cli prints a long plan; keep it for debugging instead of flooding test output.
-    if ! redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes \
+    if ! redis-cli "${tls_args[@]}" --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes \
         >"$dir/cluster-create.log" 2>&1; then
         cat "$dir/cluster-create.log" >&2
         die "redis-cli --cluster create failed"
@@ -189,7 +220,7 @@ stop() {
     stop_nodes "${nds[@]}"
     if [ "$clean" = 1 ]; then
         while read -r nd; do [ -n "$nd" ] && rm -rf "$nd"; done < <(node_dirs)
-        rm -f "$dir/cluster-create.log"
+        rm -f "$dir/cluster-create.log" "$dir/tls-certs"
         rmdir "$dir" 2>/dev/null || true
     fi
 }
@@ -197,6 +228,7 @@ stop() {
 status() {
     local nd port pid state role
     [ -n "$(node_dirs)" ] || die "no testbed in $dir"
+    load_tls
     while read -r nd; do
         port="$(basename "$nd")"
         if pid="$(live_pid "$nd")"; then
