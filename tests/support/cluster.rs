@@ -24,6 +24,8 @@ static RESERVED: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 pub struct TestCluster {
     base_port: u16,
     dir: TempDir,
+    /// For a TLS cluster: the dir with ca.crt, node.crt, node.key.
+    tls: Option<PathBuf>,
 }
 
 /// One line of CLUSTER NODES.
@@ -69,12 +71,28 @@ impl TestCluster {
     /// waiting). Retries on other ports: parallel test processes can race for a range
     /// between our bind check and redis-server's bind.
     pub fn start() -> TestCluster {
+        TestCluster::start_with(None)
+    }
+
+    /// A TLS-only cluster (`testbed.sh --tls`): nodes on `tls-port`, TLS on the bus
+    /// and for replication, client certificates required (`certs` as for
+    /// [`Certs`](super::Certs)). Plain-TCP helpers cannot talk to its nodes.
+    pub fn start_tls(certs: &Path) -> TestCluster {
+        TestCluster::start_with(Some(certs.to_path_buf()))
+    }
+
+    fn start_with(tls: Option<PathBuf>) -> TestCluster {
         let mut failures = Vec::new();
         for _ in 0..START_ATTEMPTS {
             let dir = tempfile::Builder::new().prefix("slotway-cluster-").tempdir().expect("temp dir");
             let base_port = reserve_base_port();
-            let cluster = TestCluster { base_port, dir };
-            let out = cluster.testbed(&["start", "--base-port", &base_port.to_string(), "--node-timeout", "2000"]);
+            let cluster = TestCluster { base_port, dir, tls: tls.clone() };
+            let base = base_port.to_string();
+            let mut args = vec!["start", "--base-port", &base, "--node-timeout", "2000"];
+            if let Some(certs) = &tls {
+                args.extend(["--tls", certs.to_str().expect("UTF-8 cert dir")]);
+            }
+            let out = cluster.testbed(&args);
             if out.status.success() {
                 return cluster;
             }
@@ -165,7 +183,14 @@ impl TestCluster {
     /// Run `redis-cli` against one node and return its stdout: handy for admin
     /// commands (CLUSTER SETSLOT, MIGRATE, --cluster reshard ...).
     pub fn redis_cli(&self, addr: &str, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
+        let mut cli = Command::new("redis-cli");
+        if let Some(certs) = &self.tls {
+            cli.arg("--tls");
+            for (flag, file) in [("--cacert", "ca.crt"), ("--cert", "node.crt"), ("--key", "node.key")] {
+                cli.arg(flag).arg(certs.join(file));
+            }
+        }
+        let out = cli
             .args(["-h", "127.0.0.1", "-p", port_of(addr)])
             .args(args)
             .stdin(Stdio::null())

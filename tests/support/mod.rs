@@ -12,6 +12,8 @@
 //!   [`key_owner`] ...), keys placed on given primaries, and moving a slot behind
 //!   slotway's back ([`move_slot`] and its steps).
 //! - `admin`: slotway with its admin port, HTTP GETs, `/metrics` parsed ([`scrape`], [`sample`]).
+//! - `tls`: certificates made at test time ([`Certs`]) and a TLS client ([`tls_connect`]);
+//!   [`TestCluster::start_tls`] and [`start_slotway_tls`] for the servers.
 //! - `procs`: node processes ([`process_id`], [`kill9`]) and this process's memory.
 
 // Every test file compiles this module and uses only part of it.
@@ -24,6 +26,7 @@ mod procs;
 mod proxy;
 mod resp;
 mod slots;
+mod tls;
 
 pub use admin::{
     HttpReply, counter_or_zero, get, latency_count, sample, scrape, start_with_admin, start_with_admin_and, try_get,
@@ -34,7 +37,8 @@ pub use direct::{
     text,
 };
 pub use procs::{kill9, process_id, send_kill9, vm_rss_kib, vm_size_kib};
-pub use proxy::{SlotwayHandle, start_slotway, start_slotway_with};
+pub use proxy::{SlotwayHandle, start_slotway, start_slotway_tls, start_slotway_with};
+pub use tls::{Certs, tls_client, tls_connect};
 pub use resp::{RawConn, Value, connect, encode, expect_eof, expect_error_then_eof, parse_reply, try_connect};
 pub use slots::{
     finish_migration, get_from_owners, get_on_owner, key_owner, keyslot, keyslots, migrate_keys, move_slot,

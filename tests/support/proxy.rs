@@ -10,6 +10,8 @@ use tokio::sync::oneshot;
 pub struct SlotwayHandle {
     /// "127.0.0.1:port" that clients connect to.
     pub addr: String,
+    /// The TLS listener's "127.0.0.1:port", for [`start_slotway_tls`].
+    pub tls_addr: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     finished: mpsc::Receiver<()>,
     thread: Option<JoinHandle<()>>,
@@ -21,7 +23,17 @@ pub fn start_slotway(seeds: Vec<String>) -> SlotwayHandle {
 }
 
 /// slotway with a config the test adjusted (e.g. a short `refresh_interval_s`).
-pub fn start_slotway_with(mut config: slotway::Config) -> SlotwayHandle {
+pub fn start_slotway_with(config: slotway::Config) -> SlotwayHandle {
+    start(config, false)
+}
+
+/// slotway with a TLS listener beside the plain one (the config gives the `tls-*`
+/// files; both listeners on port 0).
+pub fn start_slotway_tls(config: slotway::Config) -> SlotwayHandle {
+    start(config, true)
+}
+
+fn start(mut config: slotway::Config, tls: bool) -> SlotwayHandle {
     init_tracing();
     let (addr_tx, addr_rx) = mpsc::channel();
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -35,15 +47,19 @@ pub fn start_slotway_with(mut config: slotway::Config) -> SlotwayHandle {
                 .build()
                 .expect("tokio runtime");
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+                let bind = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0") };
+                let listener = bind().await;
                 let addr = listener.local_addr().unwrap().to_string();
                 config.listen = addr.clone();
-                addr_tx.send(addr).unwrap();
+                let tls_listener = if tls { Some(bind().await) } else { None };
+                config.tls_listen = tls_listener.as_ref().map(|l| l.local_addr().unwrap().to_string());
+                addr_tx.send((addr, config.tls_listen.clone())).unwrap();
                 // A dropped sender also ends the wait, so a handle leaked by a panic still stops.
                 let shutdown = async move {
                     let _ = shutdown_rx.await;
                 };
-                if let Err(e) = slotway::serve(listener, config, shutdown).await {
+                let listeners = slotway::Listeners { plain: Some(listener), tls: tls_listener };
+                if let Err(e) = slotway::serve_with_reload(listeners, config, shutdown, None).await {
                     eprintln!("slotway::serve failed: {e}");
                 }
             });
@@ -52,8 +68,8 @@ pub fn start_slotway_with(mut config: slotway::Config) -> SlotwayHandle {
             let _ = finished_tx.send(());
         })
         .expect("spawn slotway thread");
-    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).expect("slotway did not bind a port");
-    SlotwayHandle { addr, shutdown: Some(shutdown_tx), finished, thread: Some(thread) }
+    let (addr, tls_addr) = addr_rx.recv_timeout(Duration::from_secs(10)).expect("slotway did not bind a port");
+    SlotwayHandle { addr, tls_addr, shutdown: Some(shutdown_tx), finished, thread: Some(thread) }
 }
 
 impl Drop for SlotwayHandle {

@@ -2,7 +2,7 @@
 //! sent (errors included), so this parses frames itself instead of using a client
 //! library that would interpret redirects or errors.
 
-use std::io::{self, BufRead, BufReader, ErrorKind, Write};
+use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -40,9 +40,14 @@ impl Value {
     }
 }
 
+/// A byte stream a [`RawConn`] runs over: TCP, or TLS over TCP (see `tls`).
+pub trait Wire: Read + Write + Send {}
+impl<T: Read + Write + Send> Wire for T {}
+
 pub struct RawConn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    /// Writes go to the stream inside (`get_mut`): a TLS stream cannot be cloned.
+    reader: BufReader<Box<dyn Wire>>,
+    local: std::net::SocketAddr,
 }
 
 /// Connect to `addr` ("host:port"). Panics on failure: every caller is a test.
@@ -56,8 +61,8 @@ pub fn try_connect(addr: &str) -> io::Result<RawConn> {
     // A hung server must fail the test, not hang the suite.
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.set_nodelay(true)?;
-    let writer = stream.try_clone()?;
-    Ok(RawConn { reader: BufReader::new(stream), writer })
+    let local = stream.local_addr()?;
+    Ok(RawConn::over(Box::new(stream), local))
 }
 
 /// Encode a command as a RESP multibulk, the form clients send. Takes arguments of
@@ -74,9 +79,15 @@ pub fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
 }
 
 impl RawConn {
+    /// A connection over an already connected (and, for TLS, configured) stream;
+    /// `local` is its TCP socket's own address.
+    pub fn over(stream: Box<dyn Wire>, local: std::net::SocketAddr) -> RawConn {
+        RawConn { reader: BufReader::new(stream), local }
+    }
+
     /// This end's address, as the server sees the client.
     pub fn local_addr(&self) -> std::net::SocketAddr {
-        self.writer.local_addr().expect("local address")
+        self.local
     }
 
     /// Write raw bytes, e.g. several commands at once to test pipelining.
@@ -87,7 +98,9 @@ impl RawConn {
     /// Like [`send`](Self::send) but returns the I/O error, for servers that may be
     /// going away.
     pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.writer.write_all(bytes)
+        let stream = self.reader.get_mut();
+        stream.write_all(bytes)?;
+        stream.flush()
     }
 
     /// Read one whole reply; panics on timeout, EOF or a malformed frame.
