@@ -12,6 +12,9 @@
 //! (redirects go back to [`route::dispatch`]) → [`client::reply_queue`] (request
 //! order) → client socket.
 //!
+//! Either socket may be TLS: [`net`] (plain or TLS streams, the TLS handshake with
+//! clients, opening node connections).
+//!
 //! [`cluster::refresh`] keeps the topology current; [`error`] turns failures into
 //! the replies clients see; [`config`] holds every knob.
 
