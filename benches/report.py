@@ -9,6 +9,9 @@ RAW.tsv has one line per redis-benchmark run (see `bench` in load.sh). Per case
 and target: ops/s median and min-max over the rounds; the ratio to direct as the
 median (and min-max) of each round's slotway/direct pair, which were run back to
 back; latencies and CPU per request as medians; peak RSS as the maximum.
+
+Targets named "slotway ..." are slotways; any other but "direct" is a peer proxy
+(load.sh --peers), compared with the slotways on CPU per request.
 """
 
 import argparse
@@ -74,7 +77,8 @@ def summarize(order, cases):
                 "p50": med(fnum(r["p50_ms"]) for r in runs),
                 "p99": med(fnum(r["p99_ms"]) for r in runs),
                 "p999": med(fnum(r["p999_ms"]) for r in runs),
-                "sw_cpu": med(fnum(r["slotway_cpu_s_per_m"]) for r in runs),
+                # proxy_cpu_s_per_m was slotway_cpu_s_per_m before load.sh had peers.
+                "sw_cpu": med(fnum(r.get("proxy_cpu_s_per_m", r.get("slotway_cpu_s_per_m"))) for r in runs),
                 "nodes_cpu": med(fnum(r["nodes_cpu_s_per_m"]) for r in runs),
                 "all_cpu": med(fnum(r.get("all_cpu_s_per_m")) for r in runs),
                 "others": max((fnum(r.get("others_pct")) or 0) for r in runs) if any(r.get("others_pct") for r in runs) else None,
@@ -99,8 +103,8 @@ def opt(v, fmt):
 
 def table(summary):
     head = ["case", "-P", "-c", "target", "ops/s median (min-max)", "vs direct (min-max)",
-            "p50 ms", "p99 ms", "p99.9 ms", "slotway CPU us/req", "nodes CPU us/req", "all CPU us/req",
-            "slotway peak RSS MiB", "others' CPU %"]
+            "p50 ms", "p99 ms", "p99.9 ms", "proxy CPU us/req", "nodes CPU us/req", "all CPU us/req",
+            "proxy peak RSS MiB", "others' CPU %"]
     rows = []
     for s in summary:
         ratio = "-"
@@ -135,10 +139,11 @@ def verdict(ok):
 def targets(summary, conns):
     """(target, measured, verdict) lines."""
     lines = []
-    slotways = []
+    slotways, peers = [], []
     for s in summary:
-        if s["target"] != "direct" and s["target"] not in slotways:
-            slotways.append(s["target"])
+        group = slotways if s["target"].startswith("slotway ") else peers if s["target"] != "direct" else None
+        if group is not None and s["target"] not in group:
+            group.append(s["target"])
     clients = sorted({s["c"] for s in summary if s["c"] > 1})
     c = 50 if 50 in clients else (clients[0] if clients else None)
     for test in ("GET", "SET"):
@@ -171,6 +176,17 @@ def targets(summary, conns):
                                   f"{s['sw_cpu']:.2f} us/req (= CPU s per 1M); the nodes"
                                   f" spend {d['nodes_cpu']:.2f} us/req direct, {s['nodes_cpu']:.2f} behind slotway",
                                   "(no threshold)"))
+    for test in ("GET", "SET"):
+        for p in (1, 16):
+            for peer in peers:
+                q = find(summary, test, p, c, peer)
+                for t in slotways:
+                    s = find(summary, test, p, c, t)
+                    if s and q and s["sw_cpu"] is not None and q["sw_cpu"] is not None:
+                        lines.append((f"{test} -P {p} -c {c}: slotway CPU per request lower than {peer}'s ({t})",
+                                      f"{s['sw_cpu']:.2f} vs {q['sw_cpu']:.2f} us/req"
+                                      f" ({k(s['rps'])} vs {k(q['rps'])} ops/s)",
+                                      verdict(s["sw_cpu"] < q["sw_cpu"])))
     d = find(summary, "GET latency", 1, 1, "direct")
     for t in slotways:
         s = find(summary, "GET latency", 1, 1, t)
