@@ -27,6 +27,15 @@
 #                     --pipelines 1,16 --conns 1000
 #   --base-port P     first port of the testbed (default 7400; moved up if busy)
 #   --port P          first slotway port (default: first free port from 7390)
+#   --peers LIST      peer proxies to run side by side (default: none). For now only
+#                     twemproxy (Debian's nutcracker 0.5.0: apt-get install nutcracker),
+#                     which is none of the peers the targets name (predixy, Envoy,
+#                     camellia, redis-cluster-proxy) but a lean C proxy of the same
+#                     kind (one thread, epoll, batching). It is not cluster-aware: it
+#                     shards by its own hash (fnv1a_64, ketama, hash tag {}) over
+#                     three standalone redis-servers started for it (no replicas, no
+#                     slots, no redirects), so it does less work per request than
+#                     slotway. Its rows' "nodes CPU" is those three servers'.
 #
 # Cases: GET and SET (-r keyspace -d size) at every pipeline depth and client count,
 # through slotway and straight at the cluster (redis-benchmark --cluster); MGET of
@@ -43,6 +52,8 @@
 # connections to a fresh slotway, idle and active (benches/conns.py): KiB per
 # connection. A Markdown report (--out) has the table, the targets of
 # docs/performance.md met or not, and the profile; benches/report.py writes it.
+# Each --peers proxy runs every case too, after the slotways in each round, with
+# its CPU, peak RSS and nodes measured the same way (its nodes: its own servers).
 #
 # Read ratios with the machine in mind: redis-benchmark, three primaries, three
 # replicas and slotway share the same cores, so slotway's CPU is taken from the
@@ -71,6 +82,7 @@ raw=""
 build=1
 base_port=7400
 port=""
+peers_list=""
 run_timeout=180 # seconds any single redis-benchmark run may take
 
 die() { echo "load: $*" >&2; exit 1; }
@@ -99,6 +111,7 @@ while [ $# -gt 0 ]; do
         --quick) repeat=1; requests=20000; clients_list=50; pipelines_list=1,16; conns=1000; conns_seconds=3; shift ;;
         --base-port) num "$1" "${2:-}"; base_port="$2"; shift 2 ;;
         --port) num "$1" "${2:-}"; port="$2"; shift 2 ;;
+        --peers) list "$1" "${2:-}"; peers_list="$2"; shift 2 ;;
         -h | --help) help ;;
         *) usage ;;
     esac
@@ -107,7 +120,13 @@ IFS=, read -r -a threads <<<"$threads_list"
 IFS=, read -r -a tests <<<"$tests_list"
 IFS=, read -r -a pipelines <<<"$pipelines_list"
 IFS=, read -r -a clients <<<"$clients_list"
+peers=()
+[ -n "$peers_list" ] && [ "$peers_list" != none ] && IFS=, read -r -a peers <<<"$peers_list"
 for t in "${tests[@]}"; do [[ "$t" =~ ^(get|set|mget)$ ]] || die "unknown test '$t' (get, set, mget)"; done
+for t in "${peers[@]}"; do
+    [ "$t" = twemproxy ] || die "unknown peer '$t' (twemproxy)"
+    command -v nutcracker >/dev/null || die "--peers twemproxy needs nutcracker (apt-get install nutcracker)"
+done
 for v in "${threads[@]}" "${pipelines[@]}" "${clients[@]}"; do num "a list entry" "$v"; done
 [ "$repeat" -gt 0 ] && [ "$requests" -gt 0 ] || die "--repeat and --requests must be positive"
 for tool in redis-server redis-cli redis-benchmark cargo getconf python3; do
@@ -144,6 +163,7 @@ testbed_ports_free() {
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/slotway-load.XXXXXX")"
 slotway_pids=()
+peer_pids=() # every process a peer needs (proxy and its servers), for cleanup
 testbed_started=0
 bench_pid=""
 
@@ -161,12 +181,12 @@ cleanup() {
     local status=$? pid
     trap - EXIT INT TERM
     [ -n "$bench_pid" ] && kill -TERM "$bench_pid" 2>/dev/null || true
-    for pid in "${slotway_pids[@]}"; do stop_pid "$pid"; done
+    for pid in "${slotway_pids[@]}" "${peer_pids[@]}"; do stop_pid "$pid"; done
     if [ "$testbed_started" = 1 ]; then
         "$testbed" stop --dir "$work/testbed" --clean >/dev/null 2>&1 || true
     fi
     if [ "$status" != 0 ]; then
-        for log in "$work"/slotway-*.log; do
+        for log in "$work"/slotway-*.log "$work"/peer-*.log; do
             [ -s "$log" ] || continue
             echo "load: last lines of $log:" >&2
             tail -n 20 "$log" >&2
@@ -220,6 +240,19 @@ testbed_started=1
 node_pids=()
 for ((i = 0; i < 6; i++)); do node_pids+=("$(cat "$work/testbed/$((base_port + i))/redis.pid")"); done
 
+# wait_for SECONDS WHAT PID COMMAND...: until COMMAND succeeds, while PID lives.
+wait_for() {
+    local seconds="$1" what="$2" pid="$3"
+    shift 3
+    for _ in $(seq $((seconds * 10))); do
+        kill -0 "$pid" 2>/dev/null || die "$what exited during startup"
+        "$@" && return 0
+        sleep 0.1
+    done
+    die "$what did not start within $seconds s"
+}
+answers_set() { [ "$(redis-cli -p "$1" set slotway:load:probe 1 2>/dev/null)" = OK ]; }
+
 # start_slotway NAME PORT THREADS [EXTRA ARGS...]: starts it and waits until it
 # routes a SET; sets started_pid.
 start_slotway() {
@@ -232,15 +265,7 @@ start_slotway() {
     started_pid=$!
     slotway_pids+=("$started_pid")
     # PING alone may be answered before the topology is loaded; a SET must reach a node.
-    for _ in $(seq 150); do
-        kill -0 "$started_pid" 2>/dev/null || die "slotway ($name) exited during startup"
-        if [ "$(redis-cli -p "$p" ping 2>/dev/null)" = PONG ] &&
-            [ "$(redis-cli -p "$p" set slotway:load:probe 1 2>/dev/null)" = OK ]; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    die "slotway ($name) did not answer PING and SET within 15 s"
+    wait_for 15 "slotway ($name)" "$started_pid" answers_set "$p"
 }
 
 first_port="${port:-7390}"
@@ -252,6 +277,61 @@ for t in "${threads[@]}"; do
     [ "$t" = 0 ] && name="default"
     start_slotway "$name" "$p" "$t"
     sw_names+=("slotway $name") sw_ports+=("$p") sw_pids+=("$started_pid")
+done
+
+# start_twemproxy NAME: three standalone redis-servers and nutcracker over them.
+# Sets started_pid (nutcracker), started_port and started_nodes (the servers' PIDs).
+# The servers are set up like the testbed's nodes (no persistence, 127.0.0.1) but
+# without cluster mode or replicas: twemproxy shards by key itself. hash_tag "{}"
+# keeps {mget}:N on one server, as one slot is on one node for slotway.
+start_twemproxy() {
+    local name="$1" dir="$work/peer-$1" servers="" ports="" p pid i
+    mkdir -p "$dir"
+    started_nodes=()
+    for i in 1 2 3; do
+        p="$(next_port "$first_port")"
+        redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
+            --logfile "$dir/redis-$p.log" >/dev/null 2>&1 &
+        pid=$!
+        peer_pids+=("$pid") started_nodes+=("$pid")
+        wait_for 10 "redis-server for $name on port $p" "$pid" answers_set "$p"
+        servers+="    - 127.0.0.1:$p:1 s$i"$'\n' ports+=" $p"
+    done
+    started_port="$(next_port "$first_port")"
+    # server_connections 1 and preconnect: one connection per server, opened at
+    # start, as slotway keeps one per node; auto_eject off: a slow server stays.
+    cat >"$dir/nutcracker.yml" <<CONF
+$name:
+  listen: 127.0.0.1:$started_port
+  redis: true
+  hash: fnv1a_64
+  hash_tag: "{}"
+  distribution: ketama
+  server_connections: 1
+  auto_eject_hosts: false
+  preconnect: true
+  servers:
+$servers
+CONF
+    nutcracker -t -c "$dir/nutcracker.yml" >"$dir/conf-test.log" 2>&1 ||
+        { cat "$dir/conf-test.log" >&2; die "nutcracker rejected $dir/nutcracker.yml"; }
+    # Its stats server listens on 0.0.0.0:22222 by default: keep it on a free local
+    # port. Searched from above started_port: next_port runs in a $(...) subshell, so
+    # it cannot remember handing started_port out, and nothing listens there yet.
+    log "starting $name (nutcracker) on port $started_port over redis-servers on ports$ports"
+    nutcracker -c "$dir/nutcracker.yml" -s "$(next_port $((started_port + 1)))" -a 127.0.0.1 \
+        -o "$work/peer-$name.log" -p "$dir/nutcracker.pid" >/dev/null 2>&1 &
+    started_pid=$!
+    peer_pids+=("$started_pid")
+    wait_for 15 "$name" "$started_pid" answers_set "$started_port"
+}
+
+# Per peer: its name (the report's target), port, proxy PID and its servers' PIDs.
+peer_names=() peer_ports=() peer_proxy_pids=() peer_node_pids=()
+for t in "${peers[@]}"; do
+    start_twemproxy "$t"
+    peer_names+=("$t") peer_ports+=("$started_port") peer_proxy_pids+=("$started_pid")
+    peer_node_pids+=("${started_nodes[*]}")
 done
 
 clk_tck="$(getconf CLK_TCK)"
@@ -311,25 +391,43 @@ mget_args() { # mget_args KEY-PREFIX: MGET and ten random keys
 }
 
 raw_file="$work/raw.tsv"
-printf 'case\ttest\tpipeline\tclients\trequests\ttarget\tround\trps\tp50_ms\tp99_ms\tp999_ms\tslotway_cpu_s_per_m\tnodes_cpu_s_per_m\tall_cpu_s_per_m\tothers_pct\tpeak_rss_kib\terrors\n' >"$raw_file"
+printf 'case\ttest\tpipeline\tclients\trequests\ttarget\tround\trps\tp50_ms\tp99_ms\tp999_ms\tproxy_cpu_s_per_m\tnodes_cpu_s_per_m\tall_cpu_s_per_m\tothers_pct\tpeak_rss_kib\terrors\n' >"$raw_file"
+
+# Every process of ours besides redis-benchmark: the cluster's nodes, each slotway,
+# each peer and its servers. Idle ones cost next to nothing, but their CPU is ours,
+# not other people's.
+# shellcheck disable=SC2206 # peer_node_pids entries are space-separated PID lists
+our_pids=("${node_pids[@]}" "${sw_pids[@]}" "${peer_proxy_pids[@]}" ${peer_node_pids[*]})
+
+per_m() { # per_m TICKS N: CPU seconds per million requests (= CPU us per request)
+    awk -v t="$1" -v hz="$clk_tck" -v n="$2" 'BEGIN { printf "%.3f", t / hz / (n / 1e6) }'
+}
 
 # bench CASE TEST P C N TARGET ROUND TARGET-ARGS... -- COMMAND-ARGS...
-# One redis-benchmark run; appends a line to the raw file.
+# One redis-benchmark run; appends a line to the raw file. TARGET is direct, one
+# of sw_names or one of peer_names: the proxy's CPU and peak RSS are measured for
+# the last two, and "nodes" are the cluster's six or, for a peer, its own servers.
 bench() {
     local case="$1" test="$2" p="$3" c="$4" n="$5" target="$6" round="$7"
     shift 7
-    local target_args=() cmd_args=() file="$work/run.out" sw_pid=""
+    local target_args=() cmd_args=() file="$work/run.out" proxy_pid="" nodes=("${node_pids[@]}")
     while [ "$1" != -- ]; do target_args+=("$1"); shift; done
     shift
     cmd_args=("$@")
     local i
-    for i in "${!sw_names[@]}"; do [ "${sw_names[$i]}" = "$target" ] && sw_pid="${sw_pids[$i]}"; done
-    [ -n "$sw_pid" ] && reset_peak "$sw_pid"
-    local sw_before=0 sw_after=0 nodes_before nodes_after bench_before bench_after all_before all_after
+    for i in "${!sw_names[@]}"; do [ "${sw_names[$i]}" = "$target" ] && proxy_pid="${sw_pids[$i]}"; done
+    for i in "${!peer_names[@]}"; do
+        if [ "${peer_names[$i]}" = "$target" ]; then
+            proxy_pid="${peer_proxy_pids[$i]}"
+            read -r -a nodes <<<"${peer_node_pids[$i]}"
+        fi
+    done
+    [ -n "$proxy_pid" ] && reset_peak "$proxy_pid"
+    local proxy_before=0 proxy_after=0 nodes_before nodes_after bench_before bench_after all_before all_after
     local busy_before total_before busy_after total_after
-    [ -n "$sw_pid" ] && sw_before="$(cpu_ticks "$sw_pid")"
-    nodes_before="$(cpu_ticks "${node_pids[@]}")"
-    all_before="$(cpu_ticks "${sw_pids[@]}")"
+    [ -n "$proxy_pid" ] && proxy_before="$(cpu_ticks "$proxy_pid")"
+    nodes_before="$(cpu_ticks "${nodes[@]}")"
+    all_before="$(cpu_ticks "${our_pids[@]}")"
     children_ticks
     bench_before="$children"
     read -r busy_before total_before <<<"$(machine_ticks)"
@@ -341,31 +439,31 @@ bench() {
     read -r busy_after total_after <<<"$(machine_ticks)"
     children_ticks
     bench_after="$children"
-    nodes_after="$(cpu_ticks "${node_pids[@]}")"
-    all_after="$(cpu_ticks "${sw_pids[@]}")"
-    [ -n "$sw_pid" ] && sw_after="$(cpu_ticks "$sw_pid")"
-    # Everything this benchmark ran (client, nodes, slotway) per request, and the
-    # share of the machine that other people's work took meanwhile.
-    local ours=$((bench_after - bench_before + nodes_after - nodes_before + all_after - all_before))
+    nodes_after="$(cpu_ticks "${nodes[@]}")"
+    all_after="$(cpu_ticks "${our_pids[@]}")"
+    [ -n "$proxy_pid" ] && proxy_after="$(cpu_ticks "$proxy_pid")"
+    # Everything this benchmark ran (client, nodes, slotways, peers) per request, and
+    # the share of the machine that other people's work took meanwhile.
+    local ours=$((bench_after - bench_before + all_after - all_before))
     local all_cpu others
-    all_cpu="$(awk -v t="$ours" -v hz="$clk_tck" -v n="$n" 'BEGIN { printf "%.3f", t / hz / (n / 1e6) }')"
+    all_cpu="$(per_m "$ours" "$n")"
     others="$(awk -v b=$((busy_after - busy_before)) -v o="$ours" -v t=$((total_after - total_before)) \
         'BEGIN { x = (t > 0) ? (b - o) * 100 / t : 0; printf "%.0f", (x < 0 ? 0 : x) }')"
     local parsed
     parsed="$(parse_bench "$file")" || parsed="0 0 0 0"
     local rps p50 p99 p999
     read -r rps p50 p99 p999 <<<"$parsed"
-    local sw_cpu="" peak="" errs
-    if [ -n "$sw_pid" ]; then
-        sw_cpu="$(awk -v t=$((sw_after - sw_before)) -v hz="$clk_tck" -v n="$n" 'BEGIN { printf "%.3f", t / hz / (n / 1e6) }')"
-        peak="$(peak_rss "$sw_pid")"
+    local proxy_cpu="" peak="" errs
+    if [ -n "$proxy_pid" ]; then
+        proxy_cpu="$(per_m $((proxy_after - proxy_before)) "$n")"
+        peak="$(peak_rss "$proxy_pid")"
     fi
     local nodes_cpu
-    nodes_cpu="$(awk -v t=$((nodes_after - nodes_before)) -v hz="$clk_tck" -v n="$n" 'BEGIN { printf "%.3f", t / hz / (n / 1e6) }')"
+    nodes_cpu="$(per_m $((nodes_after - nodes_before)) "$n")"
     errs="$(errors_in "$file")"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$test" "$p" "$c" "$n" \
-        "$target" "$round" "$rps" "$p50" "$p99" "$p999" "$sw_cpu" "$nodes_cpu" "$all_cpu" "$others" "$peak" "$errs" >>"$raw_file"
-    log "  $case  $target  round $round: $(printf '%.0f' "$rps") ops/s  p50 $p50  p99 $p99  p99.9 $p999 ms${sw_cpu:+  CPU $sw_cpu s/1M}  all $all_cpu s/1M  others ${others}%${errs:+ }$([ "$errs" != 0 ] && echo "ERRORS: $errs")"
+        "$target" "$round" "$rps" "$p50" "$p99" "$p999" "$proxy_cpu" "$nodes_cpu" "$all_cpu" "$others" "$peak" "$errs" >>"$raw_file"
+    log "  $case  $target  round $round: $(printf '%.0f' "$rps") ops/s  p50 $p50  p99 $p99  p99.9 $p999 ms${proxy_cpu:+  CPU $proxy_cpu s/1M}  all $all_cpu s/1M  others ${others}%${errs:+ }$([ "$errs" != 0 ] && echo "ERRORS: $errs")"
 }
 
 requests_for() { # requests_for P: a run long enough to be read, short enough for the budget
@@ -385,14 +483,21 @@ if [[ "$moved" =~ MOVED\ [0-9]+\ [0-9.]*:([0-9]+) ]]; then mget_node_port="${BAS
 value="$(head -c "$data_size" /dev/zero | tr '\0' x)"
 log "filling the keyspace ($keyspace keys per pattern)"
 fill_n=$((keyspace * 3))
-timeout "$run_timeout" redis-benchmark -p "${sw_ports[0]}" -c 50 -P 64 -n "$fill_n" -r "$keyspace" -q \
-    SET 'key:__rand_int__' "$value" >/dev/null 2>&1 || die "filling key:N through slotway failed"
-timeout "$run_timeout" redis-benchmark -p "${sw_ports[0]}" -c 50 -P 64 -n "$fill_n" -r "$keyspace" -q \
-    SET "${mget_tag}__rand_int__" "$value" >/dev/null 2>&1 || die "filling {mget}:N through slotway failed"
+# fill_through NAME PORT: key:N and {mget}:N through a proxy (a slotway or a peer).
+fill_through() {
+    timeout "$run_timeout" redis-benchmark -p "$2" -c 50 -P 64 -n "$fill_n" -r "$keyspace" -q \
+        SET 'key:__rand_int__' "$value" >/dev/null 2>&1 || die "filling key:N through $1 failed"
+    timeout "$run_timeout" redis-benchmark -p "$2" -c 50 -P 64 -n "$fill_n" -r "$keyspace" -q \
+        SET "${mget_tag}__rand_int__" "$value" >/dev/null 2>&1 || die "filling {mget}:N through $1 failed"
+}
+fill_through slotway "${sw_ports[0]}"
+# A peer has servers of its own: the same keys there, so its GETs hit too.
+for i in "${!peer_names[@]}"; do fill_through "${peer_names[$i]}" "${peer_ports[$i]}"; done
 timeout "$run_timeout" redis-benchmark --cluster -p "$base_port" -c 50 -P 64 -n "$fill_n" -r "$keyspace" \
     -d "$data_size" -t set -q >/dev/null 2>&1 || die "filling key:{tag}:N through the cluster failed"
 
-# run_case CASE TEST P C N DIRECT-ARGS(or "none") SLOTWAY-CMD...: rounds of direct, then each slotway.
+# run_case CASE TEST P C N DIRECT-ARGS(or "none") SLOTWAY-CMD...: rounds of direct,
+# then each slotway, then each peer.
 run_case() {
     local case="$1" test="$2" p="$3" c="$4" n="$5" direct="$6"
     shift 6
@@ -406,6 +511,9 @@ run_case() {
         esac
         for i in "${!sw_names[@]}"; do
             bench "$case" "$test" "$p" "$c" "$n" "${sw_names[$i]}" "$round" -h 127.0.0.1 -p "${sw_ports[$i]}" -- "$@"
+        done
+        for i in "${!peer_names[@]}"; do
+            bench "$case" "$test" "$p" "$c" "$n" "${peer_names[$i]}" "$round" -h 127.0.0.1 -p "${peer_ports[$i]}" -- "$@"
         done
     done
 }
