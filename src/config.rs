@@ -204,6 +204,11 @@ pub struct Config {
     #[arg(long, env = "SLOTWAY_SLOWLOG_MAX_LEN", default_value_t = 128)]
     pub slowlog_max_len: usize,
 
+    /// Hot keys (`SLOTWAY HOTKEYS`, `slotway_hot_key_requests`) are estimated from
+    /// one command in this many (on average); 1 counts every command, 0 turns it off.
+    #[arg(long, env = "SLOTWAY_HOTKEYS_SAMPLE_RATE", default_value_t = 16)]
+    pub hotkeys_sample_rate: u32,
+
     /// Log filter, as for `RUST_LOG` (e.g. `info`, `slotway=debug`).
     #[arg(long, env = "SLOTWAY_LOG", default_value = "info")]
     pub log: String,

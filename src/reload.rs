@@ -4,10 +4,10 @@
 //! `timeout`, `max-pipeline`, `client-query-buffer-limit`, `proto-max-bulk-len`,
 //! `shutdown-grace-ms`), which apply to clients that connect afterwards; the log
 //! filter (applied by the binary); the read policy (`read-from`) and the replica
-//! lag bounds, for the next command; the slow log's threshold and length. Everything
-//! else needs a restart, and a changed value is reported, not silently ignored. TLS
-//! settings and certificates too: the files are read at start only (a renewed
-//! certificate needs a restart).
+//! lag bounds, for the next command; the slow log's threshold and length, the hot
+//! keys' sample rate. Everything else needs a restart, and a changed value is
+//! reported, not silently ignored. TLS settings and certificates too: the files are
+//! read at start only (a renewed certificate needs a restart).
 
 use tracing::{info, warn};
 
@@ -29,7 +29,8 @@ pub fn apply(router: &Router, new: Config) -> (Vec<&'static str>, Vec<&'static s
     }
     compare!(live: maxclients, timeout, max_pipeline, client_query_buffer_limit, proto_max_bulk_len,
         shutdown_grace_ms, requirepass, users, log, read_from, replica_max_lag_s, replica_max_lag_bytes,
-        replica_check_interval_ms, slowlog_log_slower_than, slowlog_max_len);
+        replica_check_interval_ms, slowlog_log_slower_than, slowlog_max_len,
+        hotkeys_sample_rate);
     compare!(restart: listen, admin_listen, seeds, threads, conns_per_node, backend_queue, max_leased_conns,
         pubsub_output_limit, connect_timeout_ms, reply_timeout_ms, refresh_interval_s, max_redirects,
         node_user, node_password, unreachable_wait_ms, tls_listen, tls_cert_file, tls_key_file, tls_ca_cert_file,

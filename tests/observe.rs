@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{TestCluster, Value, array, bulk, connect, int, sample, scrape, start_with_admin_and};
+use support::{TestCluster, Value, array, bulk, cmd, connect, int, pipeline, sample, scrape, start_with_admin_and};
 
 /// One slow log entry's fields: (id, duration µs, arguments, client address, client name).
 fn entry(v: &Value) -> (i64, i64, Vec<String>, String, String) {
@@ -72,4 +72,39 @@ fn slowlog_is_off_at_minus_one_and_skips_fast_commands_by_default() {
         client.cmd(&["GET", "slow:off"]);
     }
     assert!(int(&client.cmd(&["SLOTWAY", "SLOWLOG", "LEN"])) < 5, "GETs over 10 ms on localhost");
+}
+
+#[test]
+fn hot_keys_find_the_hammered_key_first() {
+    let cluster = TestCluster::start();
+    let (proxy, admin) = start_with_admin_and(&cluster, |c| c.hotkeys_sample_rate = 1);
+    // One key asked for 1,000 times among 100 others asked for 3 times each.
+    let mut cmds = Vec::new();
+    for i in 0..1000 {
+        cmds.push(cmd(["GET", "hot:key"]));
+        if i % 10 == 0 {
+            for j in 0..3 {
+                cmds.push(cmd(["GET".to_string(), format!("cold:{}", (i / 10 + j * 37) % 100)]));
+            }
+        }
+    }
+    assert_eq!(pipeline(&proxy.addr, &cmds).len(), 1300);
+
+    let mut client = connect(&proxy.addr);
+    let top = array(&client.cmd(&["SLOTWAY", "HOTKEYS", "3"]));
+    assert_eq!(top.len(), 3, "{top:?}");
+    let first = array(&top[0]);
+    assert_eq!(bulk(&first[0]), b"hot:key");
+    // Space-Saving never underestimates; it overestimates by at most the smallest
+    // counter when a key enters a full sketch (here the hot key entered first).
+    assert_eq!(int(&first[1]), 1000, "{top:?}");
+    assert!(int(&array(&top[1])[1]) < 50, "{top:?}");
+    assert!(client.cmd(&["SLOTWAY", "HOTKEYS", "0"]).is_error());
+
+    let metrics = scrape(&admin);
+    assert_eq!(sample(&metrics, "slotway_hot_key_requests", &[("key", "hot:key")]), 1000.0);
+    let series = metrics.samples.iter().filter(|s| s.metric == "slotway_hot_key_requests").count();
+    assert_eq!(series, 10, "the ten hottest keys, no more");
+    let info = client.cmd(&["INFO", "slotway"]).text().unwrap();
+    assert!(info.contains("hotkey0:key=hot:key,requests=1000\r\n"), "{info}");
 }

@@ -83,6 +83,17 @@ impl Collector for Snapshot {
             s.slowlog_entries,
         )?;
         gauge(&mut enc, "slotway_slowlog_length", "Entries in slotway's slow log now.", s.slowlog_length)?;
+        {
+            let mut family = enc.encode_descriptor(
+                "slotway_hot_key_requests",
+                "Estimated requests for each of the 10 hottest keys (sampled; counts halve as samples accumulate).",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (key, requests) in &s.hot_keys {
+                ConstGauge::new(*requests as i64).encode(family.encode_family(&[("key", key.as_str())])?)?;
+            }
+        }
         node_families(&mut enc, s)?;
         gauge(
             &mut enc,

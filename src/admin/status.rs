@@ -17,6 +17,8 @@ use crate::route::dispatch::Router;
 /// Clients listed by name and address; the count covers all of them. Enough for
 /// a page to show who is connected without sending thousands of rows a second.
 const LISTED_CLIENTS: usize = 50;
+/// Hot keys shown (and exported as metrics, one series each: this bounds the labels).
+const HOT_KEYS_SHOWN: usize = 10;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ClusterStatus {
@@ -42,6 +44,8 @@ pub struct ClusterStatus {
     /// Entries in slotway's slow log now, and logged since start.
     pub slowlog_length: usize,
     pub slowlog_entries: u64,
+    /// The hottest keys (lossy UTF-8) with their estimated requests, hottest first.
+    pub hot_keys: Vec<(String, u64)>,
     pub redirects: Redirects,
     /// Node connections lent to single clients (blocking commands, WATCH).
     pub leased_connections: usize,
@@ -151,6 +155,13 @@ impl ClusterStatus {
             error_replies: router.observe.commands.error_replies(),
             slowlog_length: router.observe.slowlog.len(),
             slowlog_entries: router.observe.slowlog.logged(),
+            hot_keys: router
+                .observe
+                .hotkeys
+                .top(HOT_KEYS_SHOWN)
+                .into_iter()
+                .map(|(key, n)| (String::from_utf8_lossy(&key).into_owned(), n))
+                .collect(),
             command_stats: router
                 .observe
                 .commands

@@ -101,7 +101,10 @@ fn command_stats(out: &mut String, router: &Router) {
     }
 }
 
-/// `# Slotway`: the proxy's own state (topology, nodes).
+/// Hot keys listed in `INFO slotway`.
+const INFO_HOT_KEYS: usize = 5;
+
+/// `# Slotway`: the proxy's own state (topology, nodes, slow log, hot keys).
 fn slotway_section(out: &mut String, router: &Router) {
     let topology = router.map.load();
     let nodes = router.pool.nodes();
@@ -111,7 +114,7 @@ fn slotway_section(out: &mut String, router: &Router) {
         out,
         "# Slotway\r\ntopology_version:{}\r\ntopology_epoch:{}\r\ntopology_refreshes:{}\r\n\
          topology_refresh_failures:{}\r\nbackend_nodes_up:{up}\r\nbackend_nodes_down:{}\r\n\
-         leased_connections:{}\r\nslowlog_len:{}\r\nslowlog_entries_total:{}\r\n",
+         leased_connections:{}\r\nslowlog_len:{}\r\nslowlog_entries_total:{}\r\nhotkeys_sample_rate:{}\r\n",
         router.map.version(),
         topology.epoch,
         Metrics::get(&m.topology_refreshes),
@@ -120,7 +123,15 @@ fn slotway_section(out: &mut String, router: &Router) {
         router.leases.in_use(),
         router.observe.slowlog.len(),
         router.observe.slowlog.logged(),
+        router.live.load().hotkeys_sample_rate,
     );
+    // The few hottest keys, in Redis's `name:field=value,...` style (keys shown
+    // lossily, without the characters that would break a line).
+    for (i, (key, requests)) in router.observe.hotkeys.top(INFO_HOT_KEYS).into_iter().enumerate() {
+        let key: String =
+            String::from_utf8_lossy(&key).chars().map(|c| if c.is_control() || c == ',' { '?' } else { c }).collect();
+        let _ = write!(out, "hotkey{i}:key={key},requests={requests}\r\n");
+    }
 }
 
 /// Adds the primaries' `INFO keyspace` replies (bulk strings) into one `# Keyspace` section.

@@ -133,6 +133,7 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
         Local::ClientSetInfo => set_info(args.get(2), args.get(3), client),
         Local::ClusterKeySlot => encode::integer(hash_slot(args.get(2)) as i64),
         Local::SlotwaySlowlog => crate::observe::command::slowlog(args, &router.observe),
+        Local::SlotwayHotkeys => crate::observe::command::hotkeys(args, &router.observe),
         Local::SlotwayHelp => crate::observe::command::help(),
     }
 }

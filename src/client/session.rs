@@ -57,6 +57,8 @@ pub struct Session {
     subs: Subscriptions,
     /// When the requests being handled now were read (one clock read per batch).
     read_at: std::time::Instant,
+    /// Countdown to this client's next hot-key sample.
+    hot_keys: crate::observe::hotkeys::Sampler,
 }
 
 impl Session {
@@ -75,6 +77,7 @@ impl Session {
             routed_version: 0,
             subs: Subscriptions::default(),
             read_at: std::time::Instant::now(),
+            hot_keys: Default::default(),
         }
     }
 
@@ -345,6 +348,7 @@ impl Session {
         let rejected = matches!(action, Action::Reject(_));
         self.replies.begin(self.router.observe.origin(spec, rejected, self.read_at, &raw));
         if let Some(spec) = spec {
+            self.router.observe.hotkeys.sample(&mut self.hot_keys, self.state.id, spec, args);
             // Remember script bodies, to heal a later EVALSHA that meets NOSCRIPT.
             match spec.name {
                 "eval" | "eval_ro" => {

@@ -57,6 +57,7 @@ pub fn behaviour(spec: &CommandSpec) -> String {
             Local::ClusterInfo | Local::ClusterSlots | Local::ClusterShards | Local::ClusterNodes
             | Local::ClusterMyId | Local::ClusterReplicas => "answered by slotway: a one-node cluster at its address".into(),
             Local::SlotwaySlowlog => "answered by slotway: its own slow log (time end to end through slotway)".into(),
+            Local::SlotwayHotkeys => "answered by slotway: the most requested keys, estimated from a sample".into(),
             _ => "answered by slotway".into(),
         },
         Route::Refused(why) => format!("refused: {why}"),

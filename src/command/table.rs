@@ -117,6 +117,8 @@ pub enum Local {
     Reset,
     /// `SLOTWAY SLOWLOG GET|LEN|RESET`: slotway's own slow log.
     SlotwaySlowlog,
+    /// `SLOTWAY HOTKEYS [count]`: the most requested keys, estimated.
+    SlotwayHotkeys,
     SlotwayHelp,
 }
 
@@ -235,6 +237,7 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         "cluster|myid" => L(ClusterMyId),
         "cluster|replicas" | "cluster|slaves" => L(ClusterReplicas),
         "slotway|slowlog" => L(SlotwaySlowlog),
+        "slotway|hotkeys" => L(SlotwayHotkeys),
         "slotway|help" => L(SlotwayHelp),
         "cluster|countkeysinslot" | "cluster|getkeysinslot" => Route::SlotArgument,
         // Same answer from any node (the cluster broadcasts PUBLISH itself).
@@ -259,6 +262,7 @@ static EXTRA_COMMANDS: &[(&str, i16, u32, i16, i16, i16)] = &[
     ("client|setinfo", 4, flag::LOADING | flag::NOSCRIPT | flag::STALE, 0, 0, 0),
     ("slotway", -2, 0, 0, 0, 0),
     ("slotway|slowlog", -3, flag::ADMIN | flag::LOADING | flag::STALE, 0, 0, 0),
+    ("slotway|hotkeys", -2, flag::ADMIN | flag::LOADING | flag::STALE, 0, 0, 0),
     ("slotway|help", 2, flag::LOADING | flag::STALE, 0, 0, 0),
 ];
 

@@ -3,6 +3,8 @@
 //!
 //! - `SLOTWAY SLOWLOG GET [count] | LEN | RESET`: slotway's slow log, in Redis's
 //!   `SLOWLOG` formats.
+//! - `SLOTWAY HOTKEYS [count]`: the most requested keys with their estimated
+//!   request counts, hottest first, as `[key, count]` pairs.
 //! - `SLOTWAY HELP`.
 
 use bytes::Bytes;
@@ -15,6 +17,8 @@ use crate::protocol::{parse_int, request::Args};
 
 /// Entries `SLOTWAY SLOWLOG GET` returns when not told, as Redis's `SLOWLOG GET`.
 const DEFAULT_SLOWLOG_COUNT: usize = 10;
+/// Keys `SLOTWAY HOTKEYS` returns when not told.
+const DEFAULT_HOTKEYS_COUNT: usize = 10;
 
 const HELP: &[&str] = &[
     "SLOTWAY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -25,6 +29,9 @@ const HELP: &[&str] = &[
     "    Entries in slotway's slow log.",
     "SLOWLOG RESET",
     "    Empties slotway's slow log.",
+    "HOTKEYS [<count>]",
+    "    The most requested keys (default 10), hottest first, each with its estimated request count",
+    "    (sampled: one command in hotkeys-sample-rate; counts halve as samples accumulate).",
     "HELP",
     "    Prints this help.",
 ];
@@ -57,6 +64,27 @@ pub fn slowlog(args: Args<'_>, observer: &Observer) -> Bytes {
             String::from_utf8_lossy(op.get(..128).unwrap_or(op))
         ))
     }
+}
+
+/// `SLOTWAY HOTKEYS [count]`.
+pub fn hotkeys(args: Args<'_>, observer: &Observer) -> Bytes {
+    let count = match args.len() {
+        2 => DEFAULT_HOTKEYS_COUNT,
+        3 => match parse_int(args.get(2)) {
+            Some(n) if n > 0 => usize::try_from(n).unwrap_or(usize::MAX),
+            _ => return error_reply("ERR count should be a positive integer"),
+        },
+        _ => return CommandError::WrongArity("slotway|hotkeys".into()).to_reply(),
+    };
+    let top = observer.hotkeys.top(count);
+    let mut out = bytes::BytesMut::new();
+    encode::put_array_header(&mut out, top.len());
+    for (key, requests) in top {
+        encode::put_array_header(&mut out, 2);
+        encode::put_bulk(&mut out, &key);
+        out.extend_from_slice(&encode::integer(i64::try_from(requests).unwrap_or(i64::MAX)));
+    }
+    out.freeze()
 }
 
 /// `SLOTWAY HELP`, as Redis's `... HELP` replies: an array of status lines.

@@ -9,12 +9,14 @@
 //!
 //! - [`command`]: the `SLOTWAY` command
 //! - [`commands`]: calls, errors and time per command (`INFO commandstats`)
+//! - [`hotkeys`]: the most requested keys, from a sample (`SLOTWAY HOTKEYS`)
 //! - [`latency`]: a histogram of fixed buckets made of atomics
 //! - [`nodes`]: per-node latency and connection counts
 //! - [`slowlog`]: commands slower end to end than a threshold (`SLOTWAY SLOWLOG`)
 
 pub mod command;
 pub mod commands;
+pub mod hotkeys;
 pub mod latency;
 pub mod nodes;
 pub mod slowlog;
@@ -28,6 +30,7 @@ use crate::client::registry::{ClientRow, lock};
 use crate::command::table::CommandSpec;
 use crate::config::Config;
 use commands::{CommandStats, Outcome};
+use hotkeys::HotKeys;
 use slowlog::{Sender, SlowLog};
 
 /// Everything slotway observes about the commands it serves; one per [`crate::route::dispatch::Router`].
@@ -35,6 +38,7 @@ use slowlog::{Sender, SlowLog};
 pub struct Observer {
     pub commands: CommandStats,
     pub slowlog: SlowLog,
+    pub hotkeys: HotKeys,
 }
 
 impl Observer {
@@ -42,12 +46,14 @@ impl Observer {
         Observer {
             commands: CommandStats::default(),
             slowlog: SlowLog::new(config.slowlog_log_slower_than, config.slowlog_max_len),
+            hotkeys: HotKeys::new(config.hotkeys_sample_rate),
         }
     }
 
     /// Applies the settings that can change live (SIGHUP).
     pub fn configure(&self, config: &Config) {
         self.slowlog.configure(config.slowlog_log_slower_than, config.slowlog_max_len);
+        self.hotkeys.set_sample_rate(config.hotkeys_sample_rate);
     }
 
     /// What a reply queue keeps about `request`, just framed at `started`. The
