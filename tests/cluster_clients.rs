@@ -85,6 +85,13 @@ fn cluster_commands_describe_one_node_owning_every_slot() {
     let real_primary = real_line.lines().find(|l| l.contains("myself")).unwrap();
     assert_eq!(f.len(), real_primary.split(' ').count(), "as many fields as a primary's line: {real_primary}");
 
+    // ROLE: that node is a primary without replicas (a node's reply shape; clients such
+    // as Sentinel-aware ones ask it).
+    let role = client.cmd(&["ROLE"]);
+    assert_eq!(role, Value::Array(vec![Value::bulk("master"), Value::Int(0), Value::Array(vec![])]));
+    let real_role = array(&connect(&seed).cmd(&["ROLE"]));
+    assert_eq!((&real_role[0], real_role.len()), (&Value::bulk("master"), 3), "{real_role:?}");
+
     // CLUSTER INFO: a healthy cluster of one node.
     let info = text(&client.cmd(&["CLUSTER", "INFO"]));
     for (name, want) in [

@@ -141,9 +141,7 @@ fn subscribe_publish_psubscribe_unsubscribe_in_resp2() {
     assert_eq!(sub.read_reply(), arr(&["subscribe", "news"], Some(1)));
     assert_eq!(sub.read_reply(), arr(&["subscribe", "notes"], Some(2)));
 
-    // Published by another client of slotway; the node the PUBLISH lands on counts
-    // only its own subscribers, so the count is not checked.
-    assert!(matches!(publisher.cmd(&["PUBLISH", "notes", "first"]), Value::Int(_)));
+    assert_eq!(publisher.cmd(&["PUBLISH", "notes", "first"]), Value::Int(1));
     assert_eq!(sub.read_reply(), message("notes", "first"));
 
     sub.send(&encode(&["PSUBSCRIBE", "n*"]));
@@ -201,6 +199,45 @@ fn subscribe_publish_psubscribe_unsubscribe_in_resp2() {
 
 // ---------------------------------------------------------------------------------
 // 2. Shard channels
+
+/// PUBLISH answers how many clients received the message, as Redis counts them (one
+/// per channel subscription, one per matching pattern subscription), whichever node
+/// it reaches: slotway's shared node subscription counts as one on its node only.
+#[test]
+fn publish_counts_every_receiver_like_redis() {
+    let cluster = TestCluster::start();
+    let proxy = start_slotway(cluster.addrs());
+    let mut subs: Vec<RawConn> = (0..3).map(|_| connect(&proxy.addr)).collect();
+    for sub in &mut subs {
+        assert_eq!(sub.cmd(&["SUBSCRIBE", "news"]), arr(&["subscribe", "news"], Some(1)));
+    }
+    assert_eq!(subs[2].cmd(&["PSUBSCRIBE", "n*", "x*"]), arr(&["psubscribe", "n*"], Some(2)));
+    assert_eq!(subs[2].read_reply(), arr(&["psubscribe", "x*"], Some(3)));
+    // Publishers of different client ids reach different primaries.
+    let mut publishers: Vec<RawConn> = (0..4).map(|_| connect(&proxy.addr)).collect();
+    for publisher in &mut publishers {
+        // 3 channel subscribers, and the third one's pattern: what Redis answers.
+        assert_eq!(publisher.cmd(&["PUBLISH", "news", "m"]), Value::Int(4));
+        assert_eq!(publisher.cmd(&["PUBLISH", "nx", "m"]), Value::Int(1));
+        assert_eq!(publisher.cmd(&["PUBLISH", "quiet", "m"]), Value::Int(0));
+    }
+    // The messages published so far arrive before the confirmations.
+    let confirmation = |sub: &mut RawConn, args: &[&str]| {
+        sub.send(&encode(args));
+        let kind = Value::bulk(&args[0].to_lowercase());
+        std::iter::repeat_with(|| sub.read_reply()).find(|r| matches!(r, Value::Array(a) if a[0] == kind)).unwrap()
+    };
+    assert_eq!(confirmation(&mut subs[0], &["UNSUBSCRIBE", "news"]), arr(&["unsubscribe", "news"], Some(0)));
+    assert_eq!(confirmation(&mut subs[2], &["PUNSUBSCRIBE", "n*"]), arr(&["punsubscribe", "n*"], Some(2)));
+    for publisher in &mut publishers {
+        assert_eq!(publisher.cmd(&["PUBLISH", "news", "m"]), Value::Int(2));
+    }
+    // Inside MULTI too (the node's count: EXEC's replies are not rewritten).
+    let publisher = &mut publishers[0];
+    assert_eq!(publisher.cmd(&["MULTI"]), Value::ok());
+    assert_eq!(publisher.cmd(&["PUBLISH", "news", "m"]), Value::Simple("QUEUED".into()));
+    assert!(matches!(&publisher.cmd(&["EXEC"]), Value::Array(r) if matches!(r[..], [Value::Int(_)])));
+}
 
 #[test]
 fn ssubscribe_in_one_slot_and_crossslot_refusal() {

@@ -105,6 +105,8 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
             encode::simple("RESET")
         }
         Local::ReadOnly | Local::ReadWrite => Bytes::from_static(OK),
+        // The one node slotway shows (CLUSTER NODES): a primary, no replicas, offset 0.
+        Local::Role => Bytes::from_static(b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"),
         Local::ClientSetName => set_name(args.get(2), client),
         // The name lives in the client's CLIENT LIST row (one copy, shown by both).
         Local::ClientGetName => match client.row.as_ref().map(|r| lock(r).name.clone()) {

@@ -234,6 +234,7 @@ impl Session {
             // The node runs these inside the transaction, so their replies land in EXEC's.
             Action::Local(Local::Ping | Local::Echo) => tx.queue(raw, None),
             Action::Forward { slot } | Action::Blocking { slot } => tx.queue(raw, slot),
+            Action::Publish => tx.queue(raw, None),
             Action::Split => tx.refuse(CommandError::CrossSlot),
             Action::Reject(e) => tx.refuse(e),
             _ => tx.refuse(CommandError::Unsupported(name.into(), "a transaction runs on one node, and this command does not")),
@@ -484,6 +485,13 @@ impl Session {
             {
                 match self.router.send_read(raw, slot, self.state.tag()).await {
                     Ok(rx) => self.replies.push_waiting(rx),
+                    Err(e) => self.replies.push_ready(e.to_reply()),
+                }
+            }
+            Action::Publish => {
+                let channel = args.get(1).to_vec();
+                match self.router.publish(raw, &channel, self.state.tag()).await {
+                    Ok((rx, adjust)) => self.replies.push_merging(vec![Part::Waiting(rx)], Merge::Publish(adjust)),
                     Err(e) => self.replies.push_ready(e.to_reply()),
                 }
             }

@@ -12,6 +12,8 @@ pub enum Action {
     Forward { slot: Option<u16> },
     /// Keys span slots: one request per slot, replies merged (`fanout::split`).
     Split,
+    /// `PUBLISH`: to any primary, its count of receivers corrected (`Hub::publish_adjustment`).
+    Publish,
     /// Send to every primary (and replica, if `replicas`), merge the replies.
     Broadcast { combine: Combine, replicas: bool },
     /// A command that may block: sent on a connection leased for it.
@@ -106,6 +108,7 @@ fn route(spec: &'static CommandSpec, args: Args<'_>) -> Action {
             }
         }
         Route::AnyPrimary => Action::Forward { slot: None },
+        Route::Publish => Action::Publish,
         Route::Local(local) => Action::Local(local),
         Route::Refused(why) => Action::Reject(CommandError::Unsupported(spec.name.into(), why)),
         // Only `COMMAND` (arity -1) passes the arity check without a subcommand: bare,

@@ -30,6 +30,7 @@ pub fn behaviour(spec: &CommandSpec) -> String {
         }
         Route::Container => "see its subcommands".into(),
         Route::AnyPrimary => "sent to one primary (any gives the same answer)".into(),
+        Route::Publish => "sent to one primary (the cluster passes it on); each slotway subscriber counted as a receiver".into(),
         Route::Broadcast { combine, replicas } => {
             let whom = if replicas { "every node (primaries and replicas)" } else { "every primary" };
             let how = match combine {
@@ -58,6 +59,7 @@ pub fn behaviour(spec: &CommandSpec) -> String {
             | Local::ClusterMyId | Local::ClusterReplicas => "answered by slotway: a one-node cluster at its address".into(),
             Local::SlotwaySlowlog => "answered by slotway: its own slow log (time end to end through slotway)".into(),
             Local::SlotwayHotkeys => "answered by slotway: the most requested keys, estimated from a sample".into(),
+            Local::Role => "answered by slotway: a primary without replicas, as in CLUSTER NODES".into(),
             _ => "answered by slotway".into(),
         },
         Route::Refused(why) => format!("refused: {why}"),

@@ -48,6 +48,9 @@ pub enum Route {
     Container,
     /// Keyless, and any primary gives the answer a client expects.
     AnyPrimary,
+    /// `PUBLISH`: to any primary (the cluster passes it on to every node); the count
+    /// of receivers corrected for slotway's shared subscriptions.
+    Publish,
     /// Answered by slotway itself.
     Local(Local),
     /// Not served through slotway; the text says why.
@@ -120,6 +123,7 @@ pub enum Local {
     /// `SLOTWAY HOTKEYS [count]`: the most requested keys, estimated.
     SlotwayHotkeys,
     SlotwayHelp,
+    Role,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -217,6 +221,7 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         "hello" => L(Hello),
         "auth" => L(Auth),
         "reset" => L(Reset),
+        "role" => L(Role),
         "readonly" => L(ReadOnly),
         "readwrite" => L(ReadWrite),
         "client|setname" => L(ClientSetName),
@@ -240,9 +245,10 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         "slotway|hotkeys" => L(SlotwayHotkeys),
         "slotway|help" => L(SlotwayHelp),
         "cluster|countkeysinslot" | "cluster|getkeysinslot" => Route::SlotArgument,
-        // Same answer from any node (the cluster broadcasts PUBLISH itself).
+        "publish" => Route::Publish,
+        // Same answer from any node.
         "command" | "command|count" | "command|docs" | "command|getkeys" | "command|getkeysandflags"
-        | "command|help" | "command|info" | "command|list" | "time" | "lastsave" | "lolwut" | "publish"
+        | "command|help" | "command|info" | "command|list" | "time" | "lastsave" | "lolwut"
         | "config|help" | "memory|doctor" | "memory|help" | "memory|malloc-stats"
         | "memory|stats" | "latency|help" | "function|help" | "script|help" | "object|help" | "xinfo|help"
         | "xgroup|help" | "pubsub|help" | "slowlog|help" | "cluster|help" | "client|help" | "acl|help" | "acl|cat"

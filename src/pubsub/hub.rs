@@ -14,6 +14,7 @@ use tracing::{debug, warn};
 use super::conn::{NodeReach, SubCommand, SubConn};
 use super::{Kind, is_keyspace, push_frame};
 use crate::backend::connection::ReplyResult;
+use crate::client::auth::glob_match;
 use crate::cluster::slot::hash_slot;
 use crate::protocol::encode;
 use crate::route::dispatch::Router;
@@ -57,6 +58,9 @@ type Sub = (Kind, Bytes);
 struct State {
     clients: HashMap<u64, Client>,
     subs: HashMap<Sub, HashSet<u64>>,
+    /// The patterns among `subs`, so `PUBLISH` counts its receivers without walking
+    /// every channel (Redis too walks every pattern on each publish).
+    patterns: HashSet<Bytes>,
     conns: HashMap<Arc<str>, (SubConn, HashSet<Sub>)>,
     /// The primary carrying the plain channel and pattern subscriptions.
     global: Option<Arc<str>>,
@@ -103,6 +107,9 @@ impl Hub {
                 fresh.push((kind, name.clone()));
             }
             clients.insert(id);
+            if kind == Kind::Pattern {
+                state.patterns.insert(name.clone());
+            }
         }
         let waits = self.place(&mut state, &fresh);
         drop(state);
@@ -132,6 +139,9 @@ impl Hub {
                 clients.remove(&id);
                 if clients.is_empty() {
                     state.subs.remove(&key);
+                    if kind == Kind::Pattern {
+                        state.patterns.remove(name);
+                    }
                     gone.push(key);
                 }
             }
@@ -148,9 +158,13 @@ impl Hub {
     fn remove_locked(state: &mut State, id: u64) {
         state.clients.remove(&id);
         let mut gone = Vec::new();
+        let patterns = &mut state.patterns;
         state.subs.retain(|key, clients| {
             clients.remove(&id);
             if clients.is_empty() {
+                if key.0 == Kind::Pattern {
+                    patterns.remove(&key.1);
+                }
                 gone.push(key.clone());
                 false
             } else {
@@ -204,6 +218,26 @@ impl Hub {
             }
             Self::remove_locked(&mut state, id);
         }
+    }
+
+    /// What to add to the receiver count a `PUBLISH` to `channel` gets from the node
+    /// at `addr`, so it counts slotway's clients as Redis counts its own: the node
+    /// counts each of slotway's shared subscriptions it holds once, whatever the
+    /// number of clients behind it, and the ones held on other nodes not at all
+    /// (the cluster passes the message on to them, and never counts there).
+    pub fn publish_adjustment(&self, addr: &str, channel: &[u8]) -> i64 {
+        let state = self.lock();
+        let held = state.conns.get(addr).map(|(_, has)| has);
+        let channel_sub = (Kind::Channel, Bytes::copy_from_slice(channel));
+        let pattern_subs = state.patterns.iter().filter(|p| glob_match(p, channel)).map(|p| (Kind::Pattern, p.clone()));
+        let mut adjust = 0i64;
+        for sub in std::iter::once(channel_sub).chain(pattern_subs) {
+            if let Some(clients) = state.subs.get(&sub) {
+                let counted_by_node = held.is_some_and(|has| has.contains(&sub));
+                adjust += clients.len() as i64 - i64::from(counted_by_node);
+            }
+        }
+        adjust
     }
 
     /// A subscription connection failed: forget it and place its subscriptions again

@@ -191,6 +191,19 @@ impl Router {
         Ok(rx)
     }
 
+    /// `PUBLISH` to any primary; with the receiver
+    /// count's correction for that primary (`Hub::publish_adjustment`).
+    pub async fn publish(
+        &self,
+        bytes: Bytes,
+        channel: &[u8],
+        client: ClientTag,
+    ) -> Result<(oneshot::Receiver<ReplyResult>, i64), CommandError> {
+        let node = self.map.load().any_primary(client.id).cloned().ok_or(CommandError::NoTopology)?;
+        let adjust = self.hub.publish_adjustment(&node.addr, channel);
+        Ok((self.send_to(&node, bytes, client).await?, adjust))
+    }
+
     /// The address of the primary for `slot` (any primary for `None`).
     pub fn primary_addr(&self, slot: Option<u16>, client_id: u64) -> Result<Arc<str>, CommandError> {
         let topology = self.map.load();

@@ -26,6 +26,8 @@ pub enum Merge {
     Slowlog(Option<usize>),
     /// One step of `SCAN`: the node's cursor becomes slotway's.
     Scan(super::scan::ScanStep),
+    /// `PUBLISH`: the node's count of receivers plus this (`Hub::publish_adjustment`).
+    Publish(i64),
 }
 
 /// Merges that need nothing but the replies themselves (used by the command table).
@@ -206,6 +208,10 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             array(&entries.iter().take(keep).map(|e| e.2).collect::<Vec<_>>())
         }
         Merge::Combine(Combine::ConfigGet | Combine::NewestFirst) => unexpected(&replies),
+        Merge::Publish(adjust) => match replies.first().and_then(|r| integer(r)) {
+            Some(n) => encode::integer(n + adjust),
+            None => unexpected(&replies),
+        },
         Merge::Scan(step) => match replies.first() {
             Some(reply) => super::scan::reply(step, reply),
             None => unexpected(&replies),
