@@ -126,7 +126,7 @@ pub async fn serve_with_reload(
         warn!(covered = topology.covered_slots(), "not every slot is served by the cluster");
     }
     drop(topology);
-    let refresher = tokio::spawn(cluster::refresh::refresh_loop(router.clone(), config.refresh_interval()));
+    let refresher = tokio::spawn(cluster::refresh::refresh_loop(router.clone()));
     let lag_watch = backend::connection::AbortOnDrop(tokio::spawn(cluster::replica_lag::watch(router.clone())));
     let reloader = reloads.map(|mut rx| {
         let router = router.clone();

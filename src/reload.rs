@@ -4,8 +4,9 @@
 //! `timeout`, `max-pipeline`, `client-query-buffer-limit`, `proto-max-bulk-len`,
 //! `shutdown-grace-ms`), which apply to clients that connect afterwards; the log
 //! filter (applied by the binary); the read policy (`read-from`) and the replica
-//! lag bounds, for the next command; the slow log's threshold and length, the hot
-//! keys' sample rate. Everything else needs a restart, and a changed value is
+//! lag bounds, for the next command; the node timeouts (connect, reply, unreachable
+//! wait; read at each use), the refresh interval and `max-redirects`; the slow log's
+//! threshold and length, the hot keys' sample rate. Everything else needs a restart, and a changed value is
 //! reported, not silently ignored. TLS settings and certificates too: the files are
 //! read at start only (a renewed certificate needs a restart).
 
@@ -28,18 +29,20 @@ pub fn apply(router: &Router, new: Config) -> (Vec<&'static str>, Vec<&'static s
         };
     }
     compare!(live: maxclients, timeout, max_pipeline, client_query_buffer_limit, proto_max_bulk_len,
-        shutdown_grace_ms, requirepass, users, log, read_from, replica_max_lag_s, replica_max_lag_bytes,
+        shutdown_grace_ms, requirepass, users, log, read_from, connect_timeout_ms, reply_timeout_ms,
+        unreachable_wait_ms, refresh_interval_s, max_redirects, replica_max_lag_s, replica_max_lag_bytes,
         replica_check_interval_ms, slowlog_log_slower_than, slowlog_max_len,
         hotkeys_sample_rate);
     compare!(restart: listen, admin_listen, seeds, threads, conns_per_node, backend_queue, max_leased_conns,
-        pubsub_output_limit, connect_timeout_ms, reply_timeout_ms, refresh_interval_s, max_redirects,
-        node_user, node_password, unreachable_wait_ms, tls_listen, tls_cert_file, tls_key_file, tls_ca_cert_file,
+        pubsub_output_limit,
+        node_user, node_password, tls_listen, tls_cert_file, tls_key_file, tls_ca_cert_file,
         tls_auth_clients, node_tls, node_tls_ca_cert_file, node_tls_cert_file, node_tls_key_file,
         node_tls_server_name);
     if live.iter().any(|f| matches!(*f, "users" | "requirepass")) {
         router.users.store(std::sync::Arc::new(Users::from_config(&new)));
     }
     router.pool.set_read_from(new.read_from);
+    router.timeouts.update(&new);
     router.observe.configure(&new);
     router.live.store(std::sync::Arc::new(new));
     if !live.is_empty() {
@@ -68,8 +71,11 @@ mod tests {
             new.maxclients = 7;
             new.requirepass = Some("pw".into());
             new.listen = "127.0.0.1:1".into();
+            new.reply_timeout_ms = 1_234;
+            new.max_redirects = 9;
             let (live, restart) = apply(&router, new);
-            assert_eq!(live, vec!["maxclients", "requirepass"]);
+            assert_eq!(live, vec!["maxclients", "requirepass", "reply_timeout_ms", "max_redirects"]);
+            assert_eq!(router.timeouts.reply(), std::time::Duration::from_millis(1_234), "node connections read it at each use");
             assert_eq!(restart, vec!["listen"]);
             assert_eq!(router.live.load().maxclients, 7);
             assert!(router.users.load().required());

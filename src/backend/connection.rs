@@ -82,15 +82,15 @@ pub struct ConnSettings {
     pub stats: Option<Arc<NodeStats>>,
     /// Plain TCP or TLS; the connect timeout covers the handshake too.
     pub connector: NodeConnector,
-    pub connect_timeout: Duration,
+    /// Connect, reply and unreachable-node timeouts, changed live by a reload.
+    pub timeouts: Arc<super::timeouts::Timeouts>,
     /// How long a request waits for an unreachable node (or its replacement) before
     /// it fails with `CLUSTERDOWN`.
-    pub unreachable_wait: Duration,
     /// Connect again after the connection breaks. Leased connections do not: the
     /// state their holder built (a `WATCH`) would be gone.
     pub reconnect: bool,
     /// `None` for connections leased to blocking commands, which wait as long as asked.
-    pub reply_timeout: Option<Duration>,
+    pub timed_replies: bool,
     pub max_in_flight: usize,
 }
 
@@ -142,11 +142,11 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
         let first = match parked.pop_front() {
             Some(entry) => entry,
             None => match rx.recv().await {
-                Some(req) => (req, Instant::now() + settings.unreachable_wait),
+                Some(req) => (req, Instant::now() + settings.timeouts.unreachable_wait()),
                 None => break,
             },
         };
-        match settings.connector.connect(&addr, settings.connect_timeout).await {
+        match settings.connector.connect(&addr, settings.timeouts.connect()).await {
             Ok(stream) => {
                 backoff = Duration::from_millis(50);
                 debug!(%addr, "connected to node");
@@ -180,7 +180,7 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
                     let next_check = (Instant::now() + PARKED_CHECK).min(retry_at);
                     tokio::select! {
                         req = rx.recv() => match req {
-                            Some(req) => parked.push_back((req, Instant::now() + settings.unreachable_wait)),
+                            Some(req) => parked.push_back((req, Instant::now() + settings.timeouts.unreachable_wait())),
                             None => {
                                 for (req, _) in parked.drain(..) {
                                     req.fail(unreachable(&addr, why.as_ref()));
@@ -269,7 +269,7 @@ async fn serve(
         inflight_rx,
         in_flight.clone(),
         addr.clone(),
-        settings.reply_timeout,
+        settings.timed_replies.then(|| settings.timeouts.clone()),
         router.clone(),
         settings.stats.clone(),
     )));
@@ -368,7 +368,7 @@ async fn read_replies(
     mut inflight_rx: mpsc::UnboundedReceiver<InFlight>,
     in_flight: Arc<AtomicUsize>,
     addr: Arc<str>,
-    reply_timeout: Option<Duration>,
+    reply_timeout: Option<Arc<super::timeouts::Timeouts>>,
     router: Weak<Router>,
     stats: Option<Arc<NodeStats>>,
 ) {
@@ -385,7 +385,7 @@ async fn read_replies(
         while let Ok(item) = inflight_rx.try_recv() {
             waiting.push_back(item);
         }
-        if !armed && let Some(deadline) = oldest_deadline(&waiting, reply_timeout) {
+        if !armed && let Some(deadline) = oldest_deadline(&waiting, reply_timeout.as_deref()) {
             timer.as_mut().reset(deadline);
             armed = true;
         }
@@ -414,7 +414,7 @@ async fn read_replies(
             },
             _ = &mut timer, if armed => {
                 armed = false;
-                if oldest_deadline(&waiting, reply_timeout).is_some_and(|d| d <= Instant::now()) {
+                if oldest_deadline(&waiting, reply_timeout.as_deref()).is_some_and(|d| d <= Instant::now()) {
                     warn!(%addr, "node did not reply in time; closing its connection");
                     break CommandError::ReplyTimeout(addr.to_string());
                 }
@@ -437,8 +437,8 @@ async fn read_replies(
 
 /// When the oldest request in flight runs out of time (`None`: nothing is in flight,
 /// or no reply timeout applies).
-fn oldest_deadline(waiting: &VecDeque<InFlight>, reply_timeout: Option<Duration>) -> Option<Instant> {
-    let timeout = reply_timeout?;
+fn oldest_deadline(waiting: &VecDeque<InFlight>, timeouts: Option<&super::timeouts::Timeouts>) -> Option<Instant> {
+    let timeout = timeouts?.reply();
     waiting.iter().find_map(|w| match w {
         InFlight::Request(sent) => Some(sent.at + timeout),
         InFlight::Discard => None,

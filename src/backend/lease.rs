@@ -60,7 +60,7 @@ impl Leases {
         let settings = ConnSettings {
             resp3,
             reconnect: false,
-            reply_timeout: if blocking { None } else { self.settings.reply_timeout },
+            timed_replies: !blocking && self.settings.timed_replies,
             ..self.settings.clone()
         };
         let (conn, rx) = mpsc::channel(LEASE_QUEUE);

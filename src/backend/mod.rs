@@ -3,3 +3,4 @@
 pub mod connection;
 pub mod lease;
 pub mod pool;
+pub mod timeouts;

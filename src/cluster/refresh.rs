@@ -87,8 +87,10 @@ impl Default for ClusterMap {
 }
 
 /// Runs until aborted: refresh on demand or every `interval`.
-pub async fn refresh_loop(router: Arc<Router>, interval: Duration) {
+pub async fn refresh_loop(router: Arc<Router>) {
     loop {
+        // Read each round: a reload may change it.
+        let interval = router.live.load().refresh_interval();
         tokio::select! {
             _ = router.map.wake.notified() => {}
             _ = tokio::time::sleep(interval) => {}
@@ -125,7 +127,7 @@ pub async fn refresh_once(router: &Router) -> Result<(), Vec<(String, String)>> 
     let mut stale = Vec::new();
     let mut unreachable = 0;
     for addr in candidates {
-        match fetch_slots(&addr, &router.connector, router.connect_timeout, router.login.as_ref()).await {
+        match fetch_slots(&addr, &router.connector, router.timeouts.connect(), router.login.as_ref()).await {
             // A view older than the one in use (a node cut off in a minority partition
             // that missed a failover) must not roll the map back.
             Ok(view) if !view.ranges.is_empty() && view.epoch.is_some_and(|e| e < current_epoch) => {

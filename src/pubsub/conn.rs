@@ -3,7 +3,6 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use redis_protocol::resp2::decode::decode;
@@ -29,7 +28,7 @@ pub struct SubCommand {
 #[derive(Clone)]
 pub struct NodeReach {
     pub connector: NodeConnector,
-    pub connect_timeout: Duration,
+    pub timeouts: Arc<crate::backend::timeouts::Timeouts>,
     pub login: Option<NodeLogin>,
 }
 
@@ -56,9 +55,9 @@ async fn run(
     addr: Arc<str>,
     mut rx: mpsc::UnboundedReceiver<SubCommand>,
     hub: Weak<Hub>,
-    NodeReach { connector, connect_timeout, login }: NodeReach,
+    NodeReach { connector, timeouts, login }: NodeReach,
 ) {
-    let stream = match connector.connect(&addr, connect_timeout).await {
+    let stream = match connector.connect(&addr, timeouts.connect()).await {
         Ok(s) => s,
         Err(e) => {
             warn!(%addr, error = %e, "cannot open a subscription connection");

@@ -12,6 +12,7 @@ use crate::backend::connection::{NodeLogin, BackendRequest, ConnSettings, ReplyR
 use crate::backend::lease::Leases;
 use crate::net::connect::NodeConnector;
 use crate::pubsub::conn::NodeReach;
+use crate::backend::timeouts::Timeouts;
 use crate::pubsub::hub::Hub;
 use tokio_util::sync::CancellationToken;
 use crate::backend::pool::{Node, Pool};
@@ -37,7 +38,8 @@ pub struct Router {
     pub map: ClusterMap,
     pub pool: Pool,
     pub seeds: Vec<String>,
-    pub connect_timeout: Duration,
+    /// Node-side timeouts, changed live by a reload.
+    pub timeouts: Arc<Timeouts>,
     /// Plain TCP or TLS to the nodes.
     pub connector: NodeConnector,
     /// How slotway logs in to the nodes (`--node-user`/`--node-password`).
@@ -56,7 +58,6 @@ pub struct Router {
     pub live: arc_swap::ArcSwap<Config>,
     /// Cancelled when slotway shuts down: sessions finish what they have and close.
     pub stopping: CancellationToken,
-    max_redirects: u8,
 }
 
 impl Router {
@@ -74,20 +75,18 @@ impl Router {
             readonly: false,
             reachable: None,
             stats: None,
-            unreachable_wait: Duration::from_millis(config.unreachable_wait_ms),
             reconnect: true,
-            connect_timeout: config.connect_timeout(),
-            reply_timeout: Some(config.reply_timeout()),
+            timeouts: Arc::new(Timeouts::new(config)),
+            timed_replies: true,
             max_in_flight: config.backend_queue.max(1) * 4,
         };
         Arc::new_cyclic(|me: &Weak<Router>| Router {
             map: ClusterMap::new(),
             pool: Pool::new(settings.clone(), config.conns_per_node, config.backend_queue.max(1), me.clone(), config.read_from),
             seeds: config.seeds.clone(),
-            connect_timeout: config.connect_timeout(),
+            timeouts: settings.timeouts.clone(),
             connector: connector.clone(),
             login: settings.login.clone(),
-            max_redirects: config.max_redirects,
             metrics: Metrics::default(),
             observe: Arc::new(crate::observe::Observer::new(config)),
             scripts: ScriptCache::default(),
@@ -95,7 +94,7 @@ impl Router {
             hub: Hub::new(
                 me.clone(),
                 config.pubsub_limit(),
-                NodeReach { connector, connect_timeout: config.connect_timeout(), login: settings.login.clone() },
+                NodeReach { connector, timeouts: settings.timeouts.clone(), login: settings.login.clone() },
             ),
             clients: Default::default(),
             users: arc_swap::ArcSwap::from_pointee(crate::client::auth::Users::from_config(config)),
@@ -243,7 +242,7 @@ impl Router {
             let _ = req.reply.send(Ok(reply));
             return;
         }
-        if req.hops >= self.max_redirects {
+        if req.hops >= self.live.load().max_redirects {
             let hops = req.hops;
             return req.fail(CommandError::TooManyRedirects(hops));
         }
@@ -284,7 +283,7 @@ impl Router {
     /// Otherwise (or after too many tries) the client gets the node's reply.
     pub fn heal_noscript(&self, mut req: BackendRequest, reply: Bytes, node_addr: &str) {
         let load = match evalsha_digest(&req.bytes) {
-            Some(sha) if req.hops < self.max_redirects => self.scripts.load_request(sha),
+            Some(sha) if req.hops < self.live.load().max_redirects => self.scripts.load_request(sha),
             _ => None,
         };
         let Some(load) = load else {
