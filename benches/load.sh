@@ -220,8 +220,9 @@ for ((tries = 0; tries < 20; tries++)); do
 done
 testbed_ports_free "$base_port" || die "no free testbed ports found"
 
-# next_port FROM: the first free port at or after FROM, outside the testbed's range
-# and not yet handed out.
+# next_port FROM: sets `port_out` to the first free port at or after FROM, outside
+# the testbed's range and not yet handed out. It sets a variable rather than
+# printing: in a $(...) subshell it could not remember what it handed out.
 taken_ports=" "
 next_port() {
     local p="$1"
@@ -231,7 +232,7 @@ next_port() {
         p=$((p + 1))
     done
     taken_ports+="$p "
-    echo "$p"
+    port_out="$p"
 }
 
 log "starting the cluster testbed on 127.0.0.1:$base_port-$((base_port + 5))"
@@ -271,7 +272,7 @@ start_slotway() {
 first_port="${port:-7390}"
 sw_names=() sw_ports=() sw_pids=()
 for t in "${threads[@]}"; do
-    p="$(next_port "$first_port")"
+    next_port "$first_port"; p="$port_out"
     [ -n "$port" ] && [ "${#sw_ports[@]}" = 0 ] && [ "$p" != "$port" ] && die "port $port is in use"
     name="t$t"
     [ "$t" = 0 ] && name="default"
@@ -289,7 +290,7 @@ start_twemproxy() {
     mkdir -p "$dir"
     started_nodes=()
     for i in 1 2 3; do
-        p="$(next_port "$first_port")"
+        next_port "$first_port"; p="$port_out"
         redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
             --logfile "$dir/redis-$p.log" >/dev/null 2>&1 &
         pid=$!
@@ -297,7 +298,7 @@ start_twemproxy() {
         wait_for 10 "redis-server for $name on port $p" "$pid" answers_set "$p"
         servers+="    - 127.0.0.1:$p:1 s$i"$'\n' ports+=" $p"
     done
-    started_port="$(next_port "$first_port")"
+    next_port "$first_port"; started_port="$port_out"
     # server_connections 1 and preconnect: one connection per server, opened at
     # start, as slotway keeps one per node; auto_eject off: a slow server stays.
     cat >"$dir/nutcracker.yml" <<CONF
@@ -315,11 +316,11 @@ $servers
 CONF
     nutcracker -t -c "$dir/nutcracker.yml" >"$dir/conf-test.log" 2>&1 ||
         { cat "$dir/conf-test.log" >&2; die "nutcracker rejected $dir/nutcracker.yml"; }
-    # Its stats server listens on 0.0.0.0:22222 by default: keep it on a free local
-    # port. Searched from above started_port: next_port runs in a $(...) subshell, so
-    # it cannot remember handing started_port out, and nothing listens there yet.
+    # Its stats server listens on 0.0.0.0:22222 by default: keep it on a free local port.
+    next_port "$first_port"
+    local stats_port="$port_out"
     log "starting $name (nutcracker) on port $started_port over redis-servers on ports$ports"
-    nutcracker -c "$dir/nutcracker.yml" -s "$(next_port $((started_port + 1)))" -a 127.0.0.1 \
+    nutcracker -c "$dir/nutcracker.yml" -s "$stats_port" -a 127.0.0.1 \
         -o "$work/peer-$name.log" -p "$dir/nutcracker.pid" >/dev/null 2>&1 &
     started_pid=$!
     peer_pids+=("$started_pid")
@@ -587,7 +588,7 @@ fi
 # appends "instructions per request" and the top inclusive functions to $instr_file.
 instructions_for() {
     local label="$1" p="$2" n="$3" cport vg_pid out before after total
-    cport="$(next_port "$first_port")"
+    next_port "$first_port"; cport="$port_out"
     out="$work/callgrind.$label"
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out.%p" \
         "$bin" --listen "127.0.0.1:$cport" --cluster "127.0.0.1:$base_port" --threads 1 \
@@ -642,7 +643,7 @@ fi
 conns_file=""
 if [ "$conns" -gt 0 ]; then
     conns_file="$work/conns.txt"
-    cp_port="$(next_port "$first_port")"
+    next_port "$first_port"; cp_port="$port_out"
     start_slotway conns "$cp_port" "${threads[-1]}" --maxclients $((conns + 100))
     conns_pid="$started_pid"
     log "memory: $conns connections to a fresh slotway (${threads[-1]} threads), idle, then active for ${conns_seconds}s"
