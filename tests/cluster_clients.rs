@@ -1,7 +1,8 @@
 //! What cluster-aware clients see: slotway describes itself as a one-node cluster
 //! owning every slot (`CLUSTER SLOTS/SHARDS/NODES/INFO/MYID`), answers slot
 //! questions like the cluster does, and a real cluster client (redis-py's
-//! `RedisCluster`) and a plain one (`Redis`) both work through it.
+//! `RedisCluster`) and a plain one (`Redis`, RESP2 and RESP3) both work through it,
+//! and so does ioredis (`tests/clients/`).
 
 mod support;
 
@@ -195,19 +196,42 @@ fn ensure_redis_py() {
     );
 }
 
-#[test]
-fn redis_py_cluster_and_plain_clients_work_through_slotway() {
-    ensure_redis_py();
-    let cluster = TestCluster::start();
-    let proxy = start_slotway(cluster.addrs());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/redis_py.py");
-    let (host, port) = proxy.addr.rsplit_once(':').unwrap();
-    let out = Command::new("python3").arg(&script).args([host, port]).output().expect("run python3");
+/// Runs `program script HOST PORT extra...` against slotway at `addr` (with `env`);
+/// fails the test with the script's output unless it says "all checks passed".
+fn run_client_script(program: &str, script: &str, addr: &str, extra: &[&str], env: &[(&str, &Path)]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let out = Command::new(program)
+        .arg(&script)
+        .args([host, port])
+        .args(extra)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} (needed for {}): {e}", script.display()));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{} failed ({}):\n{stdout}\n{stderr}", script.display(), out.status);
     assert!(stdout.contains("all checks passed"), "{stdout}\n{stderr}");
     eprintln!("{}", stdout.trim());
+}
+
+/// A plain `redis.Redis()` in RESP2 and RESP3: connect (HELLO, CLIENT SETINFO), data
+/// types, streams, transactions with WATCH, Lua locks, pub/sub, INFO/CLIENT LIST/CONFIG
+/// parsing (tests/clients/redis_py_sweep.py).
+#[test]
+fn redis_py_plain_client_sweep_in_resp2_and_resp3() {
+    ensure_redis_py();
+    let cluster = TestCluster::start();
+    let proxy = start_slotway(cluster.addrs());
+    run_client_script("python3", "tests/clients/redis_py.py", &proxy.addr, &["sweep"], &[]);
+}
+
+#[test]
+fn redis_py_cluster_and_plain_clients_work_through_slotway() {
+    ensure_redis_py();
+    let cluster = TestCluster::start();
+    let proxy = start_slotway(cluster.addrs());
+    run_client_script("python3", "tests/clients/redis_py.py", &proxy.addr, &[], &[]);
 
     // What the clients wrote is on the primaries that own it.
     let seed = cluster.seed();
@@ -223,4 +247,43 @@ fn redis_py_cluster_and_plain_clients_work_through_slotway() {
     assert_eq!(primaries_used.len(), 3, "the keys spread over every primary");
     let total: i64 = support::dbsizes(&cluster).iter().map(|(_, n)| n).sum();
     assert_eq!(total, want.len() as i64);
+}
+
+/// `node_modules` with the ioredis of `tests/clients/package.json`, installed with npm
+/// into a cache under `target/` the first time. Fails the test (never skips it) when
+/// node or npm are missing or the registry cannot be reached.
+fn ioredis_modules() -> std::path::PathBuf {
+    let clients = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    let manifest = std::fs::read_to_string(clients.join("package.json")).expect("read tests/clients/package.json");
+    // One cache per manifest: changing the pinned version installs afresh.
+    let digest = manifest.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("client-libs-{digest:016x}"));
+    let modules = cache.join("node_modules");
+    if modules.join("ioredis/package.json").exists() {
+        return modules;
+    }
+    std::fs::create_dir_all(&cache).expect("create the npm cache dir");
+    std::fs::write(cache.join("package.json"), &manifest).expect("write package.json");
+    let npm = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--no-package-lock"])
+        .current_dir(&cache)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run npm (needed for the ioredis client test): {e}"));
+    assert!(
+        npm.status.success() && modules.join("ioredis/package.json").exists(),
+        "`npm install` of tests/clients/package.json into {} failed (no network to the npm registry?); \
+         this test needs it.\n{}\n{}",
+        cache.display(),
+        String::from_utf8_lossy(&npm.stdout),
+        String::from_utf8_lossy(&npm.stderr)
+    );
+    modules
+}
+
+#[test]
+fn ioredis_plain_client_works_through_slotway() {
+    let modules = ioredis_modules();
+    let cluster = TestCluster::start();
+    let proxy = start_slotway(cluster.addrs());
+    run_client_script("node", "tests/clients/ioredis.js", &proxy.addr, &[], &[("NODE_PATH", &modules)]);
 }

@@ -2,6 +2,10 @@
 CLUSTER SLOTS and finds one node owning every slot) and plain `Redis`.
 
     python3 tests/clients/redis_py.py HOST PORT
+    python3 tests/clients/redis_py.py HOST PORT sweep
+
+The second form runs `plain_sweep` (tests/clients/redis_py_sweep.py) in RESP2 and
+RESP3 instead, and flushes the database.
 
 Writes `py:cluster:{0..199}` = `v{i}`, `py:counter:{0..4}` and `py:plain:{0..49}`
 = `p{i}`, so the Rust test can read them back from the nodes themselves. Exits
@@ -12,11 +16,7 @@ import sys
 
 import redis
 from redis.cluster import RedisCluster
-
-
-def check(what, got, want):
-    if got != want:
-        sys.exit(f"{what}: got {got!r}, want {want!r}")
+from redis_py_sweep import check, plain_sweep
 
 
 def cluster_client(host, port):
@@ -73,8 +73,12 @@ def plain_client(host, port):
 
 def main():
     host, port = sys.argv[1], int(sys.argv[2])
-    cluster_client(host, port)
-    plain_client(host, port)
+    if sys.argv[3:] == ["sweep"]:
+        for protocol in (2, 3):
+            plain_sweep(host, port, protocol)
+    else:
+        cluster_client(host, port)
+        plain_client(host, port)
     print(f"redis-py {redis.__version__}: all checks passed")
 
 
