@@ -120,7 +120,7 @@ impl ClientObserver {
         {
             let sender = {
                 let row = lock(&self.row);
-                Sender { addr: row.addr.map_or_else(String::new, |a| a.to_string()), name: row.name.clone() }
+                Sender { addr: row.addr, name: row.name.clone() }
             };
             self.observer.slowlog.log(&request, usec, sender);
         }

@@ -4,6 +4,11 @@
 //! (Plain `SLOWLOG` stays the nodes' logs, merged.)
 //!
 //! Only slow commands take the lock, to add their entry; the check is one atomic load.
+//! Logging is kept cheap because it is most frequent exactly when slotway is
+//! overloaded (queueing makes every command slow end to end): an entry holds a copy
+//! of a small request, made with one allocation, and is cut into Redis's argument
+//! form only when `SLOTWAY SLOWLOG GET` reads it; the client's address is formatted
+//! then too.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -36,17 +41,41 @@ pub struct Entry {
     /// Unix time in seconds when the reply was queued.
     pub time: u64,
     pub micros: u64,
-    pub args: Vec<Bytes>,
-    /// `addr:port` of the client.
-    pub client_addr: String,
-    pub client_name: String,
+    request: Logged,
+    pub sender: Sender,
 }
 
+/// A logged request: small ones as they arrived (cut when read), bigger ones cut
+/// at once, so an entry never holds more than Redis would show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Logged {
+    Whole(Bytes),
+    Cut(Vec<Bytes>),
+}
+
+/// Requests up to this size are copied whole into their entry.
+const KEEP_WHOLE: usize = 1024;
+
 /// Who sent a slow command.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sender {
-    pub addr: String,
+    pub addr: Option<std::net::SocketAddr>,
     pub name: String,
+}
+
+impl Entry {
+    /// The arguments as Redis logs them: at most 32, each at most 128 bytes.
+    pub fn args(&self) -> Vec<Bytes> {
+        match &self.request {
+            Logged::Whole(request) => logged_args(request),
+            Logged::Cut(args) => args.clone(),
+        }
+    }
+
+    /// `addr:port` of the client ("" when unknown).
+    pub fn client_addr(&self) -> String {
+        self.sender.addr.map_or_else(String::new, |a| a.to_string())
+    }
 }
 
 impl SlowLog {
@@ -83,11 +112,17 @@ impl SlowLog {
             return;
         }
         let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let args = logged_args(request);
+        let request = match request.len() {
+            n if n <= KEEP_WHOLE => Logged::Whole(Bytes::copy_from_slice(request)),
+            _ => Logged::Cut(logged_args(request)),
+        };
         let mut entries = self.lock();
         let id = self.logged.fetch_add(1, Ordering::Relaxed);
-        entries.push_front(Entry { id, time, micros, args, client_addr: sender.addr, client_name: sender.name });
-        entries.truncate(max_len);
+        entries.push_front(Entry { id, time, micros, request, sender });
+        let dropped = entries.len().saturating_sub(max_len);
+        let evicted: Vec<Entry> = (0..dropped).filter_map(|_| entries.pop_back()).collect();
+        drop(entries);
+        drop(evicted); // freed outside the lock
     }
 
     pub fn len(&self) -> usize {
@@ -127,12 +162,13 @@ pub fn encode_entries(entries: &[Entry]) -> Bytes {
         for n in [e.id, e.time, e.micros] {
             out.extend_from_slice(&encode::integer(i64::try_from(n).unwrap_or(i64::MAX)));
         }
-        put_array_header(&mut out, e.args.len());
-        for arg in &e.args {
+        let args = e.args();
+        put_array_header(&mut out, args.len());
+        for arg in &args {
             put_bulk(&mut out, arg);
         }
-        put_bulk(&mut out, e.client_addr.as_bytes());
-        put_bulk(&mut out, e.client_name.as_bytes());
+        put_bulk(&mut out, e.client_addr().as_bytes());
+        put_bulk(&mut out, e.sender.name.as_bytes());
     }
     out.freeze()
 }
@@ -183,17 +219,30 @@ mod tests {
     fn newest_first_bounded_by_max_len() {
         let log = SlowLog::new(0, 2);
         for key in ["a", "b", "c"] {
-            log.log(&request(&[b"GET", key.as_bytes()]), 5, Sender { addr: "1.2.3.4:5".into(), name: "n".into() });
+            log.log(&request(&[b"GET", key.as_bytes()]), 5, Sender { addr: "1.2.3.4:5".parse().ok(), name: "n".into() });
         }
         let got = log.newest(None);
         assert_eq!(got.iter().map(|e| e.id).collect::<Vec<_>>(), [2, 1]);
-        assert_eq!(got[0].args, [Bytes::from("GET"), Bytes::from("c")]);
+        assert_eq!(got[0].args(), [Bytes::from("GET"), Bytes::from("c")]);
+        assert_eq!(got[0].client_addr(), "1.2.3.4:5");
         assert_eq!(log.newest(Some(1)).len(), 1);
         log.configure(0, 1);
         assert_eq!(log.len(), 1, "shrinking drops the oldest");
         log.reset();
         assert!(log.is_empty());
         assert_eq!(log.logged(), 3);
+    }
+
+    #[test]
+    fn big_requests_are_cut_when_logged_small_ones_when_read() {
+        let log = SlowLog::new(0, 4);
+        let big = vec![b'x'; 5_000];
+        log.log(&request(&[b"SET", b"k", &big]), 1, Sender::default());
+        log.log(&request(&[b"GET", b"k"]), 1, Sender::default());
+        let got = log.newest(None);
+        assert!(matches!(got[0].request, Logged::Whole(_)) && matches!(got[1].request, Logged::Cut(_)));
+        assert_eq!(got[0].args(), [Bytes::from("GET"), Bytes::from("k")]);
+        assert_eq!(got[1].args()[2].len(), 128 + "... (4872 more bytes)".len());
     }
 
     #[test]
@@ -218,9 +267,8 @@ mod tests {
             id: 7,
             time: 100,
             micros: 12,
-            args: vec![Bytes::from("GET"), Bytes::from("k")],
-            client_addr: "127.0.0.1:5000".into(),
-            client_name: String::new(),
+            request: Logged::Whole(request(&[b"GET", b"k"])),
+            sender: Sender { addr: "127.0.0.1:5000".parse().ok(), name: String::new() },
         };
         assert_eq!(
             &encode_entries(&[e])[..],
