@@ -49,7 +49,8 @@ use tracing::{info, warn};
 pub use config::Config;
 pub use error::Error;
 
-/// The Redis version slotway reports (`HELLO`): the command set it routes.
+/// The Redis version slotway reports (`HELLO`, `INFO`) until it has learned the
+/// nodes' (`cluster::node_version`): the command set it routes.
 pub const REDIS_VERSION: &str = "7.0.0";
 
 /// Serves clients on `listener` (plain TCP) until `shutdown` completes.
@@ -126,6 +127,9 @@ pub async fn serve_with_reload(
         warn!(covered = topology.covered_slots(), "not every slot is served by the cluster");
     }
     drop(topology);
+    // Before clients come: their first HELLO already reports the nodes' version.
+    cluster::node_version::learn(&router, router.live.load().reply_timeout()).await;
+    let version_watch = backend::connection::AbortOnDrop(tokio::spawn(cluster::node_version::watch(router.clone())));
     let refresher = tokio::spawn(cluster::refresh::refresh_loop(router.clone()));
     let lag_watch = backend::connection::AbortOnDrop(tokio::spawn(cluster::replica_lag::watch(router.clone())));
     let reloader = reloads.map(|mut rx| {
@@ -154,6 +158,7 @@ pub async fn serve_with_reload(
     );
     refresher.abort();
     drop(lag_watch);
+    drop(version_watch);
     router.pool.clear();
     let _ = router.map.store(cluster::topology::Topology::empty());
     Ok(())

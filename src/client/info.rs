@@ -37,7 +37,7 @@ pub fn own_sections(args: Args<'_>, router: &Router, maxclients: usize, port: u1
                     "# Server\r\nredis_version:{}\r\nslotway_version:{}\r\nredis_mode:cluster\r\nos:{}\r\narch_bits:64\r\n\
                      multiplexing_api:epoll\r\nprocess_id:{}\r\ntcp_port:{port}\r\nuptime_in_seconds:{uptime}\r\n\
                      uptime_in_days:{}\r\n",
-                    crate::REDIS_VERSION,
+                    router.node_version.get(),
                     env!("CARGO_PKG_VERSION"),
                     std::env::consts::OS,
                     std::process::id(),

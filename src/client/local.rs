@@ -279,7 +279,8 @@ fn hello(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
     } else {
         encode::put_array_header(&mut out, 14);
     }
-    for (k, v) in [("server", "redis"), ("version", crate::REDIS_VERSION)] {
+    let version = router.node_version.get();
+    for (k, v) in [("server", "redis"), ("version", version.as_str())] {
         encode::put_bulk(&mut out, k.as_bytes());
         encode::put_bulk(&mut out, v.as_bytes());
     }

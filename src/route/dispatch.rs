@@ -45,6 +45,8 @@ pub struct Router {
     /// How slotway logs in to the nodes (`--node-user`/`--node-password`).
     pub login: Option<NodeLogin>,
     pub metrics: Metrics,
+    /// The nodes' Redis version, as `HELLO` and `INFO` report it.
+    pub node_version: crate::cluster::node_version::NodeVersion,
     /// Per-command counters, slow log, hot keys.
     pub observe: Arc<crate::observe::Observer>,
     pub scripts: ScriptCache,
@@ -88,6 +90,7 @@ impl Router {
             connector: connector.clone(),
             login: settings.login.clone(),
             metrics: Metrics::default(),
+            node_version: Default::default(),
             observe: Arc::new(crate::observe::Observer::new(config)),
             scripts: ScriptCache::default(),
             leases: Leases::new(config.max_leased_conns, settings.clone(), me.clone()),

@@ -1,0 +1,109 @@
+//! The Redis version slotway reports (`HELLO`'s `version`, `INFO`'s `redis_version`):
+//! the lowest `redis_version` among the primaries, since clients gate features on
+//! it and a feature is only safe if every node has it. Learned once before clients
+//! are accepted, then again when slot ownership changes and every few minutes (a
+//! rolling upgrade changes it without moving slots). Until known, the compiled-in
+//! [`crate::REDIS_VERSION`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+
+use crate::route::dispatch::{ClientTag, Router};
+
+/// Longest time between two checks when the topology does not change.
+const RECHECK: Duration = Duration::from_secs(300);
+/// How often the topology version is looked at.
+const POLL: Duration = Duration::from_secs(1);
+
+const INFO_SERVER: &[u8] = b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n";
+
+pub struct NodeVersion(ArcSwap<String>);
+
+impl Default for NodeVersion {
+    fn default() -> Self {
+        NodeVersion(ArcSwap::from_pointee(crate::REDIS_VERSION.to_string()))
+    }
+}
+
+impl NodeVersion {
+    pub fn get(&self) -> Arc<String> {
+        self.0.load_full()
+    }
+
+    fn set(&self, version: String) {
+        if *self.0.load_full() != version {
+            tracing::info!(%version, "the nodes' Redis version (lowest among the primaries)");
+            self.0.store(Arc::new(version));
+        }
+    }
+}
+
+/// Parses `7.0.15` into comparable numbers (missing or odd parts count as 0).
+fn numbers(version: &str) -> Vec<u64> {
+    version.split('.').map(|p| p.parse().unwrap_or(0)).collect()
+}
+
+/// The lowest of `versions` (numerically: `7.0.9` < `7.0.15`).
+pub fn lowest<'a>(versions: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    versions.into_iter().min_by_key(|v| numbers(v))
+}
+
+/// `redis_version` from the text of `INFO server`.
+pub fn from_info(text: &str) -> Option<&str> {
+    text.lines().find_map(|l| l.trim_end().strip_prefix("redis_version:"))
+}
+
+/// Asks every primary for `INFO server` and keeps the lowest version. Nodes that do
+/// not answer within `wait` are left out; when none answers nothing changes.
+pub async fn learn(router: &Router, wait: Duration) {
+    let tag = ClientTag { id: 0, resp3: false };
+    let mut pending = Vec::new();
+    for node in router.all_nodes(false) {
+        if let Ok(rx) = router.send_to(&node, Bytes::from_static(INFO_SERVER), tag).await {
+            pending.push(rx);
+        }
+    }
+    let mut texts = Vec::new();
+    for rx in pending {
+        if let Ok(Ok(Ok(reply))) = tokio::time::timeout(wait, rx).await
+            && let Some(body) = crate::protocol::reply::bulk_body(&reply)
+        {
+            texts.push(String::from_utf8_lossy(body).into_owned());
+        }
+    }
+    if let Some(v) = lowest(texts.iter().filter_map(|t| from_info(t))) {
+        router.node_version.set(v.to_string());
+    }
+}
+
+/// Runs until aborted: learns again after each change of slot ownership and every
+/// [`RECHECK`].
+pub async fn watch(router: Arc<Router>) {
+    let mut seen = router.map.version();
+    let mut since = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(POLL).await;
+        let now = router.map.version();
+        if now != seen || since.elapsed() >= RECHECK {
+            seen = now;
+            since = tokio::time::Instant::now();
+            learn(&router, router.live.load().reply_timeout()).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lowest_version_is_numeric() {
+        assert_eq!(lowest(["7.0.15", "7.0.9", "7.2.4"]), Some("7.0.9"));
+        assert_eq!(lowest(["7.0.15"]), Some("7.0.15"));
+        assert_eq!(lowest([]), None);
+        assert_eq!(from_info("# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:0\r\n"), Some("7.0.15"));
+    }
+}
