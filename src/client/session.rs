@@ -99,6 +99,11 @@ impl Session {
         let idle_limit = self.idle_timeout;
         let idle = tokio::time::sleep(idle_limit.unwrap_or(Duration::MAX / 4));
         tokio::pin!(idle);
+        // One wait on shutdown for the whole session: a `cancelled()` made per pass of
+        // the loop registered with (and left) the token's waiter list, under its lock
+        // shared by every client, at every wakeup.
+        let stopping = self.router.stopping.clone().cancelled_owned();
+        tokio::pin!(stopping);
         loop {
             if self.state.closing && self.replies.is_empty() {
                 break;
@@ -124,7 +129,7 @@ impl Session {
                     }
                     idle.as_mut().reset(tokio::time::Instant::now() + idle_limit.unwrap_or_default());
                 }
-                _ = self.router.stopping.cancelled(), if !self.state.closing => {
+                () = &mut stopping, if !self.state.closing => {
                     // Shutting down: answer what was asked, read nothing more.
                     self.state.closing = true;
                 }
