@@ -159,3 +159,25 @@ fn a_node_that_stops_answering_fails_its_requests_after_the_reply_timeout() {
     let mut other = connect(&proxy.addr);
     assert_eq!(other.cmd(&["SET", &other_key, "2"]), Value::ok());
 }
+
+#[test]
+fn shutdown_closes_idle_clients_at_once_not_after_the_grace_period() {
+    let cluster = TestCluster::start();
+    let mut config = slotway::Config::with_seeds(cluster.addrs());
+    config.shutdown_grace_ms = 8_000;
+    let proxy = start_slotway_with(config);
+    let mut idle: Vec<_> = (0..20).map(|_| connect(&proxy.addr)).collect();
+    for c in &mut idle {
+        assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
+    }
+    // Idle clients wait on their sockets: only the shutdown signal wakes them. One
+    // that missed it would hold slotway for the whole 8 s grace period.
+    let started = Instant::now();
+    let stopper = std::thread::spawn(move || drop(proxy));
+    for c in &mut idle {
+        support::expect_eof(c, "an idle client at shutdown");
+    }
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(3), "idle clients were closed after {waited:?}");
+    stopper.join().unwrap();
+}
