@@ -129,6 +129,7 @@ pub async fn serve_with_reload(
     drop(topology);
     // Before clients come: their first HELLO already reports the nodes' version.
     cluster::node_version::learn(&router, router.live.load().reply_timeout()).await;
+    let rates = backend::connection::AbortOnDrop(tokio::spawn(metrics::sample_rates(router.clone())));
     let version_watch = backend::connection::AbortOnDrop(tokio::spawn(cluster::node_version::watch(router.clone())));
     let refresher = tokio::spawn(cluster::refresh::refresh_loop(router.clone()));
     let lag_watch = backend::connection::AbortOnDrop(tokio::spawn(cluster::replica_lag::watch(router.clone())));
@@ -159,6 +160,7 @@ pub async fn serve_with_reload(
     refresher.abort();
     drop(lag_watch);
     drop(version_watch);
+    drop(rates);
     router.pool.clear();
     let _ = router.map.store(cluster::topology::Topology::empty());
     Ok(())

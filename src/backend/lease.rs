@@ -3,6 +3,7 @@
 //! `EXEC` (the watch lives on the connection). Their number is bounded; a lease
 //! given back closes its connection, so no state leaks to the next user.
 
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -19,6 +20,16 @@ pub struct Lease {
     pub blocking: bool,
     _task: AbortOnDrop,
     _permit: OwnedSemaphorePermit,
+    _blocked: Option<Blocked>,
+}
+
+/// Counts a blocking lease in [`Leases::blocked`] while it lives.
+struct Blocked(Arc<AtomicUsize>);
+
+impl Drop for Blocked {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Lease {
@@ -43,6 +54,8 @@ pub struct Leases {
     limit: usize,
     settings: ConnSettings,
     router: Weak<Router>,
+    /// Leases held by blocking commands now (`INFO`'s `blocked_clients`).
+    blocked: Arc<AtomicUsize>,
 }
 
 /// Requests one holder may queue on its lease (a transaction is one request).
@@ -50,7 +63,7 @@ const LEASE_QUEUE: usize = 256;
 
 impl Leases {
     pub fn new(limit: usize, settings: ConnSettings, router: Weak<Router>) -> Self {
-        Leases { permits: Arc::new(Semaphore::new(limit)), limit, settings, router }
+        Leases { permits: Arc::new(Semaphore::new(limit)), limit, settings, router, blocked: Default::default() }
     }
 
     /// A new connection to `node`. `blocking`: no reply timeout (the command's own
@@ -65,7 +78,16 @@ impl Leases {
         };
         let (conn, rx) = mpsc::channel(LEASE_QUEUE);
         let task = AbortOnDrop(tokio::spawn(connection::run(node.clone(), rx, settings, self.router.clone())));
-        Ok(Lease { conn, node, blocking, _task: task, _permit: permit })
+        let blocked = blocking.then(|| {
+            self.blocked.fetch_add(1, Relaxed);
+            Blocked(self.blocked.clone())
+        });
+        Ok(Lease { conn, node, blocking, _task: task, _permit: permit, _blocked: blocked })
+    }
+
+    /// Clients waiting in a blocking command now (one lease each).
+    pub fn blocked(&self) -> usize {
+        self.blocked.load(Relaxed)
     }
 
     /// Leases in use now.

@@ -84,6 +84,23 @@ impl Hub {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Channels, patterns and shard channels with at least one subscriber (`INFO`'s
+    /// `pubsub_channels`, `pubsub_patterns`, `pubsubshard_channels`).
+    pub fn counts(&self) -> [usize; 3] {
+        let mut counts = [0; 3];
+        for (kind, _) in self.lock().subs.keys() {
+            let i = match kind {
+                Kind::Channel => 0,
+                Kind::Pattern => 1,
+                Kind::Shard => 2,
+            };
+            if let Some(c) = counts.get_mut(i) {
+                *c += 1;
+            }
+        }
+        counts
+    }
+
     /// Makes `id` a subscriber; its pushes arrive on the returned receiver.
     pub fn register(&self, id: u64, resp3: bool) -> Subscriber {
         let (tx, pushes) = mpsc::channel(PUSH_QUEUE);
