@@ -3,9 +3,11 @@
 
 mod support;
 
-use support::{TestCluster, Value, connect, start_slotway};
+use std::time::Duration;
 
-/// `redis_version` from an `INFO` text.
+use support::{TestCluster, Value, connect, start_slotway, start_slotway_with};
+
+/// A field's value from an `INFO` text.
 fn field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
     info.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
 }
@@ -25,4 +27,213 @@ fn hello_and_info_report_the_nodes_version() {
     let info = c.cmd(&["INFO", "server"]).text().unwrap();
     assert_eq!(field(&info, "redis_version"), Some(nodes_version.as_str()));
     assert_eq!(field(&info, "slotway_version"), Some(env!("CARGO_PKG_VERSION")));
+}
+
+/// A standalone redis-server on a free port, stopped when dropped: the reference
+/// for what a Redis 7.0 `INFO` holds.
+struct Standalone {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Standalone {
+    fn start() -> Standalone {
+        let mut dir = tempfile::tempdir().unwrap();
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let child = std::process::Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .current_dir(dir.path())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("run redis-server");
+            let addr = format!("127.0.0.1:{port}");
+            let mut server = Standalone { child, addr, _dir: dir };
+            for _ in 0..50 {
+                if support::try_connect(&server.addr).is_ok() {
+                    return server;
+                }
+                if server.child.try_wait().unwrap().is_some() {
+                    break; // lost the port to someone else: try another
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            drop(server);
+            dir = tempfile::tempdir().unwrap();
+        }
+        panic!("could not start a standalone redis-server");
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An `INFO` text as sections (header name, then `(field, value)` lines), checking
+/// on the way that every line is in Redis's format.
+fn sections(info: &str) -> Vec<(String, Vec<(String, String)>)> {
+    assert!(info.ends_with("\r\n") && !info.contains("\r\n\r\n\r\n"), "{info:?}");
+    let mut out: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for block in info.trim_end_matches("\r\n").split("\r\n\r\n") {
+        let mut lines = block.split("\r\n");
+        let header = lines.next().unwrap();
+        let name = header.strip_prefix("# ").unwrap_or_else(|| panic!("a section starts with `# Name`: {header:?}"));
+        let mut fields = Vec::new();
+        for line in lines {
+            let (k, v) = line.split_once(':').unwrap_or_else(|| panic!("`key:value` in {name}: {line:?}"));
+            assert!(!k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "field name {k:?}");
+            assert!(!v.contains('\r') && !v.contains('\n'), "{line:?}");
+            fields.push((k.to_string(), v.to_string()));
+        }
+        out.push((name.to_string(), fields));
+    }
+    out
+}
+
+/// Fields a standalone Redis prints that slotway leaves out, and why. (Per-command
+/// and per-database lines are compared by kind, not by name.)
+const NOT_FOR_A_PROXY: &[&str] = &[];
+
+fn per_name(field: &str) -> bool {
+    ["cmdstat_", "errorstat_", "latency_percentiles_usec_", "db"].iter().any(|p| field.starts_with(p))
+}
+
+#[test]
+fn info_everything_has_every_redis_section_and_field_in_redis_format() {
+    let reference = Standalone::start();
+    let redis = connect(&reference.addr).cmd(&["INFO", "everything"]).text().unwrap();
+    let cluster = TestCluster::start();
+    let proxy = start_slotway(cluster.addrs());
+    let mut c = connect(&proxy.addr);
+    assert_eq!(c.cmd(&["SET", "info:k", "v"]), Value::ok());
+    let ours = sections(&c.cmd(&["INFO", "everything"]).text().unwrap());
+    let theirs = sections(&redis);
+
+    // Redis's sections in Redis's order, slotway's own after them.
+    let names: Vec<&str> = ours.iter().map(|(n, _)| n.as_str()).collect();
+    let redis_names: Vec<&str> = theirs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, [&redis_names[..], &["Slotway"]].concat());
+    for (name, fields) in &theirs {
+        let mine = &ours.iter().find(|(n, _)| n == name).unwrap().1;
+        let missing: Vec<&str> = fields
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !per_name(k) && !NOT_FOR_A_PROXY.contains(k) && !mine.iter().any(|(m, _)| m == k))
+            .collect();
+        assert!(missing.is_empty(), "# {name} lacks {missing:?}");
+        // Redis's fields come first, in Redis's order (slotway's own after them).
+        let order: Vec<&str> = mine.iter().map(|(k, _)| k.as_str()).filter(|k| fields.iter().any(|(r, _)| r == k)).collect();
+        let redis_order: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).filter(|k| order.contains(k)).collect();
+        assert_eq!(order, redis_order, "# {name}");
+    }
+    let all = |n: &str| ours.iter().flat_map(|(_, f)| f).find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap();
+    assert_eq!(all("redis_mode"), "cluster");
+    assert_eq!(all("cluster_enabled"), "1");
+    assert_eq!(all("role"), "master");
+    assert_eq!(all("tcp_port"), proxy.addr.rsplit(':').next().unwrap());
+    assert_eq!(all("run_id").len(), 40);
+    assert!(all("db0").starts_with("keys=1,"), "{}", all("db0"));
+    let cpu = all("used_cpu_user").parse::<f64>().unwrap() + all("used_cpu_sys").parse::<f64>().unwrap();
+    assert!(cpu > 0.0, "{:?}", ours.iter().find(|(n, _)| n == "CPU"));
+    assert!(all("used_memory_human").ends_with(['B', 'K', 'M', 'G']));
+    assert_eq!(all("slotway_nodes_unanswered"), "0");
+
+    // `all` is the same list of sections; a bare INFO and `default` leave out the
+    // per-command ones, as Redis does.
+    let list = |args: &[&str]| -> Vec<String> {
+        sections(&connect(&proxy.addr).cmd(args).text().unwrap_or_default()).into_iter().map(|(n, _)| n).collect()
+    };
+    assert_eq!(list(&["INFO", "all"]), names);
+    let default: Vec<&str> = names.iter().copied().filter(|n| !["Commandstats", "Latencystats"].contains(n)).collect();
+    assert_eq!(list(&["INFO"]), default);
+    assert_eq!(list(&["INFO", "DEFAULT"]), default);
+    assert_eq!(list(&["INFO", "memory"]), ["Memory"]);
+    assert_eq!(list(&["INFO", "cpu", "MEMORY"]), ["Memory", "CPU"]);
+    assert_eq!(list(&["INFO", "module_list"]), ["Modules"]);
+    assert_eq!(c.cmd(&["INFO", "nosuch"]), Value::bulk(""));
+}
+
+fn number(info: &str, name: &str) -> f64 {
+    field(info, name).unwrap_or_else(|| panic!("{name} in {info}")).parse().unwrap()
+}
+
+#[test]
+fn node_figures_are_combined_over_the_primaries() {
+    let cluster = TestCluster::start();
+    let proxy = start_slotway(cluster.addrs());
+    let mut c = connect(&proxy.addr);
+    for i in 0..50 {
+        assert_eq!(c.cmd(&["SET", &format!("k{i}"), "v"]), Value::ok());
+        assert_eq!(c.cmd(&["GET", &format!("k{i}")]), Value::bulk("v"));
+        assert_eq!(c.cmd(&["GET", &format!("missing{i}")]), Value::Nil);
+    }
+    let ours = c.cmd(&["INFO", "memory", "persistence", "stats"]).text().unwrap();
+    let nodes: Vec<String> = cluster
+        .primaries()
+        .iter()
+        .map(|p| connect(p).cmd(&["INFO", "memory", "persistence", "stats"]).text().unwrap())
+        .collect();
+    let sum = |name: &str| nodes.iter().map(|n| number(n, name)).sum::<f64>();
+    // Memory moves a little between the two looks (client buffers): within 5%.
+    let used = number(&ours, "used_memory");
+    assert!((used - sum("used_memory")).abs() < sum("used_memory") * 0.05, "{used} vs {}", sum("used_memory"));
+    let ratio = number(&ours, "mem_fragmentation_ratio");
+    assert!((ratio - number(&ours, "used_memory_rss") / used).abs() < 0.01, "{ratio}");
+    // slotway's own INFO calls to the nodes count as hits on no key: these are exact.
+    assert_eq!(number(&ours, "keyspace_hits"), sum("keyspace_hits"));
+    assert_eq!(number(&ours, "keyspace_misses"), sum("keyspace_misses"));
+    assert!(number(&ours, "keyspace_misses") >= 50.0);
+    assert_eq!(number(&ours, "rdb_changes_since_last_save"), sum("rdb_changes_since_last_save"));
+    let oldest = nodes.iter().map(|n| number(n, "rdb_last_save_time")).fold(f64::MAX, f64::min);
+    assert_eq!(number(&ours, "rdb_last_save_time"), oldest);
+    assert_eq!(field(&ours, "maxmemory_policy"), field(&nodes[0], "maxmemory_policy"));
+    assert!(number(&ours, "slotway_used_memory_rss") > 0.0);
+    // slotway's own: 150 commands and more from this client alone.
+    assert!(number(&ours, "total_commands_processed") >= 150.0);
+    assert!(number(&ours, "total_net_input_bytes") > 0.0 && number(&ours, "total_net_output_bytes") > 0.0);
+}
+
+#[test]
+fn instantaneous_ops_per_sec_follows_the_traffic() {
+    let cluster = TestCluster::start();
+    let proxy = start_slotway(cluster.addrs());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let traffic = {
+        let (addr, stop) = (proxy.addr.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut c = connect(&addr);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let stats = connect(&proxy.addr).cmd(&["INFO", "stats"]).text().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    traffic.join().unwrap();
+    assert!(number(&stats, "instantaneous_ops_per_sec") > 0.0, "{stats}");
+    assert!(number(&stats, "instantaneous_input_kbps") > 0.0, "{stats}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let idle = connect(&proxy.addr).cmd(&["INFO", "stats"]).text().unwrap();
+    assert!(number(&idle, "instantaneous_ops_per_sec") < 5.0, "{idle}");
+}
+
+#[test]
+fn a_node_that_does_not_answer_is_left_out_and_counted() {
+    let cluster = TestCluster::start();
+    let mut config = slotway::Config::with_seeds(cluster.addrs());
+    config.reply_timeout_ms = 300;
+    let proxy = start_slotway_with(config);
+    let mut c = connect(&proxy.addr);
+    let before = c.cmd(&["INFO", "keyspace", "slotway"]).text().unwrap();
+    assert_eq!(field(&before, "slotway_nodes_unanswered"), Some("0"));
+    let paused = &cluster.primaries()[0];
+    assert_eq!(connect(paused).cmd(&["CLIENT", "PAUSE", "1500", "ALL"]), Value::ok());
+    let during = c.cmd(&["INFO"]).text().unwrap();
+    assert_eq!(field(&during, "slotway_nodes_unanswered"), Some("1"), "{during}");
+    sections(&during);
 }

@@ -132,6 +132,7 @@ impl Session {
             tokio::select! {
                 biased;
                 () = self.replies.take_ready(&mut output), if !self.replies.is_empty() => {
+                    Metrics::add(&self.router.metrics.net_output_bytes, output.len() as u64);
                     if wr.send(&output).await.is_err() {
                         break;
                     }
@@ -159,6 +160,7 @@ impl Session {
                     let Some(cut) = self.subs.feed.as_ref().map(|f| f.cut.clone()) else { continue };
                     // A client that stopped reading blocks this write; the hub's cut-off
                     // must still close it.
+                    Metrics::add(&self.router.metrics.net_output_bytes, push.len() as u64);
                     tokio::select! {
                         written = wr.send(&push) => if written.is_err() { break },
                         () = cut.notified() => break,
@@ -173,7 +175,8 @@ impl Session {
                         // take an element that nobody will read.
                         Ok(0) | Err(_) if self.replies.waits_on_blocking() => break,
                         Ok(0) | Err(_) => self.state.closing = true,
-                        Ok(_) => {
+                        Ok(n) => {
+                            Metrics::add(&self.router.metrics.net_input_bytes, n as u64);
                             if input.len() > self.query_buffer_limit {
                                 // As Redis: a client past client-query-buffer-limit is closed.
                                 warn!(id = self.state.id, bytes = input.len(), "client query buffer over its limit: closing it");
@@ -343,9 +346,12 @@ impl Session {
     /// Sends `request` to every primary (and replica) and queues the merged reply.
     async fn broadcast(&mut self, request: Bytes, replicas: bool, mut merge: Merge) {
         let nodes = self.router.all_nodes(replicas);
-        if let Merge::ConfigGet(addrs) = &mut merge {
-            // Name the nodes actually asked, in the order their replies come.
-            *addrs = nodes.iter().map(|n| n.addr.to_string()).collect();
+        // Name the nodes actually asked, in the order their replies come.
+        let asked = || nodes.iter().map(|n| n.addr.to_string()).collect();
+        match &mut merge {
+            Merge::ConfigGet(addrs) => *addrs = asked(),
+            Merge::Info { plan, .. } => plan.addrs = asked(),
+            _ => {}
         }
         if nodes.is_empty() {
             return self.replies.push_ready(CommandError::NoTopology.to_reply());
@@ -526,12 +532,14 @@ impl Session {
             },
             Action::Local(Local::Info) => {
                 let port = self.state.local_addr.map_or(0, |a| a.port());
-                let (own, keyspace) = info::own_sections(args, &self.router, self.maxclients, port);
-                if !keyspace {
-                    return self.replies.push_ready(self.state.text(own.as_bytes()));
+                let plan = info::Plan::new(args, &self.router, self.maxclients, port);
+                match plan.node_request() {
+                    Some(request) if !self.router.all_nodes(false).is_empty() => {
+                        let merge = Merge::Info { plan: Box::new(plan), resp3: self.state.resp3 };
+                        self.broadcast(request, false, merge).await
+                    }
+                    _ => self.replies.push_ready(self.state.text(plan.render(&[], 0).as_bytes())),
                 }
-                let request = crate::protocol::encode::command(&[b"INFO", b"keyspace"]);
-                self.broadcast(request, false, Merge::Info { own, resp3: self.state.resp3 }).await;
             }
             Action::Local(cmd) => {
                 if cmd == Local::Reset {

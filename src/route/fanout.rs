@@ -18,8 +18,8 @@ pub enum Merge {
     /// `MGET` split by slot: for each part, the client's position of each of its keys.
     Mget(Vec<Vec<usize>>),
     Combine(Combine),
-    /// `INFO`: slotway's own sections, then the primaries' keyspaces summed.
-    Info { own: String, resp3: bool },
+    /// `INFO`: slotway's sections and the primaries' figures combined.
+    Info { plan: Box<crate::client::info::Plan>, resp3: bool },
     /// `CONFIG GET` from these nodes (in part order).
     ConfigGet(Vec<String>),
     /// `SLOWLOG GET`: at most this many entries (all when `None`).
@@ -93,6 +93,9 @@ pub fn split(name: &'static str, args: Args<'_>) -> Split {
 
 /// The reply to give the client once every part has answered (in part order).
 pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
+    if let Merge::Info { plan, resp3 } = merge {
+        return info(plan, *resp3, parts);
+    }
     let mut replies = Vec::with_capacity(parts.len());
     for part in parts {
         match part {
@@ -216,18 +219,7 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             Some(reply) => super::scan::reply(step, reply),
             None => unexpected(&replies),
         },
-        Merge::Info { own, resp3 } => {
-            let mut keyspaces = Vec::new();
-            for r in &replies {
-                match bulk_body(r) {
-                    Some(body) => keyspaces.push(body),
-                    None => return unexpected(&replies),
-                }
-            }
-            let keyspace = crate::client::info::sum_keyspace(&keyspaces);
-            let text = if own.is_empty() { keyspace } else { format!("{own}\r\n{keyspace}") };
-            if *resp3 { encode::verbatim(text.as_bytes()) } else { encode::bulk(text.as_bytes()) }
-        }
+        Merge::Info { .. } => unexpected(&replies), // answered above
         Merge::Mget(positions) => {
             let total = positions.iter().map(Vec::len).sum();
             let mut slots: Vec<&[u8]> = vec![&[][..]; total];
@@ -246,6 +238,22 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             array(&slots)
         }
     }
+}
+
+/// `INFO`: a node that does not answer (or answers an error) is left out, not
+/// the reason to fail; `# Slotway` counts such nodes.
+fn info(plan: &crate::client::info::Plan, resp3: bool, parts: Vec<ReplyResult>) -> Bytes {
+    let total = parts.len();
+    let texts: Vec<(String, String)> = parts
+        .iter()
+        .zip(&plan.addrs)
+        .filter_map(|(part, addr)| {
+            let body = bulk_body(part.as_ref().ok()?)?;
+            Some((String::from_utf8_lossy(body).into_owned(), addr.clone()))
+        })
+        .collect();
+    let text = plan.render(&texts, total - texts.len());
+    if resp3 { encode::verbatim(text.as_bytes()) } else { encode::bulk(text.as_bytes()) }
 }
 
 /// A parameter name and each node's value for it (value, node address).

@@ -158,6 +158,12 @@ def server(r, at):
     info = r.info()
     check(f"{at} INFO parses", (info["redis_version"][:2], info["loading"], "connected_clients" in info), ("7.", 0, True))
     check(f"{at} INFO all parses", len(r.info("all")) > 10, True)
+    every = r.info("everything")
+    check(
+        f"{at} INFO everything parses, with numbers as numbers",
+        [type(every[k]).__name__ for k in ("used_memory", "mem_fragmentation_ratio", "used_cpu_sys", "cluster_enabled", "maxmemory_policy")],
+        ["int", "float", "float", "int", "str"],
+    )
     check(f"{at} INFO keyspace", r.info("keyspace")["db0"]["keys"] > 100, True)
     config = r.config_get("*")
     check(f"{at} CONFIG GET *", (len(config) > 100, config.get("maxmemory-policy")), (True, "noeviction"))

@@ -1,0 +1,216 @@
+//! `INFO` as Redis 7.0 writes it: every section, field name and format, with
+//! slotway's own values where a field describes the process or its clients
+//! (`own.rs`), and the primaries' memory, persistence, stats and keyspace figures
+//! combined into what one server would show (`nodes.rs`), asked with one `INFO`
+//! per call. slotway's extra fields start with `slotway_`; `# Slotway` is its own.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+
+use crate::metrics::Metrics;
+use crate::protocol::request::Args;
+use crate::route::dispatch::Router;
+
+mod nodes;
+mod own;
+
+pub use nodes::human;
+
+/// Every section, in Redis 7.0's order, then slotway's own.
+const SECTIONS: [&str; 14] = [
+    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats",
+    "errorstats", "latencystats", "cluster", "keyspace", "slotway",
+];
+/// Left out of a bare `INFO` (and `INFO default`), as Redis leaves them out.
+const NOT_DEFAULT: [&str; 2] = ["commandstats", "latencystats"];
+
+/// One `INFO` request, prepared when it arrives: the sections asked for, in Redis's
+/// order, with slotway's own figures as they were then; the node figures are added
+/// by [`Plan::render`] once the primaries answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    parts: Vec<Part>,
+    /// slotway's own values for fields of the node-figure sections.
+    own: Vec<(&'static str, String)>,
+    /// The nodes asked, in the order of their replies (set by the broadcast).
+    pub addrs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    /// A section slotway wrote whole.
+    Ready(String),
+    Nodes(&'static nodes::Section),
+    Keyspace,
+    /// `# Slotway`, to which the count of nodes that did not answer is added.
+    Slotway(String),
+}
+
+impl Plan {
+    /// What `INFO [section ...]` asks for. As Redis: names are case-insensitive,
+    /// unknown ones are ignored, `all` and `everything` mean every section,
+    /// `default` (or no name) the default ones, and the order is always Redis's.
+    pub fn new(args: Args<'_>, router: &Router, maxclients: usize, port: u16) -> Plan {
+        let asked: Vec<String> = args.iter().skip(1).map(|a| String::from_utf8_lossy(a).to_lowercase()).collect();
+        let everything = asked.iter().any(|a| matches!(a.as_str(), "all" | "everything"));
+        let default = asked.is_empty() || asked.iter().any(|a| a == "default");
+        // Redis 7.0 also accepts `module_list` for `# Modules`.
+        let named = |s: &str| asked.iter().any(|a| a == s || (s == "modules" && a == "module_list"));
+        let wants = |s: &str| everything || (default && !NOT_DEFAULT.contains(&s)) || named(s);
+        let mut parts = Vec::new();
+        for section in SECTIONS.into_iter().filter(|s| wants(s)) {
+            let mut out = String::new();
+            parts.push(match section {
+                "server" => Part::Ready({ own::server(&mut out, router, port); out }),
+                "clients" => Part::Ready({ own::clients(&mut out, router, maxclients); out }),
+                "memory" => Part::Nodes(&nodes::MEMORY),
+                "persistence" => Part::Nodes(&nodes::PERSISTENCE),
+                "stats" => Part::Nodes(&nodes::STATS),
+                "replication" => Part::Ready({ own::replication(&mut out, router); out }),
+                "cpu" => Part::Ready({ own::cpu(&mut out); out }),
+                "modules" => Part::Ready("# Modules\r\n".into()),
+                "commandstats" => Part::Ready({ command_stats(&mut out, router); out }),
+                // slotway counts its error replies but not by error code, nor latency
+                // percentiles per command: the sections are there, empty.
+                "errorstats" => Part::Ready("# Errorstats\r\n".into()),
+                "latencystats" => Part::Ready("# Latencystats\r\n".into()),
+                "cluster" => Part::Ready({ own::cluster(&mut out, router); out }),
+                "keyspace" => Part::Keyspace,
+                _ => Part::Slotway({ slotway_section(&mut out, router); out }),
+            });
+        }
+        let own = if parts.iter().any(|p| matches!(p, Part::Nodes(_))) { own::values(router) } else { Vec::new() };
+        Plan { parts, own, addrs: Vec::new() }
+    }
+
+    /// The `INFO` request for the primaries, or `None` when no section needs them.
+    pub fn node_request(&self) -> Option<Bytes> {
+        let mut args: Vec<&[u8]> = vec![b"INFO"];
+        for part in &self.parts {
+            match part {
+                Part::Nodes(section) => args.push(section.header.as_bytes()),
+                Part::Keyspace => args.push(b"keyspace"),
+                _ => {}
+            }
+        }
+        (args.len() > 1).then(|| crate::protocol::encode::command(&args))
+    }
+
+    /// The `INFO` text, from the answering nodes' `INFO` texts (each with its
+    /// address); `unanswered` nodes are left out and counted in `# Slotway`.
+    pub fn render(&self, texts: &[(String, String)], unanswered: usize) -> String {
+        let figures = nodes::NodeFigures::new(texts);
+        let mut out = String::new();
+        for part in &self.parts {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            match part {
+                Part::Ready(text) => out.push_str(text),
+                Part::Nodes(section) => figures.write(&mut out, section, &self.own),
+                Part::Keyspace => {
+                    let bodies: Vec<&[u8]> = texts.iter().map(|(t, _)| t.as_bytes()).collect();
+                    out.push_str(&sum_keyspace(&bodies));
+                }
+                Part::Slotway(text) => {
+                    out.push_str(text);
+                    let _ = write!(out, "slotway_nodes_unanswered:{unanswered}\r\n");
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `# Commandstats` in Redis's format, counted by slotway: time is end to end
+/// through slotway, `failed_calls` are error replies, `rejected_calls` requests
+/// slotway refused before sending them (CROSSSLOT, unsupported).
+fn command_stats(out: &mut String, router: &Router) {
+    out.push_str("# Commandstats\r\n");
+    for (name, t) in router.observe.commands.used() {
+        let per_call = if t.calls > 0 { t.usec as f64 / t.calls as f64 } else { 0.0 };
+        let _ = write!(
+            out,
+            "cmdstat_{name}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
+            t.calls, t.usec, t.rejected, t.failed
+        );
+    }
+}
+
+/// Hot keys listed in `INFO slotway`.
+const INFO_HOT_KEYS: usize = 5;
+
+/// `# Slotway`: the proxy's own state (topology, nodes, slow log, hot keys).
+fn slotway_section(out: &mut String, router: &Router) {
+    let topology = router.map.load();
+    let nodes = router.pool.nodes();
+    let up = nodes.iter().filter(|(n, _)| n.reachable.load(std::sync::atomic::Ordering::Relaxed)).count();
+    let m = &router.metrics;
+    let _ = write!(
+        out,
+        "# Slotway\r\ntopology_version:{}\r\ntopology_epoch:{}\r\ntopology_refreshes:{}\r\n\
+         topology_refresh_failures:{}\r\nbackend_nodes_up:{up}\r\nbackend_nodes_down:{}\r\n\
+         leased_connections:{}\r\nslowlog_len:{}\r\nslowlog_entries_total:{}\r\nhotkeys_sample_rate:{}\r\n",
+        router.map.version(),
+        topology.epoch,
+        Metrics::get(&m.topology_refreshes),
+        Metrics::get(&m.topology_refresh_failures),
+        nodes.len() - up,
+        router.leases.in_use(),
+        router.observe.slowlog.len(),
+        router.observe.slowlog.logged(),
+        router.live.load().hotkeys_sample_rate,
+    );
+    // The few hottest keys, in Redis's `name:field=value,...` style (keys shown
+    // lossily, without the characters that would break a line).
+    for (i, (key, requests)) in router.observe.hotkeys.top(INFO_HOT_KEYS).into_iter().enumerate() {
+        let key: String =
+            String::from_utf8_lossy(&key).chars().map(|c| if c.is_control() || c == ',' { '?' } else { c }).collect();
+        let _ = write!(out, "hotkey{i}:key={key},requests={requests}\r\n");
+    }
+}
+
+/// Adds the primaries' `INFO keyspace` replies (bulk strings) into one `# Keyspace` section.
+pub fn sum_keyspace(replies: &[&[u8]]) -> String {
+    // db index -> (keys, expires, sum of avg_ttl weighted by each node's expires)
+    let mut dbs: std::collections::BTreeMap<u32, (u64, u64, u128)> = Default::default();
+    for reply in replies {
+        for line in String::from_utf8_lossy(reply).lines() {
+            let Some((db, fields)) = line.trim().split_once(':') else { continue };
+            let Some(index) = db.strip_prefix("db").and_then(|n| n.parse().ok()) else { continue };
+            let entry = dbs.entry(index).or_default();
+            let mut expires = 0;
+            for field in fields.split(',') {
+                let (k, v) = field.split_once('=').unwrap_or((field, "0"));
+                let v: u64 = v.parse().unwrap_or(0);
+                match k {
+                    "keys" => entry.0 += v,
+                    "expires" => expires = v,
+                    "avg_ttl" => entry.2 += v as u128 * expires as u128,
+                    _ => {}
+                }
+            }
+            entry.1 += expires;
+        }
+    }
+    let mut out = String::from("# Keyspace\r\n");
+    for (db, (keys, expires, ttl_weighted)) in dbs {
+        let avg_ttl = if expires > 0 { ttl_weighted / expires as u128 } else { 0 };
+        let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl={avg_ttl}\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyspace_is_summed() {
+        let a = b"# Keyspace\r\ndb0:keys=10,expires=2,avg_ttl=100\r\n";
+        let b = b"# Keyspace\r\ndb0:keys=30,expires=0,avg_ttl=0\r\n";
+        let c = b"# Keyspace\r\n";
+        assert_eq!(sum_keyspace(&[a, b, c]), "# Keyspace\r\ndb0:keys=40,expires=2,avg_ttl=100\r\n");
+    }
+}
