@@ -237,3 +237,21 @@ fn a_node_that_does_not_answer_is_left_out_and_counted() {
     assert_eq!(field(&during, "slotway_nodes_unanswered"), Some("1"), "{during}");
     sections(&during);
 }
+
+#[test]
+fn blocked_clients_counts_clients_in_a_blocking_command() {
+    let cluster = TestCluster::start();
+    let proxy = start_slotway(cluster.addrs());
+    let mut waiting = connect(&proxy.addr);
+    waiting.send(&support::encode(&["BLPOP", "info:list", "5"]));
+    let mut c = connect(&proxy.addr);
+    let blocked = || number(&connect(&proxy.addr).cmd(&["INFO", "clients"]).text().unwrap(), "blocked_clients");
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while blocked() != 1.0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(blocked(), 1.0);
+    assert_eq!(c.cmd(&["RPUSH", "info:list", "x"]), Value::Int(1));
+    assert_eq!(waiting.read_reply(), Value::Array(vec![Value::bulk("info:list"), Value::bulk("x")]));
+    assert_eq!(blocked(), 0.0);
+}
