@@ -3,6 +3,7 @@
 # 127.0.0.1, for the integration tests, CI and hand testing.
 #
 #   testbed.sh start  [--base-port N] [--dir DIR] [--node-timeout MS] [--tls CERTDIR]
+#                     [--requirepass PW | --acl-user NAME:PW]
 #   testbed.sh stop   [--dir DIR] [--clean]
 #   testbed.sh status [--dir DIR]
 #
@@ -12,6 +13,12 @@
 # --tls CERTDIR: TLS only (`port 0`, `tls-port`), with TLS on the cluster bus and
 # for replication too. CERTDIR holds ca.crt, node.crt and node.key (node.crt is
 # also the nodes' client certificate, so it must allow client and server use).
+#
+# --requirepass PW: every node wants `AUTH PW` (`requirepass`; `masterauth` so
+# replicas can sync). --acl-user NAME:PW: every node has the ACL user NAME with
+# every permission, the `default` user is off (nothing works without logging in
+# as NAME), and replicas sync as NAME (`masteruser`/`masterauth`).
+# Like --tls, the login is remembered in DIR, so stop and status need no option.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,7 +26,7 @@ NODES=6
 BUS_OFFSET=10000 # Redis's fixed offset from a node's port to its cluster bus port
 
 die() { echo "testbed: $*" >&2; exit 1; }
-usage() { sed -n '5,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '5,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 cmd="${1:-}"
 [ -n "$cmd" ] || usage
@@ -29,6 +36,7 @@ dir="${TESTBED_DIR:-$here/run}"
 node_timeout=5000
 clean=0
 certs=""
+login="" # "requirepass PW" or "acl-user NAME:PW"
 while [ $# -gt 0 ]; do
     case "$1" in
         --base-port) base_port="${2:?}"; shift 2 ;;
@@ -36,6 +44,8 @@ while [ $# -gt 0 ]; do
         --node-timeout) node_timeout="${2:?}"; shift 2 ;;
         --clean) clean=1; shift ;;
         --tls) certs="$(cd "${2:?}" && pwd)"; shift 2 ;;
+        --requirepass) login="requirepass ${2:?}"; shift 2 ;;
+        --acl-user) login="acl-user ${2:?}"; shift 2 ;;
         *) usage ;;
     esac
 done
@@ -48,7 +58,39 @@ load_tls() {
     tls_args=(--tls --cacert "$certs/ca.crt" --cert "$certs/node.crt" --key "$certs/node.key")
 }
 
-cli() { redis-cli -h 127.0.0.1 -p "$1" "${tls_args[@]}" "${@:2}" 2>/dev/null; }
+# A testbed with a login remembers it too; auth_args is how redis-cli logs in.
+auth_args=()
+login_user=""
+login_pass=""
+load_login() {
+    [ -z "$login" ] && [ -f "$dir/login" ] && login="$(cat "$dir/login")"
+    [ -z "$login" ] && return 0
+    local mode="${login%% *}" value="${login#* }"
+    # Words in redis.conf and on redis-cli's command line: no spaces or quotes.
+    [[ "$value" =~ ^[^[:space:]\"\']+$ ]] || die "--$mode: no spaces or quotes allowed in '$value'"
+    case "$mode" in
+        requirepass)
+            login_pass="$value"
+            auth_args=(-a "$login_pass" --no-auth-warning) ;;
+        acl-user)
+            [[ "$value" == ?*:?* ]] || die "--acl-user wants NAME:PW, got '$value'"
+            login_user="${value%%:*}"
+            login_pass="${value#*:}"
+            auth_args=(--user "$login_user" --pass "$login_pass" --no-auth-warning) ;;
+        *) die "unknown login '$login' in $dir/login" ;;
+    esac
+}
+
+# The login lines of a node's redis.conf.
+login_conf() {
+    case "${login%% *}" in
+        requirepass) printf 'requirepass %s\nmasterauth %s\n' "$login_pass" "$login_pass" ;;
+        acl-user) printf 'user default off\nuser %s on >%s ~* &* +@all\nmasteruser %s\nmasterauth %s\n' \
+            "$login_user" "$login_pass" "$login_user" "$login_pass" ;;
+    esac
+}
+
+cli() { redis-cli -h 127.0.0.1 -p "$1" "${tls_args[@]}" "${auth_args[@]}" "${@:2}" 2>/dev/null; }
 
 # Microseconds since the epoch, from bash itself: no subprocess per poll.
 now_us() { local t="${EPOCHREALTIME/./}"; echo "${t#0}"; }
@@ -135,7 +177,10 @@ start() {
 
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)" # redis-server needs absolute paths once daemonized
-    rm -f "$dir/tls-certs"
+    rm -f "$dir/tls-certs" "$dir/login"
+    load_login
+    # Only the user running the testbed may read the password.
+    [ -z "$login" ] || (umask 077 && echo "$login" >"$dir/login")
     if [ -n "$certs" ]; then
         for f in ca.crt node.crt node.key; do [ -r "$certs/$f" ] || die "--tls: cannot read $certs/$f"; done
         echo "$certs" >"$dir/tls-certs"
@@ -176,6 +221,7 @@ save ""
 enable-debug-command local
 # The default 5 s delay before a diskless full sync would dominate startup.
 repl-diskless-sync-delay 0
+$(login_conf)
 CONF
         redis-server "$nd/redis.conf"
     done
@@ -184,7 +230,7 @@ CONF
     local addrs=()
     for p in "${ports[@]}"; do addrs+=("127.0.0.1:$p"); done
     # redis-cli prints a long plan; keep it for debugging instead of flooding test output.
-    if ! redis-cli "${tls_args[@]}" --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes \
+    if ! redis-cli "${tls_args[@]}" "${auth_args[@]}" --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes \
         >"$dir/cluster-create.log" 2>&1; then
         cat "$dir/cluster-create.log" >&2
         die "redis-cli --cluster create failed"
@@ -220,7 +266,7 @@ stop() {
     stop_nodes "${nds[@]}"
     if [ "$clean" = 1 ]; then
         while read -r nd; do [ -n "$nd" ] && rm -rf "$nd"; done < <(node_dirs)
-        rm -f "$dir/cluster-create.log" "$dir/tls-certs"
+        rm -f "$dir/cluster-create.log" "$dir/tls-certs" "$dir/login"
         rmdir "$dir" 2>/dev/null || true
     fi
 }
@@ -229,6 +275,7 @@ status() {
     local nd port pid state role
     [ -n "$(node_dirs)" ] || die "no testbed in $dir"
     load_tls
+    load_login
     while read -r nd; do
         port="$(basename "$nd")"
         if pid="$(live_pid "$nd")"; then

@@ -77,6 +77,49 @@ fn testbed_starts_a_settled_cluster_and_stops_every_node() {
     assert!(!dir.exists(), "temp dir {dir:?} left behind");
 }
 
+/// `testbed.sh status` of the testbed in `dir`: one line per node.
+fn status(dir: &Path) -> String {
+    let out = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-testbed/testbed.sh"))
+        .args(["status", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn testbed_starts_clusters_whose_nodes_want_a_login() {
+    for cluster in [TestCluster::start_requirepass("pw-1"), TestCluster::start_acl_user("tb-user", "pw-2")] {
+        let login = cluster.login().unwrap().clone();
+        // Nothing without the login; everything with it, replication included.
+        assert_eq!(connect(&cluster.seed()).cmd(&["GET", "k"]), Value::Error("NOAUTH Authentication required.".into()));
+        let mut conn = connect(&cluster.seed());
+        assert_eq!(conn.cmd(&login.auth()), Value::ok());
+        assert!(conn.cmd(&["CLUSTER", "INFO"]).text().unwrap().contains("cluster_state:ok"));
+        assert_eq!(cluster.primaries().len(), 3, "{:?}", cluster.nodes());
+        assert_eq!(cluster.replicas().len(), 3, "{:?}", cluster.nodes());
+        for replica in cluster.replicas() {
+            let info = cluster.redis_cli(&replica, &["INFO", "replication"]);
+            assert!(info.contains("master_link_status:up"), "{replica}: {info}");
+        }
+        if login.user.is_some() {
+            // The default user is off: its (empty) password is refused.
+            let refused = connect(&cluster.seed()).cmd(&["AUTH", "default", ""]);
+            assert!(refused.text().unwrap().starts_with("WRONGPASS"), "{refused:?}");
+        }
+        // status remembers the login: it reads every node's role.
+        let status = status(cluster.dir());
+        assert_eq!(status.matches("role=master cluster_state=ok").count(), 3, "{status}");
+        assert_eq!(status.matches("role=slave cluster_state=ok").count(), 3, "{status}");
+        // stop remembers it too (dropping stops the nodes).
+        let pids = cluster.pids();
+        drop(cluster);
+        assert!(pids.iter().all(|&p| !is_redis(p)), "nodes still running after drop");
+    }
+}
+
 #[test]
 fn testbed_refuses_a_port_in_use() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use slotway::cluster::slot::hash_slot;
 use slotway::config::TlsAuthClients;
 use support::{
-    Certs, RawConn, SlotwayHandle, TestCluster, Value, connect, encode, parse_cluster_nodes, start_slotway_tls, tls_client, tls_connect,
+    Certs, RawConn, SlotwayHandle, TestCluster, Value, connect, encode, parse_cluster_nodes, start_error, start_slotway_tls, tls_client, tls_connect,
     try_connect,
 };
 
@@ -182,20 +182,6 @@ fn client_certificates_are_checked() {
     let mut anonymous = tls_connect(&addr, &ca, None).unwrap();
     assert_eq!(anonymous.cmd(&["PING"]), Value::Simple("PONG".into()));
     assert!(refused(tls_connect(&addr, &ca, Some((&other_cert, &other_key)))));
-}
-
-/// What `serve` fails with for `config`; panics if it serves or takes over 20 s.
-fn start_error(config: slotway::Config) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let serve = slotway::serve(listener, config, std::future::pending());
-        match tokio::time::timeout(Duration::from_secs(20), serve).await {
-            Ok(Err(e)) => e.to_string(),
-            Ok(Ok(())) => panic!("slotway served"),
-            Err(_) => panic!("slotway hung instead of failing"),
-        }
-    })
 }
 
 #[test]

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 use tempfile::TempDir;
 
-use super::direct::node_id;
-use super::resp::{Value, connect, encode, try_connect};
+use super::direct::myid;
+use super::resp::{RawConn, Value, connect, encode, try_connect};
 
 const NODES: u16 = 6;
 /// Redis puts a node's cluster bus on its port + 10000; both must be free.
@@ -26,6 +26,27 @@ pub struct TestCluster {
     dir: TempDir,
     /// For a TLS cluster: the dir with ca.crt, node.crt, node.key.
     tls: Option<PathBuf>,
+    /// For a cluster whose nodes want a login: how to log in.
+    login: Option<Login>,
+}
+
+/// How clients log in to the nodes of a cluster started with
+/// [`TestCluster::start_requirepass`] or [`TestCluster::start_acl_user`].
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// `None`: `AUTH <password>` (requirepass); `Some`: `AUTH <user> <password>`.
+    pub user: Option<String>,
+    pub password: String,
+}
+
+impl Login {
+    /// The `AUTH` command for this login.
+    pub fn auth(&self) -> Vec<&str> {
+        let mut args = vec!["AUTH"];
+        args.extend(self.user.as_deref());
+        args.push(&self.password);
+        args
+    }
 }
 
 /// One line of CLUSTER NODES.
@@ -71,26 +92,46 @@ impl TestCluster {
     /// waiting). Retries on other ports: parallel test processes can race for a range
     /// between our bind check and redis-server's bind.
     pub fn start() -> TestCluster {
-        TestCluster::start_with(None)
+        TestCluster::start_with(None, None)
     }
 
     /// A TLS-only cluster (`testbed.sh --tls`): nodes on `tls-port`, TLS on the bus
     /// and for replication, client certificates required (`certs` as for
     /// [`Certs`](super::Certs)). Plain-TCP helpers cannot talk to its nodes.
     pub fn start_tls(certs: &Path) -> TestCluster {
-        TestCluster::start_with(Some(certs.to_path_buf()))
+        TestCluster::start_with(Some(certs.to_path_buf()), None)
     }
 
-    fn start_with(tls: Option<PathBuf>) -> TestCluster {
+    /// A cluster whose nodes want `AUTH <password>` (`testbed.sh --requirepass`).
+    /// [`redis_cli`](Self::redis_cli), [`connect_node`](Self::connect_node) and the
+    /// topology helpers log in; the free helpers (`connect`, `slot_owners` ...) do not.
+    pub fn start_requirepass(password: &str) -> TestCluster {
+        TestCluster::start_with(None, Some(Login { user: None, password: password.into() }))
+    }
+
+    /// A cluster whose nodes know only the ACL user `user` (`testbed.sh --acl-user`:
+    /// the `default` user is off); logging in as for [`start_requirepass`](Self::start_requirepass).
+    pub fn start_acl_user(user: &str, password: &str) -> TestCluster {
+        TestCluster::start_with(None, Some(Login { user: Some(user.into()), password: password.into() }))
+    }
+
+    fn start_with(tls: Option<PathBuf>, login: Option<Login>) -> TestCluster {
         let mut failures = Vec::new();
         for _ in 0..START_ATTEMPTS {
             let dir = tempfile::Builder::new().prefix("slotway-cluster-").tempdir().expect("temp dir");
             let base_port = reserve_base_port();
-            let cluster = TestCluster { base_port, dir, tls: tls.clone() };
+            let cluster = TestCluster { base_port, dir, tls: tls.clone(), login: login.clone() };
             let base = base_port.to_string();
             let mut args = vec!["start", "--base-port", &base, "--node-timeout", "2000"];
             if let Some(certs) = &tls {
                 args.extend(["--tls", certs.to_str().expect("UTF-8 cert dir")]);
+            }
+            let login_arg = login.as_ref().map(|l| match &l.user {
+                None => ("--requirepass", l.password.clone()),
+                Some(user) => ("--acl-user", format!("{user}:{}", l.password)),
+            });
+            if let Some((flag, value)) = &login_arg {
+                args.extend([*flag, value.as_str()]);
             }
             let out = cluster.testbed(&args);
             if out.status.success() {
@@ -130,12 +171,36 @@ impl TestCluster {
 
     /// PIDs of the node processes, from their pidfiles.
     pub fn pids(&self) -> Vec<u32> {
-        (0..NODES)
-            .filter_map(|i| {
-                let file = self.dir.path().join((self.base_port + i).to_string()).join("redis.pid");
-                std::fs::read_to_string(file).ok()?.trim().parse().ok()
-            })
-            .collect()
+        self.addrs().iter().filter_map(|addr| self.pid_of(addr)).collect()
+    }
+
+    /// The PID of the node at `addr`, from its pidfile (no need to log in to ask).
+    pub fn pid_of(&self, addr: &str) -> Option<u32> {
+        let file = self.dir.path().join(port_of(addr)).join("redis.pid");
+        std::fs::read_to_string(file).ok()?.trim().parse().ok()
+    }
+
+    /// How this cluster's nodes want clients to log in, if they do.
+    pub fn login(&self) -> Option<&Login> {
+        self.login.as_ref()
+    }
+
+    /// A plain connection to a node, logged in when the nodes want it.
+    pub fn connect_node(&self, addr: &str) -> RawConn {
+        self.try_connect_node(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"))
+    }
+
+    /// Like [`connect_node`](Self::connect_node), for nodes that may be down.
+    pub fn try_connect_node(&self, addr: &str) -> std::io::Result<RawConn> {
+        let mut conn = try_connect(addr)?;
+        if let Some(login) = &self.login {
+            conn.try_send(&encode(&login.auth()))?;
+            let reply = conn.try_read_reply()?;
+            if reply != Value::ok() {
+                return Err(std::io::Error::other(format!("AUTH on {addr}: {reply:?}")));
+            }
+        }
+        Ok(conn)
     }
 
     /// The topology as a live node sees it now. Asks each node in turn, since a test
@@ -143,8 +208,13 @@ impl TestCluster {
     pub fn nodes(&self) -> Vec<ClusterNode> {
         self.addrs()
             .iter()
-            .find_map(|addr| cluster_nodes(addr))
+            .find_map(|addr| self.cluster_nodes(addr))
             .unwrap_or_else(|| panic!("no cluster node answered CLUSTER NODES"))
+    }
+
+    /// [`cluster_nodes`] of the node at `addr`, logged in when the nodes want it.
+    pub fn cluster_nodes(&self, addr: &str) -> Option<Vec<ClusterNode>> {
+        nodes_over(self.try_connect_node(addr).ok()?)
     }
 
     /// Primaries that are not marked failed, sorted by address.
@@ -176,8 +246,9 @@ impl TestCluster {
             .map(|n| n.addr)
     }
 
+    /// Node id ("40 hex") of `addr`, from `CLUSTER MYID`.
     pub fn node_id(&self, addr: &str) -> String {
-        node_id(addr)
+        myid(self.connect_node(addr), addr)
     }
 
     /// Run `redis-cli` against one node and return its stdout: handy for admin
@@ -189,6 +260,12 @@ impl TestCluster {
             for (flag, file) in [("--cacert", "ca.crt"), ("--cert", "node.crt"), ("--key", "node.key")] {
                 cli.arg(flag).arg(certs.join(file));
             }
+        }
+        if let Some(login) = &self.login {
+            if let Some(user) = &login.user {
+                cli.args(["--user", user]);
+            }
+            cli.args(["--pass", &login.password, "--no-auth-warning"]);
         }
         let out = cli
             .args(["-h", "127.0.0.1", "-p", port_of(addr)])
@@ -238,7 +315,10 @@ fn reserve_base_port() -> u16 {
 /// down (refuses the connection, or drops it because it is dying right now), or
 /// replies with something other than the node list.
 pub fn cluster_nodes(addr: &str) -> Option<Vec<ClusterNode>> {
-    let mut conn = try_connect(addr).ok()?;
+    nodes_over(try_connect(addr).ok()?)
+}
+
+fn nodes_over(mut conn: RawConn) -> Option<Vec<ClusterNode>> {
     conn.try_send(&encode(&["CLUSTER", "NODES"])).ok()?;
     match conn.try_read_reply().ok()? {
         Value::Bulk(text) => Some(parse_cluster_nodes(&String::from_utf8_lossy(&text))),

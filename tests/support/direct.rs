@@ -91,7 +91,12 @@ pub fn admin_ok(addr: &str, args: &[&str]) {
 
 /// Node id ("40 hex") of `addr`, from `CLUSTER MYID`.
 pub fn node_id(addr: &str) -> String {
-    match connect(addr).cmd(&["CLUSTER", "MYID"]) {
+    myid(connect(addr), addr)
+}
+
+/// `CLUSTER MYID` over `conn`, a connection to `addr`.
+pub(super) fn myid(mut conn: super::resp::RawConn, addr: &str) -> String {
+    match conn.cmd(&["CLUSTER", "MYID"]) {
         Value::Bulk(id) => String::from_utf8(id).expect("node id is ASCII"),
         other => panic!("CLUSTER MYID on {addr}: {other:?}"),
     }

@@ -14,6 +14,8 @@
 //! - `admin`: slotway with its admin port, HTTP GETs, `/metrics` parsed ([`scrape`], [`sample`]).
 //! - `tls`: certificates made at test time ([`Certs`]) and a TLS client ([`tls_connect`]);
 //!   [`TestCluster::start_tls`] and [`start_slotway_tls`] for the servers.
+//! - [`TestCluster::start_requirepass`] and [`TestCluster::start_acl_user`]: clusters
+//!   whose nodes want a login; [`TestCluster::connect_node`] logs in.
 //! - `procs`: node processes ([`process_id`], [`kill9`]) and this process's memory.
 
 // Every test file compiles this module and uses only part of it.
@@ -31,13 +33,13 @@ mod tls;
 pub use admin::{
     HttpReply, counter_or_zero, get, latency_count, sample, scrape, start_with_admin, start_with_admin_and, try_get,
 };
-pub use cluster::{ClusterNode, TestCluster, cluster_nodes, parse_cluster_nodes, port_of};
+pub use cluster::{ClusterNode, Login, TestCluster, cluster_nodes, parse_cluster_nodes, port_of};
 pub use direct::{
     Cmd, admin_ok, array, bulk, client_list, cmd, dbsizes, int, node_id, pipeline, pipeline_raw, pipeline_raw_within,
     text,
 };
-pub use procs::{kill9, process_id, send_kill9, vm_rss_kib, vm_size_kib};
-pub use proxy::{SlotwayHandle, start_slotway, start_slotway_tls, start_slotway_with};
+pub use procs::{kill9, kill9_pid, process_id, send_kill9, vm_rss_kib, vm_size_kib};
+pub use proxy::{SlotwayHandle, start_error, start_slotway, start_slotway_tls, start_slotway_with};
 pub use tls::{Certs, tls_client, tls_connect};
 pub use resp::{RawConn, Value, connect, encode, expect_eof, expect_error_then_eof, parse_reply, try_connect};
 pub use slots::{

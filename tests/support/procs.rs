@@ -24,7 +24,13 @@ pub fn send_kill9(pid: u32, addr: &str) {
 
 /// `kill -9` the node at `addr`; returns once the signal is sent and the port is closed.
 pub fn kill9(addr: &str) {
-    send_kill9(process_id(addr), addr);
+    kill9_pid(process_id(addr), addr);
+}
+
+/// `kill -9` the node `pid` listening on `addr` (for nodes that want a login before
+/// they tell their PID); returns once the port is closed.
+pub fn kill9_pid(pid: u32, addr: &str) {
+    send_kill9(pid, addr);
     let deadline = Instant::now() + Duration::from_secs(5);
     while std::net::TcpStream::connect(addr).is_ok() {
         assert!(Instant::now() < deadline, "{addr} still accepts connections after kill -9");

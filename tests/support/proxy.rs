@@ -92,6 +92,21 @@ impl Drop for SlotwayHandle {
     }
 }
 
+/// What `slotway::serve` fails with for `config`, on a runtime of its own; panics
+/// if it serves, or takes over 20 s to fail.
+pub fn start_error(config: slotway::Config) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let serve = slotway::serve(listener, config, std::future::pending());
+        match tokio::time::timeout(Duration::from_secs(20), serve).await {
+            Ok(Err(e)) => e.to_string(),
+            Ok(Ok(())) => panic!("slotway served"),
+            Err(_) => panic!("slotway hung instead of failing"),
+        }
+    })
+}
+
 /// Logs from slotway in test output, only when asked: `SLOTWAY_TEST_LOG=slotway=debug`.
 fn init_tracing() {
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("SLOTWAY_TEST_LOG") {
