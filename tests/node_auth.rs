@@ -300,3 +300,36 @@ fn a_wrong_login_or_none_is_a_clear_error() {
         assert!(started.elapsed() < Duration::from_secs(5), "{user:?}/{password:?} took {:?}", started.elapsed());
     }
 }
+
+#[test]
+fn a_login_the_nodes_stop_accepting_is_a_clear_error() {
+    let cluster = TestCluster::start_acl_user(USER, PASSWORD);
+    // slotway's own user, so the test keeps its login while slotway's changes.
+    let set_password = |password: &str| {
+        for node in cluster.addrs() {
+            let set = ["ACL", "SETUSER", "rotating", "on", "resetpass", &format!(">{password}"), "~*", "&*", "+@all"];
+            assert_eq!(cluster.redis_cli(&node, &set).trim(), "OK", "{node}");
+        }
+    };
+    set_password("old");
+    let proxy = slotway_for(&cluster, Some("rotating"), Some("old"), |c| c.unreachable_wait_ms = 300);
+    let mut c = connect(&proxy.addr);
+    let (key, owner) = key_per_shard(&cluster, "rot").remove(0);
+    assert_eq!(c.cmd(&["SET", &key, "1"]), Value::ok());
+
+    // The password changes on the nodes, and slotway's connections are dropped.
+    set_password("new");
+    for node in cluster.addrs() {
+        let killed = cluster.redis_cli(&node, &["CLIENT", "KILL", "USER", "rotating"]);
+        assert!(killed.trim().parse::<u32>().is_ok(), "{node}: {killed}");
+    }
+    let started = Instant::now();
+    let reply = c.cmd(&["GET", &key]);
+    let text = reply.text().unwrap_or_default();
+    assert!(reply.is_error() && text.contains(&owner) && text.contains(WRONGPASS), "{reply:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "answered in {:?}", started.elapsed());
+
+    // The old password back: slotway logs in again by itself.
+    set_password("old");
+    wait_until(Duration::from_secs(10), "GET to work again", || c.cmd(&["GET", &key]) == Value::bulk("1"));
+}

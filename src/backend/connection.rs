@@ -21,7 +21,7 @@ use tracing::{debug, warn};
 
 use crate::error::CommandError;
 use crate::observe::nodes::{NodeStats, ReplyClock};
-use crate::net::connect::NodeConnector;
+use crate::net::connect::{NodeConnector, NodeLogin};
 use crate::net::stream::{ReadHalf, Stream, WriteHalf};
 use crate::protocol::reply::{Redirect, ReplyScanner};
 use crate::route::dispatch::Router;
@@ -95,31 +95,9 @@ pub struct ConnSettings {
 }
 
 const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
-/// What slotway says first on a new node connection: `HELLO 3` for RESP3
-/// connections, with `AUTH` when the nodes want a login; `None` when nothing.
-pub fn handshake(resp3: bool, login: Option<&NodeLogin>) -> Option<Bytes> {
-    let mut args: Vec<&[u8]> = Vec::new();
-    match (resp3, login) {
-        (false, None) => return None,
-        (true, None) => args.extend([&b"HELLO"[..], b"3"]),
-        (true, Some(l)) => args.extend([&b"HELLO"[..], b"3", b"AUTH", l.user.as_deref().unwrap_or("default").as_bytes(), l.password.as_bytes()]),
-        (false, Some(l)) => {
-            args.push(b"AUTH");
-            if let Some(user) = &l.user {
-                args.push(user.as_bytes());
-            }
-            args.push(l.password.as_bytes());
-        }
-    }
-    Some(crate::protocol::encode::command(&args))
-}
-
-/// The Redis ACL user and password slotway logs in to the nodes with.
-#[derive(Debug, Clone)]
-pub struct NodeLogin {
-    pub user: Option<String>,
-    pub password: String,
-}
+/// What slotway says first on a new RESP3 node connection (already logged in: see
+/// [`NodeConnector::connect`](crate::net::connect::NodeConnector::connect)).
+const HELLO_3: &[u8] = b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
 const READ_CHUNK: usize = 64 * 1024;
 const MAX_BATCH: usize = 512;
 
@@ -146,7 +124,7 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
                 None => break,
             },
         };
-        match settings.connector.connect(&addr, settings.timeouts.connect()).await {
+        match settings.connector.connect(&addr, settings.timeouts.connect(), settings.login.as_ref()).await {
             Ok(stream) => {
                 backoff = Duration::from_millis(50);
                 debug!(%addr, "connected to node");
@@ -274,8 +252,8 @@ async fn serve(
         settings.stats.clone(),
     )));
     let mut out = BytesMut::with_capacity(16 * 1024);
-    if let Some(hello) = handshake(settings.resp3, settings.login.as_ref()) {
-        out.extend_from_slice(&hello);
+    if settings.resp3 {
+        out.extend_from_slice(HELLO_3);
         if inflight_tx.send(InFlight::Discard).is_err() {
             return;
         }

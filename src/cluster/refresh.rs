@@ -18,8 +18,7 @@ use tracing::{debug, info, warn};
 use redis_protocol::resp2::types::OwnedFrame;
 
 use super::topology::{max_config_epoch, SlotRange, Topology, add_unlisted_replicas, parse_cluster_slots};
-use crate::backend::connection::{NodeLogin, handshake};
-use crate::net::connect::NodeConnector;
+use crate::net::connect::{NodeConnector, NodeLogin};
 use crate::net::stream::Stream;
 use crate::route::dispatch::Router;
 
@@ -185,13 +184,8 @@ pub async fn fetch_slots(
     wait: Duration,
     login: Option<&NodeLogin>,
 ) -> Result<View, String> {
-    let mut stream = connector.connect(addr, wait).await.map_err(|e| e.to_string())?;
+    let mut stream = connector.connect(addr, wait, login).await.map_err(|e| e.to_string())?;
     let mut buf = BytesMut::with_capacity(8192);
-    if let Some(hello) = handshake(false, login)
-        && let OwnedFrame::Error(e) = round_trip(&mut stream, &mut buf, &hello, wait).await?
-    {
-        return Err(format!("login refused: {e}"));
-    }
     let frame = round_trip(&mut stream, &mut buf, b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n", wait).await?;
     if let OwnedFrame::Error(e) = &frame {
         return Err(e.clone());

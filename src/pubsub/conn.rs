@@ -13,8 +13,8 @@ use tracing::{debug, warn};
 
 use super::Kind;
 use super::hub::Hub;
-use crate::backend::connection::{AbortOnDrop, NodeLogin, handshake};
-use crate::net::connect::NodeConnector;
+use crate::backend::connection::AbortOnDrop;
+use crate::net::connect::{NodeConnector, NodeLogin};
 
 /// A command for the node, with the number of confirmations it will produce and
 /// who to tell when they have all arrived.
@@ -57,7 +57,7 @@ async fn run(
     hub: Weak<Hub>,
     NodeReach { connector, timeouts, login }: NodeReach,
 ) {
-    let stream = match connector.connect(&addr, timeouts.connect()).await {
+    let stream = match connector.connect(&addr, timeouts.connect(), login.as_ref()).await {
         Ok(s) => s,
         Err(e) => {
             warn!(%addr, error = %e, "cannot open a subscription connection");
@@ -68,15 +68,6 @@ async fn run(
         }
     };
     let (mut rd, mut wr) = stream.into_split();
-    // Its `+OK` is not an array, so the reader passes over it.
-    if let Some(hello) = handshake(false, login.as_ref())
-        && wr.send(&hello).await.is_err()
-    {
-        if let Some(hub) = hub.upgrade() {
-            hub.conn_failed(&addr);
-        }
-        return;
-    }
     let mut acks: VecDeque<(usize, Option<oneshot::Sender<()>>)> = VecDeque::new();
     let mut buf = BytesMut::with_capacity(16 * 1024);
     loop {

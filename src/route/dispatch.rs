@@ -8,9 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::backend::connection::{NodeLogin, BackendRequest, ConnSettings, ReplyResult};
+use crate::backend::connection::{BackendRequest, ConnSettings, ReplyResult};
 use crate::backend::lease::Leases;
-use crate::net::connect::NodeConnector;
+use crate::net::connect::{NodeConnector, NodeLogin};
 use crate::pubsub::conn::NodeReach;
 use crate::backend::timeouts::Timeouts;
 use crate::pubsub::hub::Hub;
