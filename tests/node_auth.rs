@@ -98,6 +98,10 @@ fn every_connection_logs_in_to_an_acl_user_cluster() {
         assert_eq!(cluster.connect_node(owner).cmd(&["GET", key]), Value::bulk(&format!("v-{key}")), "on {owner}");
     }
 
+    // The nodes' Redis version, which slotway asks the primaries for before it serves.
+    let node_version = info_field(&cluster.connect_node(&cluster.seed()).cmd(&["INFO", "server"]), "redis_version");
+    assert_eq!(info_field(&c.cmd(&["INFO", "server"]), "redis_version"), node_version);
+
     // MSET/MGET split over the three shards and merged.
     let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
     let mut mset = vec!["MSET"];
