@@ -90,6 +90,11 @@ fn validate(config: Config) -> Result<Config, String> {
     if config.listen.is_empty() && config.tls_listen.is_none() {
         return Err("nothing to listen on: --listen is empty and --tls-listen is not set".into());
     }
+    if config.node_user.is_some() && config.node_password.is_none() {
+        // Redis's AUTH needs the password with a user name; without one slotway would
+        // quietly log in as nobody and every node would answer NOAUTH.
+        return Err("node-user is set but node-password is not: give both (or node-password alone for requirepass)".into());
+    }
     // Certificate and key files are read now, so a missing one stops the start (or
     // a reload) with the setting and file named, not the first client or node.
     crate::net::tls::check(&config).map_err(|e| e.to_string())?;
@@ -217,6 +222,9 @@ mod tests {
         let f = file("cluster = [\"a:1\"]\n[[users]]\nname = \"x\"\n");
         assert!(check(&f.0).unwrap_err().contains("exactly one of password"));
         assert!(load(args(&["slotway"])).unwrap_err().contains("no cluster seeds"));
+        let e = load(args(&["slotway", "--cluster", "a:1", "--node-user", "proxy"])).unwrap_err();
+        assert!(e.contains("node-password is not"), "{e}");
+        assert!(load(args(&["slotway", "--cluster", "a:1", "--node-password", "pw"])).is_ok(), "requirepass: the password alone");
     }
 }
 
