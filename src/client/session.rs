@@ -30,7 +30,7 @@ use crate::metrics::Metrics;
 use crate::observe::ClientObserver;
 use crate::net::stream::Stream;
 use super::reply_queue::{Part, ReplyMode, ReplyQueue};
-use crate::command::classify::{Action, classify};
+use crate::command::classify::{Action, classify_after};
 use crate::config::Config;
 use crate::error::{CommandError, error_reply};
 use crate::route::fanout::{self, Combine, Merge};
@@ -60,6 +60,8 @@ pub struct Session {
     read_at: std::time::Instant,
     /// Countdown to this client's next hot-key sample.
     hot_keys: crate::observe::hotkeys::Sampler,
+    /// The last command this client sent (see [`classify_after`]).
+    last_command: Option<&'static crate::command::table::CommandSpec>,
 }
 
 /// Resolves when slotway shuts down. The session's waker is registered with the
@@ -101,6 +103,7 @@ impl Session {
             subs: Subscriptions::default(),
             read_at: std::time::Instant::now(),
             hot_keys: Default::default(),
+            last_command: None,
         }
     }
 
@@ -376,7 +379,7 @@ impl Session {
             self.routed_version = version;
         }
         let args = Args::new(&raw, self.parser.args());
-        let (action, spec) = classify(args);
+        let (action, spec) = classify_after(args, &mut self.last_command);
         let rejected = matches!(action, Action::Reject(_));
         self.replies.begin(self.router.observe.origin(spec, rejected, self.read_at, &raw));
         if let Some(spec) = spec {
