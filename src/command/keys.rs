@@ -8,6 +8,10 @@ use crate::protocol::{parse_int, request::Args};
 /// The slot every key of the request hashes to; `None` for a request without keys.
 /// Keys in different slots: `CROSSSLOT`, as a cluster node answers.
 pub fn request_slot(spec: &CommandSpec, args: Args<'_>) -> Result<Option<u16>, CommandError> {
+    // Most requests (GET, SET, INCR, HSET, ...) have one key, the first argument.
+    if spec.route == Route::Keys && spec.first_key == 1 && spec.last_key == 1 && args.len() >= 2 {
+        return Ok(Some(hash_slot(args.get(1))));
+    }
     let mut slot = None;
     let mut result = Ok(());
     for_each_key(spec, args, |key| {
@@ -143,6 +147,24 @@ mod tests {
         let raw = p.next(&mut buf).unwrap().unwrap();
         let spec = lookup(words[0].to_lowercase().as_bytes()).unwrap();
         request_slot(spec, Args::new(&raw, p.args()))
+    }
+
+    #[test]
+    fn the_one_key_shortcut_agrees_with_the_key_rules() {
+        let raw = crate::protocol::encode::command(&[&b"x"[..], b"{tag}key", b"v", b"w"]);
+        let mut p = RequestParser::new(1 << 20);
+        let raw = p.next(&mut BytesMut::from(&raw[..])).unwrap().unwrap();
+        let args = Args::new(&raw, p.args());
+        let mut checked = 0;
+        for spec in crate::command::table::all().into_iter().filter(|s| s.route == Route::Keys) {
+            let mut keys = Vec::new();
+            if for_each_key(spec, args, |k| keys.push(k)).is_ok() && spec.first_key == 1 && spec.last_key == 1 {
+                assert_eq!(keys, [&b"{tag}key"[..]], "{}", spec.name);
+                assert_eq!(request_slot(spec, args).unwrap(), Some(hash_slot(b"tag")), "{}", spec.name);
+                checked += 1;
+            }
+        }
+        assert!(checked > 100, "only {checked} one-key commands");
     }
 
     #[test]
