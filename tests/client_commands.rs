@@ -1,6 +1,7 @@
 //! Client and introspection commands slotway answers or merges itself: CLIENT
 //! REPLY/INFO/LIST/SETINFO, DEBUG OBJECT by key, CONFIG GET across nodes that
-//! disagree, SLOWLOG merged newest first.
+//! disagree, SLOWLOG merged newest first; AUTH and HELLO AUTH when slotway asks for
+//! no login, as a node's `nopass` default user answers them.
 
 mod support;
 
@@ -39,6 +40,33 @@ fn client_reply_info_list_and_setinfo() {
     let only_me = c.cmd(&["CLIENT", "LIST", "ID", &id.to_string()]).text().unwrap();
     assert_eq!(only_me.lines().count(), 1);
     assert!(only_me.contains("name=app-1"));
+}
+
+#[test]
+fn auth_without_a_login_configured_answers_as_the_nopass_default_user() {
+    let cluster = TestCluster::start();
+    let proxy = start_slotway(cluster.addrs());
+    let mut c = connect(&proxy.addr);
+    let mut node = connect(&cluster.seed());
+
+    // Jedis's DefaultJedisClientConfig with a user sends `AUTH user pass` (RESP2)
+    // or `HELLO 3 AUTH user pass SETNAME name` (RESP3) and fails to connect on an error.
+    for args in [
+        &["AUTH", "default", "anything"][..],
+        &["AUTH", "other", "anything"],
+        &["AUTH", "Default", "anything"],
+        &["AUTH", "anything"],
+    ] {
+        assert_eq!(c.cmd(args), node.cmd(args), "{args:?}");
+    }
+    assert_eq!(c.cmd(&["AUTH", "default", "x"]), Value::ok());
+    let hello = c.cmd(&["HELLO", "2", "AUTH", "default", "pw", "SETNAME", "js"]);
+    assert!(!hello.is_error(), "{hello:?}");
+    assert_eq!(c.cmd(&["CLIENT", "GETNAME"]), Value::bulk("js"));
+    let refused = c.cmd(&["HELLO", "2", "AUTH", "other", "pw"]);
+    assert_eq!(refused, node.cmd(&["HELLO", "2", "AUTH", "other", "pw"]));
+    assert!(matches!(&refused, Value::Error(e) if e.starts_with("WRONGPASS")), "{refused:?}");
+    assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
 }
 
 #[test]

@@ -149,7 +149,13 @@ fn auth(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
         return error_reply("ERR syntax error");
     }
     if !router.users.load().required() {
-        return error_reply(NO_PASSWORD);
+        // As Redis's `default` user with `nopass`: any password for `default` in the
+        // two-argument form, the one-argument form refused.
+        return match args.len() {
+            2 => error_reply(NO_PASSWORD),
+            _ if args.get(1) == b"default" => Bytes::from_static(OK),
+            _ => auth::wrongpass(),
+        };
     }
     let (user, password) = if args.len() == 2 { (&b"default"[..], args.get(1)) } else { (args.get(1), args.get(2)) };
     match router.users.load().login(user, password) {
@@ -241,11 +247,15 @@ fn hello(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
         let opt = args.get(i);
         if opt.eq_ignore_ascii_case(b"auth") && i + 2 < args.len() {
             if !router.users.load().required() {
-                return error_reply(NO_PASSWORD);
-            }
-            match router.users.load().login(args.get(i + 1), args.get(i + 2)) {
-                Some(user) => client.user = Some(user),
-                None => return auth::wrongpass(),
+                // No login asked: `default` (nopass) takes any password, as in Redis.
+                if args.get(i + 1) != b"default" {
+                    return auth::wrongpass();
+                }
+            } else {
+                match router.users.load().login(args.get(i + 1), args.get(i + 2)) {
+                    Some(user) => client.user = Some(user),
+                    None => return auth::wrongpass(),
+                }
             }
             i += 3;
         } else if opt.eq_ignore_ascii_case(b"setname") && i + 1 < args.len() {
