@@ -101,33 +101,44 @@ impl Drop for Resume {
     }
 }
 
-#[test]
-fn a_replica_behind_its_primary_is_skipped_until_it_catches_up() {
+/// A cluster and a slotway reading from replicas (`tweak` adjusts its config), with
+/// `key` set to "v1" and read once from its replica; returns the replica's address
+/// and the client that read it.
+fn reading_from_a_replica(
+    key: &str,
+    tweak: impl FnOnce(&mut slotway::Config),
+) -> (TestCluster, support::SlotwayHandle, String, support::RawConn) {
     let cluster = TestCluster::start();
     let mut config = slotway::Config::with_seeds(cluster.addrs());
     config.read_from = slotway::backend::pool::ReadFrom::PreferReplica;
-    config.replica_max_lag_bytes = 1_000;
     config.replica_check_interval_ms = 100;
-    // A read sent to the stopped replica would hang this long: far past the check below.
-    config.reply_timeout_ms = 8_000;
+    tweak(&mut config);
     let proxy = start_slotway_with(config);
-    let key = "lag:key";
     let primary = cluster.node_for_slot(slotway::cluster::slot::hash_slot(key.as_bytes()));
     let replica = replica_of(&cluster, &primary);
-
-    // At first the replica serves the reads.
     let mut c = connect(&proxy.addr);
     assert_eq!(c.cmd(&["SET", key, "v1"]), Value::ok());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let before = calls(&replica, "get");
-        let got = c.cmd(&["GET", key]);
-        if got == Value::bulk("v1") && calls(&replica, "get") > before {
+        if c.cmd(&["GET", key]) == Value::bulk("v1") && calls(&replica, "get") > before {
             break;
         }
         assert!(Instant::now() < deadline, "reads never reached the replica {replica}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    (cluster, proxy, replica, c)
+}
+
+#[test]
+fn a_replica_behind_its_primary_is_skipped_until_it_catches_up() {
+    let key = "lag:key";
+    // At first the replica serves the reads.
+    let (cluster, proxy, replica, mut c) = reading_from_a_replica(key, |config| {
+        config.replica_max_lag_bytes = 1_000;
+        // A read sent to the stopped replica would hang this long: far past the check below.
+        config.reply_timeout_ms = 8_000;
+    });
 
     // The replica stops (it cannot acknowledge the stream) while its primary takes
     // writes: it falls more than 1,000 bytes behind.
@@ -159,6 +170,49 @@ fn a_replica_behind_its_primary_is_skipped_until_it_catches_up() {
             break;
         }
         assert!(Instant::now() < deadline, "the replica never served reads again after catching up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `backend_nodes_down` in slotway's `INFO slotway`.
+fn nodes_down(proxy: &str) -> u64 {
+    let info = connect(proxy).cmd(&["INFO", "slotway"]).text().unwrap_or_default();
+    info.lines().find_map(|l| l.strip_prefix("backend_nodes_down:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn a_replica_that_comes_back_serves_reads_again() {
+    let key = "back:key";
+    // No periodic refresh: a new topology would make a fresh replica connection and
+    // hide whether the old one is ever tried again.
+    let (cluster, proxy, replica, mut c) = reading_from_a_replica(key, |config| config.refresh_interval_s = 3_600);
+
+    // The replica dies; reads meanwhile find it unreachable and go to the primary.
+    kill("-9", &pid_of(&cluster, &replica));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.cmd(&["GET", key]) != Value::bulk("v1") || nodes_down(&proxy.addr) == 0 {
+        assert!(Instant::now() < deadline, "slotway never saw the replica down");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // It comes back at once, before the cluster could mark it failed (2 s), so the
+    // topology never drops it: only slotway's own retry can bring reads back to it.
+    let conf = cluster.dir().join(support::port_of(&replica)).join("redis.conf");
+    assert!(std::process::Command::new("redis-server").arg(&conf).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // Synced first: a replica still loading would answer the GET without the key.
+    while !(std::net::TcpStream::connect(&replica).is_ok()
+        && connect(&replica).cmd(&["INFO", "replication"]).text().unwrap_or_default().contains("master_link_status:up"))
+    {
+        assert!(Instant::now() < deadline, "{replica} did not sync again after its restart");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    loop {
+        let before = calls(&replica, "get");
+        assert_eq!(c.cmd(&["GET", key]), Value::bulk("v1"));
+        if calls(&replica, "get") > before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the restarted replica never served reads again");
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -8,7 +8,9 @@
 //! not listed by its primary at all is marked `lagging`, and
 //! [`Topology::reader`](super::topology::Topology::reader) skips it until a later
 //! check finds it caught up. When a primary does not answer, its replicas keep
-//! their last verdict: the connection's own health (`reachable`) covers that case.
+//! their last verdict: the connection's own health (`reachable`) covers that case,
+//! and replicas marked unreachable get a `PING` each round so that they are tried
+//! again (replica reads send them nothing while they are marked).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -98,7 +100,23 @@ pub async fn watch(router: Arc<Router>) {
             continue;
         }
         let bound = LagBound { max_seconds: config.replica_max_lag_s, max_bytes: config.replica_max_lag_bytes };
+        probe_unreachable(&router).await;
         check_once(&router, bound, config.reply_timeout()).await;
+    }
+}
+
+const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
+
+/// Sends a `PING` to each replica marked unreachable. Replica reads skip such a
+/// replica, so without this nothing would ever try its connection again and a
+/// replica that came back (restarted faster than the cluster marks a node failed,
+/// so the topology never dropped it) would never serve reads again. The connection
+/// marks it reachable once it connects; the reply itself is not needed.
+async fn probe_unreachable(router: &Router) {
+    let topology = arc_swap::Guard::into_inner(router.map.load());
+    let tag = ClientTag { id: 0, resp3: false };
+    for reader in topology.shards.iter().flat_map(|s| &s.readers).filter(|r| !r.reachable.load(Relaxed)) {
+        let _ = router.send_to(reader, Bytes::from_static(PING), tag).await;
     }
 }
 
