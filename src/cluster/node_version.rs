@@ -11,7 +11,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 
-use crate::route::dispatch::{ClientTag, Router};
+use crate::route::dispatch::{OWN_REQUESTS, Router, reply_text};
 
 /// Longest time between two checks when the topology does not change.
 const RECHECK: Duration = Duration::from_secs(300);
@@ -59,20 +59,16 @@ pub fn from_info(text: &str) -> Option<&str> {
 /// Asks every primary for `INFO server` and keeps the lowest version. Nodes that do
 /// not answer within `wait` are left out; when none answers nothing changes.
 pub async fn learn(router: &Router, wait: Duration) {
-    let tag = ClientTag { id: 0, resp3: false };
+    // All asked first, then all awaited: the waits overlap.
     let mut pending = Vec::new();
     for node in router.all_nodes(false) {
-        if let Ok(rx) = router.send_to(&node, Bytes::from_static(INFO_SERVER), tag).await {
+        if let Ok(rx) = router.send_to(&node, Bytes::from_static(INFO_SERVER), OWN_REQUESTS).await {
             pending.push(rx);
         }
     }
     let mut texts = Vec::new();
     for rx in pending {
-        if let Ok(Ok(Ok(reply))) = tokio::time::timeout(wait, rx).await
-            && let Some(body) = crate::protocol::reply::bulk_body(&reply)
-        {
-            texts.push(String::from_utf8_lossy(body).into_owned());
-        }
+        texts.extend(reply_text(rx, wait).await);
     }
     if let Some(v) = lowest(texts.iter().filter_map(|t| from_info(t))) {
         router.node_version.set(v.to_string());

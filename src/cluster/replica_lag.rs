@@ -20,7 +20,7 @@ use bytes::Bytes;
 use tracing::{info, warn};
 
 use crate::backend::pool::ReadFrom;
-use crate::route::dispatch::{ClientTag, Router};
+use crate::route::dispatch::{OWN_REQUESTS, Router, reply_text};
 
 /// One replica as its primary sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,9 +114,8 @@ const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 /// marks it reachable once it connects; the reply itself is not needed.
 async fn probe_unreachable(router: &Router) {
     let topology = arc_swap::Guard::into_inner(router.map.load());
-    let tag = ClientTag { id: 0, resp3: false };
     for reader in topology.shards.iter().flat_map(|s| &s.readers).filter(|r| !r.reachable.load(Relaxed)) {
-        let _ = router.send_to(reader, Bytes::from_static(PING), tag).await;
+        let _ = router.send_to(reader, Bytes::from_static(PING), OWN_REQUESTS).await;
     }
 }
 
@@ -140,11 +139,8 @@ pub async fn check_once(router: &Router, bound: LagBound, wait: Duration) {
 
 /// `INFO replication` of `node`, or `None` when it cannot answer in time.
 async fn ask(router: &Router, node: &crate::backend::pool::Node, wait: Duration) -> Option<String> {
-    let tag = ClientTag { id: 0, resp3: false };
-    let rx = router.send_to(node, Bytes::from_static(INFO_REPLICATION), tag).await.ok()?;
-    let reply = tokio::time::timeout(wait, rx).await.ok()?.ok()?.ok()?;
-    let body = crate::protocol::reply::bulk_body(&reply)?;
-    Some(String::from_utf8_lossy(body).into_owned())
+    let rx = router.send_to(node, Bytes::from_static(INFO_REPLICATION), OWN_REQUESTS).await.ok()?;
+    reply_text(rx, wait).await
 }
 
 #[cfg(test)]

@@ -34,6 +34,17 @@ pub struct ClientTag {
     pub resp3: bool,
 }
 
+/// Who slotway's own requests (replica lag, node version checks) are for.
+pub const OWN_REQUESTS: ClientTag = ClientTag { id: 0, resp3: false };
+
+/// The text of a bulk-string reply (`INFO ...`) to one of slotway's own requests, or
+/// `None` when it does not come within `wait` or is not a bulk string.
+pub async fn reply_text(rx: oneshot::Receiver<ReplyResult>, wait: Duration) -> Option<String> {
+    let reply = tokio::time::timeout(wait, rx).await.ok()?.ok()?.ok()?;
+    let body = crate::protocol::reply::bulk_body(&reply)?;
+    Some(String::from_utf8_lossy(body).into_owned())
+}
+
 pub struct Router {
     pub map: ClusterMap,
     pub pool: Pool,
