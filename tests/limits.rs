@@ -117,14 +117,6 @@ fn authentication_and_permissions_in_redis_words() {
     assert_eq!(connect(&owner).cmd(&["GET", "other"]), Value::bulk("v"));
 }
 
-/// Resumes a stopped node even when the test fails half way.
-struct Resume(String);
-impl Drop for Resume {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill").args(["-CONT", &self.0]).status();
-    }
-}
-
 #[test]
 fn a_node_that_stops_answering_fails_its_requests_after_the_reply_timeout() {
     let cluster = TestCluster::start();
@@ -145,10 +137,7 @@ fn a_node_that_stops_answering_fails_its_requests_after_the_reply_timeout() {
         assert_eq!(c.cmd(&["GET", key]), Value::bulk("1"));
     }
 
-    let pidfile = cluster.dir().join(support::port_of(&stopped)).join("redis.pid");
-    let pid = std::fs::read_to_string(pidfile).unwrap().trim().to_string();
-    assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
-    let _resume = Resume(pid);
+    let _resume = support::stop_node(cluster.pid_of(&stopped).expect("the node's pidfile"));
     let started = Instant::now();
     let reply = c.cmd(&["GET", key]);
     let waited = started.elapsed();

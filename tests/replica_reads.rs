@@ -83,24 +83,6 @@ fn replica_of(cluster: &TestCluster, primary: &str) -> String {
         .unwrap_or_else(|| panic!("no replica of {primary}"))
 }
 
-fn pid_of(cluster: &TestCluster, addr: &str) -> String {
-    let file = cluster.dir().join(support::port_of(addr)).join("redis.pid");
-    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display())).trim().to_string()
-}
-
-fn kill(signal: &str, pid: &str) {
-    let status = std::process::Command::new("kill").args([signal, pid]).status().expect("kill");
-    assert!(status.success(), "kill {signal} {pid}");
-}
-
-/// Resumes a stopped node even when the test fails half way.
-struct Resume(String);
-impl Drop for Resume {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill").args(["-CONT", &self.0]).status();
-    }
-}
-
 /// A cluster and a slotway reading from replicas (`tweak` adjusts its config), with
 /// `key` set to "v1" and read once from its replica; returns the replica's address
 /// and the client that read it.
@@ -142,9 +124,7 @@ fn a_replica_behind_its_primary_is_skipped_until_it_catches_up() {
 
     // The replica stops (it cannot acknowledge the stream) while its primary takes
     // writes: it falls more than 1,000 bytes behind.
-    let pid = pid_of(&cluster, &replica);
-    kill("-STOP", &pid);
-    let resume = Resume(pid);
+    let resume = support::stop_node(cluster.pid_of(&replica).expect("the replica's pidfile"));
     let value = "x".repeat(100);
     for i in 0..50 {
         assert_eq!(c.cmd(&["SET", &format!("{{{key}}}:{i}"), &value]), Value::ok());
@@ -188,7 +168,7 @@ fn a_replica_that_comes_back_serves_reads_again() {
     let (cluster, proxy, replica, mut c) = reading_from_a_replica(key, |config| config.refresh_interval_s = 3_600);
 
     // The replica dies; reads meanwhile find it unreachable and go to the primary.
-    kill("-9", &pid_of(&cluster, &replica));
+    support::kill9_pid(cluster.pid_of(&replica).expect("the replica's pidfile"), &replica);
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.cmd(&["GET", key]) != Value::bulk("v1") || nodes_down(&proxy.addr) == 0 {
         assert!(Instant::now() < deadline, "slotway never saw the replica down");

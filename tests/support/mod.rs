@@ -38,7 +38,7 @@ pub use direct::{
     Cmd, admin_ok, array, bulk, client_list, cmd, dbsizes, int, node_id, pipeline, pipeline_raw, pipeline_raw_within,
     text,
 };
-pub use procs::{kill9, kill9_pid, process_id, send_kill9, vm_rss_kib, vm_size_kib};
+pub use procs::{Stopped, kill9, kill9_pid, process_id, send_kill9, stop_node, vm_rss_kib, vm_size_kib};
 pub use proxy::{SlotwayHandle, start_error, start_slotway, start_slotway_tls, start_slotway_with};
 pub use tls::{Certs, tls_client, tls_connect};
 pub use resp::{RawConn, Value, connect, encode, expect_eof, expect_error_then_eof, parse_reply, try_connect};

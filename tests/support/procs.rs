@@ -15,6 +15,23 @@ pub fn process_id(addr: &str) -> u32 {
         .unwrap_or_else(|| panic!("no process_id in INFO server of {addr}"))
 }
 
+/// A node stopped with SIGSTOP (it holds its connections but answers nothing); it
+/// gets SIGCONT when this is dropped, also when the test fails half way.
+pub struct Stopped(u32);
+
+/// SIGSTOPs the node `pid`.
+pub fn stop_node(pid: u32) -> Stopped {
+    let status = Command::new("kill").args(["-STOP", &pid.to_string()]).status().expect("run kill");
+    assert!(status.success(), "kill -STOP {pid}");
+    Stopped(pid)
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-CONT", &self.0.to_string()]).status();
+    }
+}
+
 /// Sends `kill -9` to `pid` (the node at `addr`) and insists it was delivered;
 /// returns at once, while the node may still be going away.
 pub fn send_kill9(pid: u32, addr: &str) {
