@@ -100,7 +100,8 @@ pub struct Config {
     #[arg(skip)]
     pub users: Vec<crate::config_file::UserConfig>,
 
-    /// Worker threads of the runtime (0 = one per CPU core).
+    /// Worker threads (0 = one per CPU core). Each runs its own event loop with its
+    /// own share of the clients and its own connections to the nodes.
     #[arg(long, env = "SLOTWAY_THREADS", default_value_t = 0)]
     pub threads: usize,
 
@@ -126,7 +127,8 @@ pub struct Config {
     #[arg(long, env = "SLOTWAY_MAX_PIPELINE", default_value_t = 1024)]
     pub max_pipeline: usize,
 
-    /// Multiplexed connections per cluster node, shared by all clients.
+    /// Multiplexed connections per cluster node and worker thread, shared by that
+    /// worker's clients.
     #[arg(long, env = "SLOTWAY_CONNS_PER_NODE", default_value_t = 1)]
     pub conns_per_node: usize,
 

@@ -107,6 +107,8 @@ pub enum Error {
     Tls(#[from] crate::net::tls::TlsError),
     #[error("no cluster seed answered CLUSTER SLOTS: {0}")]
     NoSeed(String),
+    #[error("cannot start the worker threads (--threads): {0}")]
+    Runtime(std::io::Error),
     #[error("io error: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -39,6 +39,7 @@ pub mod protocol;
 pub mod reload;
 pub mod pubsub;
 pub mod route;
+pub mod workers;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -101,7 +102,9 @@ pub async fn serve_with_reload(
         None => None,
     };
     let connector = net::connect::NodeConnector::new(net::tls::node_config(&config)?);
-    let router = route::dispatch::Router::with_connector(&config, connector);
+    // Worker 0 is this runtime; the others start here and stop when serve returns.
+    let (_worker_threads, workers) = workers::WorkerThreads::start(config.threads).map_err(Error::Runtime)?;
+    let router = route::dispatch::Router::with_workers(&config, connector, workers);
     // Bound before the seeds are asked, so a bad --admin-listen fails at once; the
     // guard stops the admin port however serve returns.
     let _admin = match &config.admin_listen {

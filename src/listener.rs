@@ -63,9 +63,25 @@ pub async fn accept_loop(listeners: ClientListeners, router: Arc<Router>, shutdo
         let session = Session::new(router.clone(), &config, id);
         let connected = connected.clone();
         let router = router.clone();
-        tokio::spawn(
+        let worker = router.workers.of_client(id);
+        // A socket belongs to the runtime it was registered with: one served by
+        // another worker leaves this runtime as a plain socket and joins that one.
+        let socket = match worker {
+            0 => Socket::Registered(stream),
+            _ => match stream.into_std() {
+                Ok(std) => Socket::Moving(std),
+                Err(e) => {
+                    warn!(error = %e, "cannot hand a client to its worker; dropped");
+                    connected.fetch_sub(1, Ordering::Relaxed);
+                    continue;
+                }
+            },
+        };
+        let workers = router.workers.clone();
+        workers.spawn(
+            worker,
             async move {
-                if let Some(stream) = secure(stream, tls, peer).await {
+                if let Some(stream) = secure(socket, tls, peer).await {
                     // As Redis's total_connections_received: clients refused at
                     // maxclients, or whose handshake failed, are not counted.
                     Metrics::add(&router.metrics.total_connections, 1);
@@ -82,6 +98,23 @@ pub async fn accept_loop(listeners: ClientListeners, router: Arc<Router>, shutdo
     }
 }
 
+/// An accepted client socket on its way to its worker.
+enum Socket {
+    /// Served on the accepting runtime.
+    Registered(TcpStream),
+    /// To be registered with the worker's runtime.
+    Moving(std::net::TcpStream),
+}
+
+impl Socket {
+    fn register(self) -> std::io::Result<TcpStream> {
+        match self {
+            Socket::Registered(tcp) => Ok(tcp),
+            Socket::Moving(std) => TcpStream::from_std(std),
+        }
+    }
+}
+
 /// The next client of `listener`; never, without one.
 async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
     match listener {
@@ -92,7 +125,14 @@ async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, S
 
 /// The client's stream: as it is, or after a TLS handshake (`None` when that failed;
 /// logged, and the connection dropped).
-async fn secure(tcp: TcpStream, tls: Option<TlsAcceptor>, peer: SocketAddr) -> Option<Stream> {
+async fn secure(socket: Socket, tls: Option<TlsAcceptor>, peer: SocketAddr) -> Option<Stream> {
+    let tcp = match socket.register() {
+        Ok(tcp) => tcp,
+        Err(e) => {
+            warn!(%peer, error = %e, "cannot register a client with its worker; dropped");
+            return None;
+        }
+    };
     let Some(acceptor) = tls else { return Some(Stream::Plain(tcp)) };
     match handshake(&acceptor, tcp, HANDSHAKE_TIMEOUT).await {
         Ok(stream) => Some(stream),

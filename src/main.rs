@@ -52,11 +52,9 @@ fn main() {
     let (filter, log_handle) = reload::Layer::new(filter);
     tracing_subscriber::registry().with(filter).with(tracing_subscriber::fmt::layer()).init();
     raise_open_files_limit(config.maxclients);
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if config.threads > 0 {
-        runtime.worker_threads(config.threads);
-    }
-    let runtime = match runtime.enable_all().build() {
+    // The main thread is worker 0 of `--threads` single-threaded runtimes (see
+    // slotway::workers); serve starts the others.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("slotway: cannot start the runtime: {e}");

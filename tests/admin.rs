@@ -62,7 +62,8 @@ fn metrics_parse_and_count_what_slotway_does() {
 #[test]
 fn metrics_count_each_command_its_errors_and_node_latency() {
     let cluster = TestCluster::start();
-    let (proxy, admin) = start_with_admin(&cluster);
+    // Two workers, each with its own connection to every node.
+    let (proxy, admin) = support::start_with_admin_and(&cluster, |config| config.threads = 2);
     let before = scrape(&admin);
     let replies_before: f64 = cluster.primaries().iter().map(|a| latency_count(&before, a)).sum();
     for addr in cluster.primaries() {
@@ -103,7 +104,7 @@ fn metrics_count_each_command_its_errors_and_node_latency() {
     assert_eq!(replies_after - replies_before, 11.0);
     let owner = support::key_owner(&cluster, "obs:s");
     assert_eq!(latency_count(&after, &owner) - latency_count(&before, &owner), 11.0, "all on the key's primary");
-    assert_eq!(sample(&after, "slotway_node_connections", &[("addr", &owner)]), 1.0, "one shared connection");
+    assert_eq!(sample(&after, "slotway_node_connections", &[("addr", &owner)]), 2.0, "one shared connection per worker");
 
     // The same counts in Redis's INFO commandstats format.
     let stats = client.cmd(&["INFO", "commandstats"]).text().unwrap();

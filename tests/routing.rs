@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::{
-    Cmd, TestCluster, Value, cmd, connect, get_from_owners, keyslots, pipeline, slot_owners, start_slotway,
+    Cmd, TestCluster, Value, cmd, connect, get_from_owners, keyslots, pipeline, slot_owners, start_slotway, start_slotway_with,
 };
 
 /// A reproducible RNG: the seed is printed, and `SLOTWAY_TEST_SEED` replays it.
@@ -228,13 +228,37 @@ fn keys_written_through_slotway_live_on_the_primary_that_owns_their_slot() {
     }
 }
 
+/// slotway's extra worker threads in this process: their names and the CPU time
+/// they used (clock ticks, user + system).
+fn worker_threads() -> Vec<(String, u64)> {
+    let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
+    let mut workers: Vec<(String, u64)> = tasks
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let name = std::fs::read_to_string(dir.join("comm")).ok()?.trim().to_string();
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            // Fields after the ")" that ends the name: utime and stime are the 12th and 13th.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+            Some((name, ticks))
+        })
+        .filter(|(name, _)| name.starts_with("slotway-"))
+        .collect();
+    workers.sort();
+    workers
+}
+
 #[test]
 fn concurrent_pipelining_clients_each_get_their_own_replies_in_order() {
     const CLIENTS: usize = 20;
     const INCRS: usize = 2_000;
     const COUNTERS: usize = 64;
     let cluster = TestCluster::start();
-    let proxy = start_slotway(cluster.addrs());
+    // Three workers (thread-per-core): clients are dealt round robin, each worker has
+    // its own node connections, and every client must still get its own replies.
+    let mut config = slotway::Config::with_seeds(cluster.addrs());
+    config.threads = 3;
+    let proxy = start_slotway_with(config);
     let seed: u64 = rand::random();
     eprintln!("concurrent_pipelining_clients: base seed {seed}");
 
@@ -269,6 +293,13 @@ fn concurrent_pipelining_clients_each_get_their_own_replies_in_order() {
         })
         .collect();
     let finals: Vec<[i64; COUNTERS]> = workers.into_iter().map(|w| w.join().expect("client thread")).collect();
+    let busy = worker_threads();
+    let names: Vec<&str> = busy.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["slotway-1", "slotway-2"], "worker 0 is the runtime serve runs on");
+    // 40,000 requests dealt over three workers: each extra one served its share.
+    for (name, ticks) in &busy {
+        assert!(*ticks > 0, "{name} did no work: {busy:?}");
+    }
 
     // The final values, read directly from the owners, match what each client did.
     let keys: Vec<Vec<u8>> = (0..CLIENTS)
@@ -284,4 +315,6 @@ fn concurrent_pipelining_clients_each_get_their_own_replies_in_order() {
         };
         assert_eq!(got, &want, "{} on {owner}", String::from_utf8_lossy(key));
     }
+    drop(proxy);
+    assert_eq!(worker_threads(), [], "the workers stop with slotway");
 }

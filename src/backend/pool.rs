@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use super::connection::{self, BackendRequest, ConnSettings};
 use crate::observe::nodes::NodeStats;
 use crate::route::dispatch::Router;
+use crate::workers::Workers;
 
 /// A cluster node: its address and the senders of its connections.
 #[derive(Debug)]
@@ -32,13 +33,16 @@ pub struct Node {
 #[derive(Debug, Clone)]
 struct Spawner {
     settings: ConnSettings,
+    /// Connections per worker thread.
     count: usize,
+    workers: Workers,
     queue: usize,
     router: Weak<Router>,
 }
 
 impl Spawner {
-    /// Always at least one connection: [`Node::conn`] relies on it.
+    /// `count` connections for each worker, each running on its worker: worker `w`'s
+    /// are at `w * count ..`. Always at least one: [`Node::conn`] relies on it.
     fn start(
         &self,
         addr: &Arc<str>,
@@ -52,10 +56,12 @@ impl Spawner {
             stats: Some(stats.clone()),
             ..self.settings.clone()
         };
-        (0..self.count.max(1))
-            .map(|_| {
+        let per_worker = self.count.max(1);
+        (0..per_worker * self.workers.count())
+            .map(|index| {
                 let (tx, rx) = mpsc::channel(self.queue);
-                tokio::spawn(connection::run(addr.clone(), rx, settings.clone(), self.router.clone()));
+                let conn = connection::run(addr.clone(), rx, settings.clone(), self.router.clone());
+                self.workers.spawn(index / per_worker, conn);
                 tx
             })
             .collect()
@@ -63,8 +69,9 @@ impl Spawner {
 }
 
 impl Node {
-    /// The connection a client uses for this node. A client always uses the same one,
-    /// so its commands to one node are executed in the order it sent them.
+    /// The connection a client uses for this node: one of its worker's. A client
+    /// always uses the same one, so its commands to one node are executed in the
+    /// order it sent them.
     // In bounds: both sets of connections come from `Spawner::start`, which makes at
     // least one, and the index is taken modulo their number. (A `get` would need a
     // fallback sender that does not exist, or an `Option` for every caller to handle.)
@@ -75,7 +82,10 @@ impl Node {
         } else {
             &self.conns
         };
-        &conns[(client_id % conns.len() as u64) as usize]
+        let workers = self.spawn.workers.count() as u64;
+        let per_worker = (conns.len() as u64 / workers).max(1);
+        let index = self.spawn.workers.of_client(client_id) as u64 * per_worker + (client_id / workers) % per_worker;
+        &conns[(index % conns.len() as u64) as usize]
     }
 }
 
@@ -89,6 +99,7 @@ pub struct Pool {
     conns_per_node: usize,
     queue: usize,
     router: Weak<Router>,
+    workers: Workers,
 }
 
 impl Pool {
@@ -98,6 +109,7 @@ impl Pool {
         queue: usize,
         router: Weak<Router>,
         read_from: ReadFrom,
+        workers: Workers,
     ) -> Self {
         Pool {
             nodes: Mutex::new(HashMap::new()),
@@ -107,6 +119,7 @@ impl Pool {
             conns_per_node: conns_per_node.max(1),
             queue,
             router,
+            workers,
         }
     }
 
@@ -138,6 +151,7 @@ impl Pool {
         let spawn = Spawner {
             settings: ConnSettings { readonly, ..self.settings.clone() },
             count: self.conns_per_node,
+            workers: self.workers.clone(),
             queue: self.queue,
             router: self.router.clone(),
         };

@@ -20,6 +20,7 @@ use crate::cluster::refresh::ClusterMap;
 use crate::config::Config;
 use crate::error::CommandError;
 use crate::metrics::Metrics;
+use crate::workers::Workers;
 use super::scripts::{ScriptCache, evalsha_digest};
 use crate::protocol::reply::Redirect;
 
@@ -61,6 +62,8 @@ pub struct Router {
     /// Per-command counters, slow log, hot keys.
     pub observe: Arc<crate::observe::Observer>,
     pub scripts: ScriptCache,
+    /// The worker threads clients and node connections are spread over.
+    pub workers: Workers,
     pub leases: Leases,
     pub hub: Arc<Hub>,
     pub clients: crate::client::registry::Registry,
@@ -81,6 +84,11 @@ impl Router {
     }
 
     pub fn with_connector(config: &Config, connector: NodeConnector) -> Arc<Router> {
+        Router::with_workers(config, connector, Workers::this_runtime())
+    }
+
+    /// A router whose node connections are spread over `workers` (thread-per-core).
+    pub fn with_workers(config: &Config, connector: NodeConnector, workers: Workers) -> Arc<Router> {
         let settings = ConnSettings {
             connector: connector.clone(),
             resp3: false,
@@ -95,7 +103,15 @@ impl Router {
         };
         Arc::new_cyclic(|me: &Weak<Router>| Router {
             map: ClusterMap::new(),
-            pool: Pool::new(settings.clone(), config.conns_per_node, config.backend_queue.max(1), me.clone(), config.read_from),
+            pool: Pool::new(
+                settings.clone(),
+                config.conns_per_node,
+                config.backend_queue.max(1),
+                me.clone(),
+                config.read_from,
+                workers.clone(),
+            ),
+            workers,
             seeds: config.seeds.clone(),
             timeouts: settings.timeouts.clone(),
             connector: connector.clone(),
