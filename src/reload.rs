@@ -39,7 +39,7 @@ pub fn apply(router: &Router, new: Config) -> (Vec<&'static str>, Vec<&'static s
         tls_auth_clients, node_tls, node_tls_ca_cert_file, node_tls_cert_file, node_tls_key_file,
         node_tls_server_name);
     if live.iter().any(|f| matches!(*f, "users" | "requirepass")) {
-        router.users.store(std::sync::Arc::new(Users::from_config(&new)));
+        router.users.store(Users::from_config(&new));
     }
     router.pool.set_read_from(new.read_from);
     router.timeouts.update(&new);
@@ -78,7 +78,7 @@ mod tests {
             assert_eq!(router.timeouts.reply(), std::time::Duration::from_millis(1_234), "node connections read it at each use");
             assert_eq!(restart, vec!["listen"]);
             assert_eq!(router.live.load().maxclients, 7);
-            assert!(router.users.load().required());
+            assert!(router.users.required());
         });
     }
 }

@@ -467,10 +467,15 @@ fn deliver(
             None if reply.first() == Some(&b'-') && req.frames == 1 => Redirect::parse(&reply),
             None => None,
         };
-        let router = router.upgrade();
+        // The router is needed (and upgraded: two atomic operations) only for errors.
+        let router = match &redirect {
+            Some(_) => router.upgrade(),
+            None if reply.starts_with(b"-NOSCRIPT") => router.upgrade(),
+            None => None,
+        };
         match (redirect, router) {
             (Some(redirect), Some(router)) => router.follow(req, redirect, addr),
-            (None, Some(router)) if reply.starts_with(b"-NOSCRIPT") => router.heal_noscript(req, reply, addr),
+            (None, Some(router)) => router.heal_noscript(req, reply, addr),
             _ => {
                 let _ = req.reply.send(Ok(reply));
             }

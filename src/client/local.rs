@@ -148,7 +148,7 @@ fn auth(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
     if args.len() > 3 {
         return error_reply("ERR syntax error");
     }
-    if !router.users.load().required() {
+    if !router.users.required() {
         // As Redis's `default` user with `nopass`: any password for `default` in the
         // two-argument form, the one-argument form refused.
         return match args.len() {
@@ -246,7 +246,7 @@ fn hello(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
     while i < args.len() {
         let opt = args.get(i);
         if opt.eq_ignore_ascii_case(b"auth") && i + 2 < args.len() {
-            if !router.users.load().required() {
+            if !router.users.required() {
                 // No login asked: `default` (nopass) takes any password, as in Redis.
                 if args.get(i + 1) != b"default" {
                     return auth::wrongpass();
@@ -266,7 +266,7 @@ fn hello(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
                 .to_reply();
         }
     }
-    if router.users.load().required() && client.user.is_none() {
+    if router.users.required() && client.user.is_none() {
         return error_reply(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> \
              AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol \

@@ -62,6 +62,8 @@ pub struct Session {
     hot_keys: crate::observe::hotkeys::Sampler,
     /// The last command this client sent (see [`classify_after`]).
     last_command: Option<&'static crate::command::table::CommandSpec>,
+    /// The topology snapshot, re-read only when it changed.
+    topology: crate::cluster::refresh::TopologyCache,
 }
 
 /// Resolves when slotway shuts down. The session's waker is registered with the
@@ -89,6 +91,7 @@ fn shutdown_signal(token: tokio_util::sync::CancellationToken) -> impl Future<Ou
 impl Session {
     pub fn new(router: Arc<Router>, config: &Config, id: u64) -> Self {
         Session {
+            topology: router.map.cache(),
             router,
             parser: RequestParser::new(config.proto_max_bulk_len),
             replies: ReplyQueue::default(),
@@ -226,7 +229,7 @@ impl Session {
 
     /// Authentication and permissions: the error reply if this client may not run it.
     fn refuse(&self, action: &Action, spec: Option<&'static CommandSpec>, args: Args<'_>) -> Option<Bytes> {
-        if !self.router.users.load().required() {
+        if !self.router.users.required() {
             return None;
         }
         let Some(user) = &self.state.user else {
@@ -529,7 +532,7 @@ impl Session {
                     Err(e) => self.replies.push_ready(e.to_reply()),
                 }
             }
-            Action::Forward { slot } => match self.router.send(raw, slot, self.state.tag()).await {
+            Action::Forward { slot } => match self.router.send_by(self.topology.load(), raw, slot, self.state.tag()).await {
                 Ok(rx) => self.replies.push_waiting(rx),
                 Err(e) => self.replies.push_ready(e.to_reply()),
             },

@@ -17,6 +17,7 @@ use crate::pubsub::hub::Hub;
 use tokio_util::sync::CancellationToken;
 use crate::backend::pool::{Node, Pool};
 use crate::cluster::refresh::ClusterMap;
+use crate::cluster::topology::Topology;
 use crate::config::Config;
 use crate::error::CommandError;
 use crate::metrics::Metrics;
@@ -68,7 +69,7 @@ pub struct Router {
     pub hub: Arc<Hub>,
     pub clients: crate::client::registry::Registry,
     /// Who may log in; swapped whole on reload (SIGHUP).
-    pub users: arc_swap::ArcSwap<crate::client::auth::Users>,
+    pub users: crate::client::auth::LiveUsers,
     /// The configuration in force; swapped whole on reload. Read when a client
     /// connects, so changed limits apply to new clients.
     pub live: arc_swap::ArcSwap<Config>,
@@ -127,7 +128,7 @@ impl Router {
                 NodeReach { connector, timeouts: settings.timeouts.clone(), login: settings.login.clone() },
             ),
             clients: Default::default(),
-            users: arc_swap::ArcSwap::from_pointee(crate::client::auth::Users::from_config(config)),
+            users: crate::client::auth::LiveUsers::new(crate::client::auth::Users::from_config(config)),
             live: arc_swap::ArcSwap::from_pointee(config.clone()),
             stopping: CancellationToken::new(),
         })
@@ -147,6 +148,20 @@ impl Router {
     ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
         let (tx, rx) = oneshot::channel();
         self.route(BackendRequest::new(bytes, tx, slot, client.resp3), client.id).await?;
+        Ok(rx)
+    }
+
+    /// [`Router::send`] by a snapshot the caller holds (a session's [`TopologyCache`](crate::cluster::refresh::TopologyCache)).
+    pub async fn send_by(
+        &self,
+        topology: &Topology,
+        bytes: Bytes,
+        slot: Option<u16>,
+        client: ClientTag,
+    ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
+        let (tx, rx) = oneshot::channel();
+        let full = route_by(topology, BackendRequest::new(bytes, tx, slot, client.resp3), client.id)?;
+        wait_enqueue(full).await?;
         Ok(rx)
     }
 
@@ -188,21 +203,8 @@ impl Router {
     }
 
     /// Queues `req` for the primary of its slot (any primary when it has none).
-    async fn route(&self, mut req: BackendRequest, client_id: u64) -> Result<(), CommandError> {
-        req.client_id = client_id;
-        let slot = req.slot;
-        let full = {
-            let topology = self.map.load();
-            let node = match slot {
-                Some(slot) => topology.primary(slot),
-                None => topology.any_primary(client_id),
-            };
-            match node {
-                Some(node) => try_enqueue(node, client_id, req)?,
-                None if topology.shards.is_empty() => return Err(CommandError::NoTopology),
-                None => return Err(CommandError::SlotNotServed),
-            }
-        };
+    async fn route(&self, req: BackendRequest, client_id: u64) -> Result<(), CommandError> {
+        let full = route_by(&self.map.load(), req, client_id)?;
         wait_enqueue(full).await
     }
 
@@ -345,6 +347,21 @@ impl Router {
             }
             _ => Err(req),
         }
+    }
+}
+
+/// Queues `req` for the primary of its slot in `topology` (any primary when it has
+/// none), without waiting; `Some` when the queue is full.
+fn route_by(topology: &Topology, mut req: BackendRequest, client_id: u64) -> Result<Full, CommandError> {
+    req.client_id = client_id;
+    let node = match req.slot {
+        Some(slot) => topology.primary(slot),
+        None => topology.any_primary(client_id),
+    };
+    match node {
+        Some(node) => try_enqueue(node, client_id, req),
+        None if topology.shards.is_empty() => Err(CommandError::NoTopology),
+        None => Err(CommandError::SlotNotServed),
     }
 }
 
