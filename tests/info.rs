@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{TestCluster, Value, connect, start_slotway, start_slotway_with};
+use support::{Standalone, TestCluster, Value, connect, start_slotway, start_slotway_with};
 
 /// A field's value from an `INFO` text.
 fn field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
@@ -27,50 +27,6 @@ fn hello_and_info_report_the_nodes_version() {
     let info = c.cmd(&["INFO", "server"]).text().unwrap();
     assert_eq!(field(&info, "redis_version"), Some(nodes_version.as_str()));
     assert_eq!(field(&info, "slotway_version"), Some(env!("CARGO_PKG_VERSION")));
-}
-
-/// A standalone redis-server on a free port, stopped when dropped: the reference
-/// for what a Redis 7.0 `INFO` holds.
-struct Standalone {
-    child: std::process::Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Standalone {
-    fn start() -> Standalone {
-        let mut dir = tempfile::tempdir().unwrap();
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let child = std::process::Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .current_dir(dir.path())
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .expect("run redis-server");
-            let addr = format!("127.0.0.1:{port}");
-            let mut server = Standalone { child, addr, _dir: dir };
-            for _ in 0..50 {
-                if support::try_connect(&server.addr).is_ok() {
-                    return server;
-                }
-                if server.child.try_wait().unwrap().is_some() {
-                    break; // lost the port to someone else: try another
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            drop(server);
-            dir = tempfile::tempdir().unwrap();
-        }
-        panic!("could not start a standalone redis-server");
-    }
-}
-
-impl Drop for Standalone {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// An `INFO` text as sections (header name, then `(field, value)` lines), checking

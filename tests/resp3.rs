@@ -1,77 +1,11 @@
 //! RESP3 after `HELLO 3`: every reply a client gets through slotway is, byte for
 //! byte, what the owning node sends a RESP3 client for the same command; `HELLO 2`
 //! switches back; RESP2 is the default. Replies are compared as raw bytes, framed
-//! by a small RESP3 framer below (independent of slotway's own).
+//! by the RESP3 framer in `support` (independent of slotway's own).
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
-use support::{TestCluster, Value, cmd, encode, owners_of, pipeline, start_slotway};
-
-/// Length of the complete RESP2/RESP3 reply at the front of `buf`, if it is all there.
-fn frame_len(buf: &[u8]) -> Option<usize> {
-    let mut pos = 0;
-    let mut pending = 1usize;
-    while pending > 0 {
-        let kind = *buf.get(pos)?;
-        let cr = pos + 1 + buf.get(pos + 1..)?.windows(2).position(|w| w == b"\r\n")?;
-        let line = std::str::from_utf8(&buf[pos + 1..cr]).expect("header line is text");
-        pos = cr + 2;
-        pending -= 1;
-        match kind {
-            b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => {}
-            b'$' | b'!' | b'=' => {
-                let n: i64 = line.parse().expect("bulk length");
-                if n >= 0 {
-                    pos += n as usize + 2;
-                    if buf.len() < pos {
-                        return None;
-                    }
-                }
-            }
-            b'*' | b'~' | b'>' => pending += line.parse::<i64>().expect("aggregate length").max(0) as usize,
-            b'%' => pending += 2 * line.parse::<usize>().expect("map length"),
-            // An attribute map, then the value it annotates.
-            b'|' => pending += 2 * line.parse::<usize>().expect("attribute length") + 1,
-            other => panic!("not a RESP type byte: {:?} in {:?}", other as char, String::from_utf8_lossy(buf)),
-        }
-    }
-    Some(pos)
-}
-
-/// A connection that returns each reply as the exact bytes received.
-struct RawBytesConn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl RawBytesConn {
-    fn connect(addr: &str) -> Self {
-        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        RawBytesConn { stream, buf: Vec::new() }
-    }
-
-    fn reply(&mut self) -> Vec<u8> {
-        loop {
-            if let Some(n) = frame_len(&self.buf) {
-                return self.buf.drain(..n).collect();
-            }
-            let mut chunk = [0u8; 16 * 1024];
-            let n = self.stream.read(&mut chunk).expect("read reply");
-            assert!(n > 0, "connection closed mid-reply: {:?}", String::from_utf8_lossy(&self.buf));
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    fn cmd(&mut self, args: &[&str]) -> Vec<u8> {
-        self.stream.write_all(&encode(&cmd(args))).expect("write");
-        self.reply()
-    }
-}
+use support::{RawBytesConn, TestCluster, Value, cmd, owners_of, pipeline, start_slotway};
 
 fn show(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

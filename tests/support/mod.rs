@@ -16,6 +16,8 @@
 //!   [`TestCluster::start_tls`] and [`start_slotway_tls`] for the servers.
 //! - [`TestCluster::start_requirepass`] and [`TestCluster::start_acl_user`]: clusters
 //!   whose nodes want a login; [`TestCluster::connect_node`] logs in.
+//! - [`Standalone`]: a standalone redis-server, the reference for what one Redis answers.
+//! - `resp3`: replies as exact bytes ([`RawBytesConn`]) and typed RESP2/RESP3 trees ([`Reply`]).
 //! - `procs`: node processes ([`process_id`], [`kill9`]) and this process's memory.
 
 // Every test file compiles this module and uses only part of it.
@@ -27,7 +29,9 @@ mod direct;
 mod procs;
 mod proxy;
 mod resp;
+mod resp3;
 mod slots;
+mod standalone;
 mod tls;
 
 pub use admin::{
@@ -41,6 +45,8 @@ pub use direct::{
 pub use procs::{Stopped, kill9, kill9_pid, process_id, send_kill9, stop_node, vm_rss_kib, vm_size_kib};
 pub use proxy::{SlotwayHandle, start_error, start_slotway, start_slotway_tls, start_slotway_with};
 pub use tls::{Certs, tls_client, tls_connect};
+pub use resp3::{RawBytesConn, Reply, decode, frame_len};
+pub use standalone::Standalone;
 pub use resp::{RawConn, Value, connect, encode, expect_eof, expect_error_then_eof, parse_reply, try_connect};
 pub use slots::{
     finish_migration, get_from_owners, get_on_owner, key_owner, keyslot, keyslots, migrate_keys, move_slot,
