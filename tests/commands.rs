@@ -4,7 +4,9 @@
 
 mod support;
 
-use support::{TestCluster, Value, connect, expect_eof, get_from_owners, pipeline_raw, start_slotway};
+use support::{
+    RawBytesConn, TestCluster, Value, connect, expect_eof, get_from_owners, pipeline_raw, spread_keys, start_slotway,
+};
 
 /// The same commands on one connection to slotway and one to a real node.
 fn both(proxy: &str, node: &str, cmds: &[&[&str]]) -> Vec<(Value, Value)> {
@@ -199,4 +201,78 @@ fn inline_commands_from_a_telnet_like_client() {
     node.send(b"nosuch arg1 arg2\r\n");
     telnet.send(b"nosuch arg1 arg2\r\n");
     assert_eq!(telnet.read_reply(), node.read_reply());
+}
+
+/// Keys in different slots where Redis Cluster wants one: slotway finds the keys a
+/// cluster node finds (its `getkeys` rules: `atoi` of numkeys, XREAD's options, SORT's
+/// STORE ...) and answers exactly as the node does: CROSSSLOT, or the command's own
+/// error where the node finds no keys to check. The keys all live on one primary,
+/// asked directly, so its answer is never a redirect.
+#[test]
+fn keys_in_several_slots_answer_as_a_cluster_node() {
+    let cluster = TestCluster::start();
+    let proxy = start_slotway(cluster.addrs());
+    let keys = spread_keys(&cluster, "cs", 3);
+    let node = keys[0].1.clone();
+    let on_node: Vec<String> = keys.into_iter().filter(|(_, owner)| *owner == node).map(|(k, _)| k).collect();
+    let [a, b, c] = [&on_node[0], &on_node[1], &on_node[2]].map(String::as_str);
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["SINTER", a, b],
+        vec!["SUNIONSTORE", a, b, c],
+        vec!["RENAME", a, b],
+        vec!["RENAMENX", a, b],
+        vec!["COPY", a, b],
+        vec!["MSETNX", a, "1", b, "2"],
+        vec!["LMOVE", a, b, "LEFT", "RIGHT"],
+        vec!["LMOVE", a, b, "UP", "DOWN"],
+        vec!["RPOPLPUSH", a, b],
+        vec!["BLMOVE", a, b, "LEFT", "LEFT", "0.01"],
+        vec!["SMOVE", a, b, "m"],
+        vec!["ZUNIONSTORE", a, "2", b, c],
+        vec!["ZINTERSTORE", a, "1", b],
+        vec!["SINTERCARD", "2", a, b],
+        vec!["BITOP", "AND", a, b, c],
+        vec!["PFMERGE", a, b],
+        vec!["PFCOUNT", a, b],
+        vec!["EVAL", "return 1", "2", a, b],
+        vec!["XREAD", "STREAMS", a, b, "0", "0"],
+        // Argument errors with keys in different slots: which error comes first.
+        vec!["RENAME", a],
+        vec!["MSETNX", a, "1", b],
+        vec!["SINTERCARD", "3", a, b],
+        vec!["SINTERCARD", "0", a, b],
+        vec!["SINTERCARD", "-1", a, b],
+        vec!["SINTERCARD", "x", a, b],
+        vec!["ZUNIONSTORE", a, "3", b, c],
+        vec!["ZUNIONSTORE", a, "-1", b, c],
+        vec!["ZUNIONSTORE", a, "x", b, c],
+        vec!["EVAL", "return 1", "3", a, b],
+        vec!["EVAL", "return 1", "-1", a],
+        vec!["XREAD", "STREAMS", a, b, "0"],
+        vec!["XREAD", "STREAMS", a, b, c, "0", "0"],
+        vec!["XREAD", "STREAMS", a],
+        vec!["XREAD", "NOSUCH", "STREAMS", a, b, "0", "0"],
+        vec!["SORT", a, "STORE", b],
+        vec!["SORT", a, "GET", "STORE", "LIMIT", "0", "1"],
+        vec!["SORT_RO", a, "STORE", b],
+        vec!["MIGRATE", "127.0.0.1", "1", a, "0", "10", "KEYS", b, c],
+        vec!["SINTERCARD", "2x", a, b],
+        vec!["SINTERCARD", "18446744073709551618", a, b],
+        // numkeys reaching into the options: the node takes `LIMIT` for a key.
+        vec!["SINTERCARD", "3", "{t}a", "{t}b", "LIMIT", "1"],
+        vec!["ZUNIONSTORE", "{t}d", "3", "{t}a", "{t}b", "WEIGHTS", "1", "2"],
+    ];
+    let mut p = RawBytesConn::connect(&proxy.addr);
+    let mut n = RawBytesConn::connect(&node);
+    let mut diffs = Vec::new();
+    for case in &cases {
+        let (got, want) = (p.cmd(case), n.cmd(case));
+        if got != want {
+            let show = |b: &[u8]| String::from_utf8_lossy(b).escape_debug().to_string();
+            diffs.push(format!("{case:?}\n    slotway: {}\n    node:    {}", show(&got), show(&want)));
+        }
+    }
+    assert!(diffs.is_empty(), "slotway vs a cluster node:\n{}", diffs.join("\n"));
+    // The first cases are the plain CROSSSLOT refusals.
+    assert_eq!(p.cmd(&cases[0]), b"-CROSSSLOT Keys in request don't hash to the same slot\r\n");
 }

@@ -22,7 +22,7 @@ pub fn behaviour(spec: &CommandSpec) -> String {
                     "numkeys"
                 }
                 Movable::Streams => "the STREAMS list",
-                Movable::KeyAndStore => "key and STORE destination",
+                Movable::Sort | Movable::SortRo | Movable::GeoStore => "key and STORE destination",
                 Movable::Migrate => "key or KEYS list",
             };
             let extra = if blocking { ", on a lent connection when it blocks" } else { "" };

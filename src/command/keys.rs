@@ -3,7 +3,7 @@
 use super::table::{CommandSpec, Local, Movable, Route};
 use crate::cluster::slot::hash_slot;
 use crate::error::CommandError;
-use crate::protocol::{parse_int, request::Args};
+use crate::protocol::request::Args;
 
 /// The slot every key of the request hashes to; `None` for a request without keys.
 /// Keys in different slots: `CROSSSLOT`, as a cluster node answers.
@@ -33,7 +33,10 @@ pub fn for_each_key<'a>(
 ) -> Result<(), CommandError> {
     let argc = args.len() as i64;
     match spec.route {
-        Route::Movable(rule) => return movable_keys(rule, spec, args, f),
+        Route::Movable(rule) => {
+            movable_keys(rule, args, f);
+            return Ok(());
+        }
         Route::Keys | Route::Splittable | Route::Local(Local::Watch | Local::SSubscribe | Local::SUnsubscribe) => {}
         _ => return Ok(()),
     }
@@ -43,8 +46,10 @@ pub fn for_each_key<'a>(
     if first <= 0 || last < first {
         return Ok(());
     }
-    // Multi-key commands with key/value pairs (MSET) need a whole number of pairs.
-    if spec.key_step > 1 && (argc - first) % spec.key_step as i64 != 0 {
+    // MSET, which slotway splits, answers as one server: a wrong number of arguments
+    // before any slot. A node checks MSETNX's slots first (its keys at every second
+    // position), so an odd count there is the node's to refuse.
+    if spec.route == Route::Splittable && spec.key_step > 1 && (argc - first) % spec.key_step as i64 != 0 {
         return Err(CommandError::WrongArity(spec.name.to_string()));
     }
     for i in (first as usize..=(last.min(argc - 1)) as usize).step_by(step) {
@@ -53,82 +58,131 @@ pub fn for_each_key<'a>(
     Ok(())
 }
 
-fn numkeys(args: Args<'_>, at: usize) -> Result<usize, CommandError> {
-    match parse_int(args.get(at)) {
-        Some(n) if n >= 0 => Ok(n as usize),
-        Some(_) => Err(CommandError::Invalid("Number of keys can't be negative".into())),
-        None => Err(CommandError::Invalid("value is not an integer or out of range".into())),
+/// How many keys follow a `numkeys` argument, as a Redis 7.0 cluster node finds them
+/// (`genericGetKeys`): C's `atoi` of it, from 1 up to the arguments left. Outside
+/// that the node finds no keys and runs the command, whose own error says what is
+/// wrong; slotway then sends it to any primary for that same error.
+fn numkeys(args: Args<'_>, at: usize) -> usize {
+    let left = args.len().saturating_sub(at + 1) as i64;
+    let n = atoi(args.get(at));
+    if (1..=left).contains(&n) { n as usize } else { 0 }
+}
+
+/// C's `atoi` as glibc has it: blanks, a sign, digits up to the first other byte;
+/// `strtol`'s clamp to a `long`, then the cast to `int`.
+fn atoi(text: &[u8]) -> i64 {
+    let blanks = text.iter().take_while(|b| b" \t\n\x0b\x0c\r".contains(b)).count();
+    let text = text.get(blanks..).unwrap_or_default();
+    let (neg, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, text),
+    };
+    let mut v: i64 = 0;
+    for d in digits.iter().take_while(|d| d.is_ascii_digit()) {
+        let digit = i64::from(d - b'0');
+        v = if neg { v.saturating_mul(10).saturating_sub(digit) } else { v.saturating_mul(10).saturating_add(digit) };
+    }
+    i64::from(v as i32)
+}
+
+/// The keys after a `numkeys` at `count_at`; `dest`, a destination key before it,
+/// counts only when the node finds the others (Redis's `genericGetKeys`).
+fn keys_after<'a>(args: Args<'a>, dest: Option<usize>, count_at: usize, f: &mut impl FnMut(&'a [u8])) {
+    let n = numkeys(args, count_at);
+    if n > 0 {
+        dest.into_iter().chain(count_at + 1..count_at + 1 + n).for_each(|i| f(args.get(i)));
     }
 }
 
-fn keys_after<'a>(
-    spec: &CommandSpec,
-    args: Args<'a>,
-    count_at: usize,
-    f: &mut impl FnMut(&'a [u8]),
-) -> Result<(), CommandError> {
-    let n = numkeys(args, count_at)?;
-    if count_at + 1 + n > args.len() {
-        return Err(CommandError::Invalid(match spec.name {
-            "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro" => {
-                "Number of keys can't be greater than number of args".into()
-            }
-            _ => "syntax error".into(),
-        }));
-    }
-    (count_at + 1..count_at + 1 + n).for_each(|i| f(args.get(i)));
-    Ok(())
-}
-
-fn movable_keys<'a>(
-    rule: Movable,
-    spec: &CommandSpec,
-    args: Args<'a>,
-    mut f: impl FnMut(&'a [u8]),
-) -> Result<(), CommandError> {
+fn movable_keys<'a>(rule: Movable, args: Args<'a>, mut f: impl FnMut(&'a [u8])) {
     match rule {
-        Movable::NumkeysAt2 => keys_after(spec, args, 2, &mut f),
-        Movable::NumkeysAt1 => keys_after(spec, args, 1, &mut f),
-        Movable::TimeoutThenNumkeys => keys_after(spec, args, 2, &mut f),
-        Movable::DestThenNumkeys => {
+        Movable::NumkeysAt2 | Movable::TimeoutThenNumkeys => keys_after(args, None, 2, &mut f),
+        Movable::NumkeysAt1 => keys_after(args, None, 1, &mut f),
+        Movable::DestThenNumkeys => keys_after(args, Some(1), 2, &mut f),
+        Movable::Streams => streams_keys(args, f),
+        Movable::Sort => {
             f(args.get(1));
-            keys_after(spec, args, 2, &mut f)
-        }
-        Movable::Streams => {
-            let Some(at) = (1..args.len()).find(|&i| args.get(i).eq_ignore_ascii_case(b"streams")) else {
-                return Err(CommandError::Invalid("syntax error".into()));
-            };
-            let rest = args.len() - at - 1;
-            if rest == 0 || !rest.is_multiple_of(2) {
-                return Err(CommandError::Invalid(
-                    "Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.".into(),
-                ));
-            }
-            (at + 1..at + 1 + rest / 2).for_each(|i| f(args.get(i)));
-            Ok(())
-        }
-        Movable::KeyAndStore => {
-            f(args.get(1));
+            // Options take no argument unless listed; the last STORE counts.
+            let mut store = None;
             let mut i = 2;
-            while i + 1 < args.len() {
+            while i < args.len() {
                 let a = args.get(i);
-                if a.eq_ignore_ascii_case(b"store") || a.eq_ignore_ascii_case(b"storedist") {
-                    f(args.get(i + 1));
+                if a.eq_ignore_ascii_case(b"limit") {
+                    i += 2;
+                } else if a.eq_ignore_ascii_case(b"get") || a.eq_ignore_ascii_case(b"by") {
+                    i += 1;
+                } else if a.eq_ignore_ascii_case(b"store") && i + 1 < args.len() {
+                    store = Some(i + 1);
+                }
+                i += 1;
+            }
+            store.into_iter().for_each(|i| f(args.get(i)));
+        }
+        Movable::SortRo => f(args.get(1)),
+        Movable::GeoStore => {
+            f(args.get(1));
+            let mut store = None;
+            let mut i = 5;
+            while i < args.len() {
+                let a = args.get(i);
+                if (a.eq_ignore_ascii_case(b"store") || a.eq_ignore_ascii_case(b"storedist")) && i + 1 < args.len() {
+                    store = Some(i + 1);
                     i += 1;
                 }
                 i += 1;
             }
-            Ok(())
+            store.into_iter().for_each(|i| f(args.get(i)));
         }
-        Movable::Migrate => {
-            if !args.get(3).is_empty() {
-                f(args.get(3));
+        Movable::Migrate => migrate_keys(args, f),
+    }
+}
+
+/// `XREAD|XREADGROUP [BLOCK ms] [COUNT n] [GROUP g c] [NOACK] STREAMS key... id...`:
+/// half the arguments after `STREAMS`. None when an unknown option comes first, or
+/// the keys and ids do not pair up.
+fn streams_keys<'a>(args: Args<'a>, mut f: impl FnMut(&'a [u8])) {
+    let mut i = 1;
+    while i < args.len() {
+        let a = args.get(i);
+        if a.eq_ignore_ascii_case(b"block") || a.eq_ignore_ascii_case(b"count") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"group") {
+            i += 2;
+        } else if a.eq_ignore_ascii_case(b"streams") {
+            let rest = args.len() - i - 1;
+            if rest > 0 && rest.is_multiple_of(2) {
+                (i + 1..i + 1 + rest / 2).for_each(|k| f(args.get(k)));
             }
-            if let Some(at) = (6..args.len()).find(|&i| args.get(i).eq_ignore_ascii_case(b"keys")) {
-                (at + 1..args.len()).for_each(|i| f(args.get(i)));
-            }
-            Ok(())
+            return;
+        } else if !a.eq_ignore_ascii_case(b"noack") {
+            return;
         }
+        i += 1;
+    }
+}
+
+/// `MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw] [AUTH2 user pw]
+/// [KEYS key...]`: the key (even ""), or the KEYS list when the key is "" (with a key
+/// too, none: the node's syntax error).
+fn migrate_keys<'a>(args: Args<'a>, mut f: impl FnMut(&'a [u8])) {
+    let mut i = 6;
+    while i < args.len() {
+        let a = args.get(i);
+        if a.eq_ignore_ascii_case(b"keys") {
+            if args.get(3).is_empty() {
+                (i + 1..args.len()).for_each(|k| f(args.get(k)));
+            }
+            return;
+        } else if a.eq_ignore_ascii_case(b"auth") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"auth2") {
+            i += 2;
+        }
+        i += 1;
+    }
+    if args.len() > 3 {
+        f(args.get(3));
     }
 }
 
@@ -181,10 +235,41 @@ mod tests {
         assert_eq!(slot_of(&["eval", "return 1", "0"]).unwrap(), None);
         assert_eq!(slot_of(&["eval", "s", "2", "{t}a", "{t}b", "argv"]).unwrap(), Some(hash_slot(b"t")));
         assert!(matches!(slot_of(&["eval", "s", "2", "a", "b"]), Err(CommandError::CrossSlot)));
-        assert!(slot_of(&["eval", "s", "3", "a"]).is_err());
+        // A numkeys the node cannot use: no keys, any node answers with the command's error.
+        assert_eq!(slot_of(&["eval", "s", "3", "a"]).unwrap(), None);
+        assert_eq!(slot_of(&["sintercard", "-1", "a", "b"]).unwrap(), None);
+        assert_eq!(slot_of(&["sintercard", "0", "a", "b"]).unwrap(), None);
+        assert_eq!(slot_of(&["zunionstore", "d", "x", "a", "b"]).unwrap(), None, "not even the destination");
+        // Where the key spec fails, Redis falls back to atoi.
+        assert!(matches!(slot_of(&["sintercard", "2x", "a", "b"]), Err(CommandError::CrossSlot)));
+        assert!(matches!(slot_of(&["sintercard", " +2", "a", "b"]), Err(CommandError::CrossSlot)));
+        assert_eq!(slot_of(&["sintercard", "4294967297", "{t}a", "b"]).unwrap(), Some(hash_slot(b"t")), "int cast");
+        assert_eq!(slot_of(&["sintercard", "99999999999999999999", "a", "b"]).unwrap(), None);
+        // A numkeys that reaches into the options takes them as keys, as a node does.
+        assert!(matches!(slot_of(&["sintercard", "3", "{t}a", "{t}b", "limit", "1"]), Err(CommandError::CrossSlot)));
+        // MSETNX's keys are at every second position, whatever the count.
+        assert!(matches!(slot_of(&["msetnx", "a", "1", "b"]), Err(CommandError::CrossSlot)));
+        assert_eq!(slot_of(&["msetnx", "{t}a", "1", "{t}b"]).unwrap(), Some(hash_slot(b"t")));
         assert_eq!(slot_of(&["zunionstore", "{t}d", "2", "{t}a", "{t}b"]).unwrap(), Some(hash_slot(b"t")));
         assert!(matches!(slot_of(&["zunionstore", "d", "1", "{t}a"]), Err(CommandError::CrossSlot)));
         assert_eq!(slot_of(&["xread", "count", "2", "streams", "{s}1", "{s}2", "0", "0"]).unwrap(), Some(hash_slot(b"s")));
+        // STREAMS after known options, then keys and ids that pair up; else no keys.
+        assert!(matches!(slot_of(&["xread", "streams", "a", "b", "0", "0"]), Err(CommandError::CrossSlot)));
+        assert_eq!(slot_of(&["xread", "streams", "a", "b", "c", "0", "0"]).unwrap(), None);
+        assert_eq!(slot_of(&["xread", "streams", "a"]).unwrap(), None);
+        assert_eq!(slot_of(&["xread", "count", "1", "streams"]).unwrap(), None);
+        assert_eq!(slot_of(&["xread", "nosuch", "streams", "a", "b", "0", "0"]).unwrap(), None);
+        let group = ["xreadgroup", "group", "g", "c", "count", "1", "noack", "streams", "{s}a", "{s}b", "0", "0"];
+        assert_eq!(slot_of(&group).unwrap(), Some(hash_slot(b"s")));
+        // SORT: the arguments of LIMIT, GET and BY are not STORE; SORT_RO has one key.
+        assert_eq!(slot_of(&["sort", "a", "get", "store", "limit", "0", "1"]).unwrap(), Some(hash_slot(b"a")));
+        assert!(matches!(slot_of(&["sort", "a", "by", "store", "store", "b"]), Err(CommandError::CrossSlot)));
+        assert_eq!(slot_of(&["sort_ro", "a", "store", "b"]).unwrap(), Some(hash_slot(b"a")));
+        assert!(matches!(slot_of(&["georadius", "a", "0", "0", "1", "km", "storedist", "b"]), Err(CommandError::CrossSlot)));
+        // MIGRATE: the key, even an empty one; the KEYS list only after an empty key.
+        assert_eq!(slot_of(&["migrate", "h", "1", "", "0", "10"]).unwrap(), Some(hash_slot(b"")));
+        assert_eq!(slot_of(&["migrate", "h", "1", "k", "0", "10", "keys", "a", "b"]).unwrap(), None);
+        assert_eq!(slot_of(&["migrate", "h", "1", "", "0", "10", "auth", "keys", "keys", "{m}a"]).unwrap(), Some(hash_slot(b"m")));
         assert!(matches!(slot_of(&["sort", "a", "store", "b"]), Err(CommandError::CrossSlot)));
         assert_eq!(slot_of(&["sort", "{x}a", "limit", "0", "1", "store", "{x}b"]).unwrap(), Some(hash_slot(b"x")));
         assert_eq!(slot_of(&["lmpop", "2", "{l}a", "{l}b", "left"]).unwrap(), Some(hash_slot(b"l")));

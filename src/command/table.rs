@@ -70,8 +70,12 @@ pub enum Movable {
     TimeoutThenNumkeys,
     /// `XREAD ... STREAMS key... id...`.
     Streams,
-    /// `SORT key ... [STORE dest]`, `GEORADIUS key ... [STORE|STOREDIST dest]`.
-    KeyAndStore,
+    /// `SORT key ... [STORE dest]` (the last STORE; the arguments of LIMIT, GET and BY skipped).
+    Sort,
+    /// `SORT_RO key ...`: the key alone.
+    SortRo,
+    /// `GEORADIUS key ... [STORE|STOREDIST dest]`, `GEORADIUSBYMEMBER`.
+    GeoStore,
     /// `MIGRATE host port key|"" db timeout ... [KEYS key...]`.
     Migrate,
 }
@@ -168,7 +172,9 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
             "zunionstore" | "zinterstore" | "zdiffstore" => self::Movable::DestThenNumkeys,
             "blmpop" | "bzmpop" => self::Movable::TimeoutThenNumkeys,
             "xread" | "xreadgroup" => self::Movable::Streams,
-            "sort" | "sort_ro" | "georadius" | "georadiusbymember" => self::Movable::KeyAndStore,
+            "sort" => self::Movable::Sort,
+            "sort_ro" => self::Movable::SortRo,
+            "georadius" | "georadiusbymember" => self::Movable::GeoStore,
             "migrate" => self::Movable::Migrate,
             _ => return Refused("its keys cannot be found by slotway"),
         });
