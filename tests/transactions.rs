@@ -212,6 +212,9 @@ fn transaction_errors_are_the_same_as_a_nodes() {
         vec![&["MULTI"], &["WATCH", KEY], &["SET", KEY, "1"], &["EXEC"]],
         vec![&["MULTI"], &["SET", KEY, "text"], &["INCR", KEY], &["GET", KEY], &["EXEC"]],
         vec![&["MULTI"], &["PING"], &["ECHO", "hi"], &["EXEC"]],
+        // An odd MSET is the command's own error when it runs: queued, failing in EXEC.
+        vec![&["MULTI"], &["MSET", KEY, "1", "{errors}:b"], &["SET", KEY, "2"], &["EXEC"], &["GET", KEY]],
+        vec![&["MSET", KEY, "1", "{errors}:b"], &["MSETNX", KEY, "1", "{errors}:b"]],
     ];
     for script in &scripts {
         assert!(matches!(connect(&node).cmd(&["DEL", key]), Value::Int(_)));

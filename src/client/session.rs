@@ -245,7 +245,7 @@ impl Session {
             return Some(refusal);
         }
         let mut refusal = None;
-        let _ = for_each_key(spec, args, |key| {
+        for_each_key(spec, args, |key| {
             if refusal.is_none() {
                 refusal = user.refuse_key(key);
             }

@@ -1,6 +1,6 @@
 //! Request -> what to do with it: forward to a slot's primary, answer locally, or reject.
 
-use super::keys::request_slot;
+use super::keys::{request_slot, whole_pairs};
 use super::table::{self, CommandSpec, Local, Route, flag};
 use crate::error::CommandError;
 use crate::route::fanout::Combine;
@@ -97,6 +97,10 @@ fn route(spec: &'static CommandSpec, args: Args<'_>) -> Action {
     match spec.route {
         Route::Splittable => match request_slot(spec, args) {
             Ok(slot) => Action::Forward { slot },
+            // Not in one slot, so slotway answers for the server it stands for.
+            Err(CommandError::CrossSlot) if !whole_pairs(spec, args) => {
+                Action::Reject(CommandError::WrongArity(spec.name.into()))
+            }
             Err(CommandError::CrossSlot) => Action::Split,
             Err(e) => Action::Reject(e),
         },
