@@ -40,7 +40,7 @@ pub fn behaviour(spec: &CommandSpec) -> String {
                 Combine::ConcatUnique => "arrays joined without repeats",
                 Combine::PairSum => "counts added per name",
                 Combine::Same => "the common reply",
-                Combine::AllOfArrays => "1 where every node says 1",
+                Combine::AnyOfArrays => "1 where any node says 1",
                 Combine::FirstNonNil => "the first non-nil reply",
                 Combine::ConfigGet => "each value, or every node's value where they disagree",
                 Combine::NewestFirst => "entries merged, newest first",

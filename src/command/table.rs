@@ -211,7 +211,7 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         }
         "randomkey" => primaries(Combine::FirstNonNil),
         "script|load" | "function|load" => primaries(Combine::Same),
-        "script|exists" => primaries(Combine::AllOfArrays),
+        "script|exists" => primaries(Combine::AnyOfArrays),
         // Tuning the whole cluster through slotway: every node, replicas included.
         "config|set" | "config|resetstat" | "config|rewrite" | "slowlog|reset" => {
             Route::Broadcast { combine: Combine::AllOk, replicas: true }

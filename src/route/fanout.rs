@@ -49,8 +49,9 @@ pub enum Combine {
     NewestFirst,
     /// Every part must give the same reply (`SCRIPT LOAD`'s SHA): that reply.
     Same,
-    /// Arrays of 0/1 combined element-wise with AND (`SCRIPT EXISTS`: loaded everywhere).
-    AllOfArrays,
+    /// Arrays of 0/1 combined element-wise with OR (`SCRIPT EXISTS`: a script on some
+    /// primary runs by `EVALSHA` anywhere, since slotway loads it where it is missing).
+    AnyOfArrays,
     /// The first part's reply that is not nil (`RANDOMKEY`).
     FirstNonNil,
 }
@@ -175,7 +176,7 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             }
             out.freeze()
         }
-        Merge::Combine(Combine::AllOfArrays) => {
+        Merge::Combine(Combine::AnyOfArrays) => {
             let mut lists = Vec::new();
             for r in &replies {
                 match elements(r) {
@@ -190,8 +191,8 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             let mut out = BytesMut::new();
             encode::put_array_header(&mut out, len);
             for i in 0..len {
-                let all = lists.iter().all(|l| l.get(i).and_then(|e| integer(e)) == Some(1));
-                out.put_slice(if all { b":1\r\n" } else { b":0\r\n" });
+                let any = lists.iter().any(|l| l.get(i).and_then(|e| integer(e)) == Some(1));
+                out.put_slice(if any { b":1\r\n" } else { b":0\r\n" });
             }
             out.freeze()
         }
@@ -407,8 +408,8 @@ mod tests {
             b"*2\r\n$1\r\na\r\n$1\r\nb\r\n"
         );
         assert_eq!(
-            &merge(&Merge::Combine(Combine::AllOfArrays), vec![n(b"*2\r\n:1\r\n:1\r\n"), n(b"*2\r\n:1\r\n:0\r\n")])[..],
-            b"*2\r\n:1\r\n:0\r\n"
+            &merge(&Merge::Combine(Combine::AnyOfArrays), vec![n(b"*3\r\n:1\r\n:0\r\n:0\r\n"), n(b"*3\r\n:1\r\n:1\r\n:0\r\n")])[..],
+            b"*3\r\n:1\r\n:1\r\n:0\r\n"
         );
         assert_eq!(&merge(&Merge::Combine(Combine::FirstNonNil), vec![n(b"$-1\r\n"), n(b"$1\r\nk\r\n")])[..], b"$1\r\nk\r\n");
     }
