@@ -99,10 +99,19 @@ fn eval_evalsha_and_the_script_cache_across_primaries() {
     assert_eq!(on_nodes.iter().filter(|v| **v == Value::Array(vec![Value::Int(1)])).count(), 1, "{on_nodes:?}");
     assert_eq!(client.cmd(&["SCRIPT", "EXISTS", &only_sha, unknown]), Value::Array(vec![Value::Int(1), Value::Int(0)]));
 
-    // SCRIPT FLUSH through slotway: gone everywhere.
+    // SCRIPT FLUSH through slotway: gone everywhere, and slotway forgets them too:
+    // EVALSHA answers NOSCRIPT, as one server does, instead of loading them again.
+    // (A refused SCRIPT FLUSH forgets nothing.)
+    assert!(client.cmd(&["SCRIPT", "FLUSH", "NOW"]).is_error());
+    assert_eq!(client.cmd(&["EVALSHA", &sha, "1", key, "v4"]), Value::bulk("v4"));
     assert_eq!(client.cmd(&["SCRIPT", "FLUSH"]), Value::ok());
     for p in &primaries {
         assert_eq!(connect(p).cmd(&["SCRIPT", "EXISTS", &sha]), Value::Array(vec![Value::Int(0)]), "after SCRIPT FLUSH on {p}");
+    }
+    for (key, owner) in &keys {
+        let reply = client.cmd(&["EVALSHA", &sha, "1", key, "v5"]);
+        assert_eq!(reply, connect(owner).cmd(&["EVALSHA", &sha, "1", key, "v5"]), "EVALSHA after SCRIPT FLUSH");
+        assert!(reply.text().unwrap().starts_with("NOSCRIPT"), "{reply:?}");
     }
 }
 

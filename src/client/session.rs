@@ -395,6 +395,7 @@ impl Session {
                 "script|load" => {
                     self.router.scripts.remember(args.get(2));
                 }
+                "script|flush" => self.router.scripts.flush(args),
                 _ => {}
             }
         }

@@ -40,6 +40,20 @@ impl ScriptCache {
         sha
     }
 
+    /// `SCRIPT FLUSH [ASYNC|SYNC]` (`args`, the whole request) empties every
+    /// primary's script cache: slotway forgets the bodies too, so that a later
+    /// `EVALSHA` answers NOSCRIPT as one server would. With other arguments the
+    /// nodes refuse it and nothing is forgotten.
+    pub fn flush(&self, args: crate::protocol::request::Args<'_>) {
+        let mode = (args.len() == 3).then(|| args.get(2));
+        if mode.is_some_and(|m| !m.eq_ignore_ascii_case(b"async") && !m.eq_ignore_ascii_case(b"sync")) || args.len() > 3 {
+            return;
+        }
+        let mut cache = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        cache.by_sha.clear();
+        cache.bytes = 0;
+    }
+
     /// `SCRIPT LOAD <body>` for a script seen before, by its SHA1 (any case).
     pub fn load_request(&self, sha: &[u8]) -> Option<Bytes> {
         let sha = String::from_utf8_lossy(sha).to_lowercase();
@@ -78,5 +92,23 @@ mod tests {
         let req = encode::command(&[b"evalsha", sha.as_bytes(), b"0"]);
         assert_eq!(evalsha_digest(&req), Some(sha.as_bytes()));
         assert_eq!(evalsha_digest(&encode::command(&[b"get", b"k"])), None);
+    }
+
+    #[test]
+    fn script_flush_forgets_unless_refused() {
+        let flush = |words: &[&[u8]]| {
+            let cache = ScriptCache::default();
+            let sha = cache.remember(b"return 1");
+            let raw = encode::command(words);
+            let mut parser = crate::protocol::request::RequestParser::new(1 << 20);
+            let raw = parser.next(&mut bytes::BytesMut::from(&raw[..])).unwrap().unwrap();
+            cache.flush(crate::protocol::request::Args::new(&raw, parser.args()));
+            cache.load_request(sha.as_bytes()).is_none()
+        };
+        assert!(flush(&[b"SCRIPT", b"FLUSH"]));
+        assert!(flush(&[b"script", b"flush", b"Async"]));
+        assert!(flush(&[b"SCRIPT", b"FLUSH", b"SYNC"]));
+        assert!(!flush(&[b"SCRIPT", b"FLUSH", b"NOW"]), "refused by the nodes: nothing flushed");
+        assert!(!flush(&[b"SCRIPT", b"FLUSH", b"SYNC", b"x"]));
     }
 }
