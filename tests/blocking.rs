@@ -4,14 +4,16 @@
 //! Each blocking command gets a node connection of its own (a lease), so a client
 //! waiting for minutes holds up nobody; the lease is given back with the reply or
 //! when the client goes away, and the number of leases is bounded. Whether a client
-//! is blocked is read from `CLIENT LIST` on the node itself.
+//! is blocked is read from `CLIENT LIST` on the node itself. As on one server, a
+//! client's later commands wait until its blocking command is answered.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use support::{
-    RawConn, TestCluster, Value, client_list, connect, encode, key_owner, keyslot, pipeline_raw_within, start_slotway,
+    Cmd, RawConn, Standalone, TestCluster, Value, client_list, cmd, connect, encode, key_owner, keyslot, pipeline,
+    pipeline_raw_within, start_slotway,
     start_slotway_with,
 };
 
@@ -321,4 +323,34 @@ fn leased_connections_are_bounded_and_given_back_when_a_client_is_woken() {
     for (i, w) in watchers.iter_mut().enumerate() {
         assert_eq!(w.cmd(&["WATCH", &format!("{{lease}}:w{i}")]), Value::ok());
     }
+}
+
+/// Commands pipelined behind a blocking one run after it, as on one server (a
+/// blocked client runs nothing more until it is answered): they cannot feed the
+/// command they wait behind, and it cannot overtake the commands before it.
+#[test]
+fn commands_pipelined_around_a_blocking_one_keep_their_order() {
+    let cluster = TestCluster::start();
+    let proxy = start_slotway(cluster.addrs());
+    let redis = Standalone::start();
+    let cmds: Vec<Cmd> = [
+        &["BLPOP", "{p}:list", "0.2"][..],
+        &["RPUSH", "{p}:list", "v"],
+        &["LLEN", "{p}:list"],
+        &["BZPOPMIN", "{p}:zset", "0.1"],
+        &["ZADD", "{p}:zset", "1", "m"],
+        &["XREAD", "BLOCK", "100", "STREAMS", "{p}:stream", "$"],
+        &["XADD", "{p}:stream", "1-1", "f", "v"],
+        &["DEL", "{p}:list"],
+        &["BRPOP", "{p}:list", "0.1"],
+        &["RPUSH", "{p}:other", "x"],
+        &["BLMOVE", "{p}:other", "{p}:list", "LEFT", "LEFT", "0.1"],
+        &["LRANGE", "{p}:list", "0", "-1"],
+    ]
+    .iter()
+    .map(|c| cmd(*c))
+    .collect();
+    let want = pipeline(&redis.addr, &cmds);
+    assert_eq!(want[0], Value::Nil, "one server: BLPOP times out before the RPUSH behind it runs");
+    assert_eq!(pipeline(&proxy.addr, &cmds), want);
 }

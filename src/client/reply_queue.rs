@@ -119,6 +119,14 @@ impl ReplyQueue {
         self.items.is_empty()
     }
 
+    /// The newest request is a blocking command still waiting for its reply: as on
+    /// one server, where a blocked client's next commands run only once it is
+    /// answered, the client's later requests wait (they could feed it, or change
+    /// what it finds).
+    pub fn blocked(&self) -> bool {
+        matches!(self.items.back(), Some((Pending::Leased(_, lease), ..)) if lease.blocking)
+    }
+
     /// A blocking command is still waiting for its reply, which may never come.
     pub fn waits_on_blocking(&self) -> bool {
         self.items.iter().any(|(p, ..)| matches!(p, Pending::Leased(_, lease) if lease.blocking))

@@ -210,7 +210,7 @@ impl Session {
     async fn handle_input(&mut self, input: &mut BytesMut) {
         let mut handled = 0;
         self.read_at = std::time::Instant::now();
-        while !self.state.closing && self.replies.len() < self.max_pipeline {
+        while !self.state.closing && self.replies.len() < self.max_pipeline && !self.replies.blocked() {
             match self.parser.next(input) {
                 Ok(Some(raw)) => {
                     handled += 1;
@@ -479,7 +479,11 @@ impl Session {
                 // Keep the client's commands for the watched slot in order with its WATCH.
                 self.send_leased(raw, 1, slot);
             }
-            Action::Blocking { slot } => self.send_blocking(raw, slot),
+            Action::Blocking { slot } => {
+                // On its own connection it could overtake the client's earlier requests.
+                self.replies.settle().await;
+                self.send_blocking(raw, slot)
+            }
             Action::Split => {
                 let name = spec.map_or("", |s| s.name);
                 let split = fanout::split(name, args);
