@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{TestCluster, Value, array, connect, owners_of, spread_keys, start_slotway, text};
+use support::{Standalone, TestCluster, Value, array, connect, owners_of, spread_keys, start_slotway, text};
 
 const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 const SET_AND_GET: &str = "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1])";
@@ -113,6 +113,44 @@ fn eval_evalsha_and_the_script_cache_across_primaries() {
         assert_eq!(reply, connect(owner).cmd(&["EVALSHA", &sha, "1", key, "v5"]), "EVALSHA after SCRIPT FLUSH");
         assert!(reply.text().unwrap().starts_with("NOSCRIPT"), "{reply:?}");
     }
+}
+
+/// Scripts that never ran leave nothing to heal from: an EVAL in a transaction that
+/// was discarded or aborted, or with a numkeys Redis refuses, is not in one server's
+/// cache, so EVALSHA answers NOSCRIPT through slotway too.
+#[test]
+fn only_scripts_that_ran_are_loaded_again() {
+    let cluster = TestCluster::start();
+    let proxy = start_slotway(cluster.addrs());
+    let redis = Standalone::start();
+    let sha = |body: &str| sha1_smol::Sha1::from(body).digest().to_string();
+    let (discarded, aborted, refused, ran) = ("return 'discarded'", "return 'aborted'", "return 'refused'", "return 'ran'");
+    let script: Vec<Vec<String>> = [
+        vec!["MULTI"],
+        vec!["EVAL", discarded, "0"],
+        vec!["DISCARD"],
+        vec!["MULTI"],
+        vec!["EVAL", aborted, "0"],
+        vec!["NOSUCHCMD"],
+        vec!["EXEC"],
+        vec!["EVAL", refused, "x"],
+        vec!["EVAL", refused, "2", "{s}k"],
+        vec!["MULTI"],
+        vec!["EVAL", ran, "1", "{s}k"],
+        vec!["EXEC"],
+    ]
+    .into_iter()
+    .map(|c| c.into_iter().map(String::from).collect())
+    .chain([discarded, aborted, refused, ran].map(|body| vec!["EVALSHA".into(), sha(body), "1".into(), "{s}k".into()]))
+    .chain([vec!["SCRIPT".into(), "EXISTS".into(), sha(discarded), sha(aborted), sha(refused), sha(ran)]])
+    .collect();
+    let (mut p, mut r) = (connect(&proxy.addr), connect(&redis.addr));
+    for c in &script {
+        let c: Vec<&str> = c.iter().map(String::as_str).collect();
+        assert_eq!(p.cmd(&c), r.cmd(&c), "{c:?}");
+    }
+    let last: Vec<&str> = script.last().unwrap().iter().map(String::as_str).collect();
+    assert_eq!(p.cmd(&last), Value::Array(vec![Value::Int(0), Value::Int(0), Value::Int(0), Value::Int(1)]));
 }
 
 #[test]

@@ -281,6 +281,9 @@ impl Session {
         let Some(tx) = self.multi.take() else { return };
         let watch = self.watch.take();
         let slot = tx.slot();
+        if !tx.failed() {
+            tx.queued().iter().for_each(|request| self.router.scripts.queued_and_run(request));
+        }
         let (block, frames) = match tx.into_block() {
             Ok(block) => block,
             Err(reply) => return self.replies.push_ready(reply),
@@ -387,16 +390,10 @@ impl Session {
         self.replies.begin(self.router.observe.origin(spec, rejected, self.read_at, &raw));
         if let Some(spec) = spec {
             self.router.observe.hotkeys.sample(&mut self.hot_keys, self.state.id, spec, args);
-            // Remember script bodies, to heal a later EVALSHA that meets NOSCRIPT.
-            match spec.name {
-                "eval" | "eval_ro" => {
-                    self.router.scripts.remember(args.get(1));
-                }
-                "script|load" => {
-                    self.router.scripts.remember(args.get(2));
-                }
-                "script|flush" => self.router.scripts.flush(args),
-                _ => {}
+            // Remember script bodies, to heal a later EVALSHA that meets NOSCRIPT
+            // (a transaction's, when EXEC runs them).
+            if !rejected && self.multi.is_none() {
+                self.router.scripts.seen(spec.name, args);
             }
         }
         if let Some(refusal) = self.refuse(&action, spec, args) {

@@ -58,6 +58,16 @@ impl Transaction {
         self.slot
     }
 
+    /// A command was refused while queueing: `EXEC` will abort.
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// The queued requests (raw bytes), in order.
+    pub fn queued(&self) -> &[Bytes] {
+        &self.queued
+    }
+
     /// What `EXEC` sends: the block and the number of replies it produces; or the
     /// reply to give at once.
     pub fn into_block(self) -> Result<(Bytes, u32), Bytes> {

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 
 use crate::protocol::encode;
+use crate::protocol::request::{Args, RequestParser};
 
 /// Most script bytes remembered; past it the cache starts over (healing is best effort).
 const MAX_BYTES: usize = 64 * 1024 * 1024;
@@ -40,11 +41,39 @@ impl ScriptCache {
         sha
     }
 
+    /// A request the client sent, outside a transaction (`name`: its table name):
+    /// the script an `EVAL` or `SCRIPT LOAD` leaves in a server's cache is
+    /// remembered; `SCRIPT FLUSH` forgets them all.
+    pub fn seen(&self, name: &str, args: Args<'_>) {
+        match name {
+            "eval" | "eval_ro" | "script|load" => {
+                if let Some(body) = script_body(args) {
+                    self.remember(body);
+                }
+            }
+            "script|flush" => self.flush(args),
+            _ => {}
+        }
+    }
+
+    /// A request of a transaction that `EXEC` runs (raw RESP bytes): its script,
+    /// like [`seen`](Self::seen)'s. (Queued scripts that never run, in a
+    /// transaction discarded or aborted, leave nothing in a server's cache.)
+    pub fn queued_and_run(&self, request: &[u8]) {
+        let mut parser = RequestParser::new(usize::MAX);
+        let mut buf = bytes::BytesMut::from(request);
+        if let Ok(Some(raw)) = parser.next(&mut buf)
+            && let Some(body) = script_body(Args::new(&raw, parser.args()))
+        {
+            self.remember(body);
+        }
+    }
+
     /// `SCRIPT FLUSH [ASYNC|SYNC]` (`args`, the whole request) empties every
     /// primary's script cache: slotway forgets the bodies too, so that a later
     /// `EVALSHA` answers NOSCRIPT as one server would. With other arguments the
     /// nodes refuse it and nothing is forgotten.
-    pub fn flush(&self, args: crate::protocol::request::Args<'_>) {
+    pub fn flush(&self, args: Args<'_>) {
         let mode = (args.len() == 3).then(|| args.get(2));
         if mode.is_some_and(|m| !m.eq_ignore_ascii_case(b"async") && !m.eq_ignore_ascii_case(b"sync")) || args.len() > 3 {
             return;
@@ -63,12 +92,27 @@ impl ScriptCache {
     }
 }
 
+/// The script of `EVAL`/`EVAL_RO` or `SCRIPT LOAD`, if the request would leave it in
+/// a server's cache: not an `EVAL` whose numkeys Redis refuses before it compiles
+/// the script (not an integer, negative, more than the arguments after it).
+fn script_body<'a>(args: Args<'a>) -> Option<&'a [u8]> {
+    let name = args.get(0);
+    if name.eq_ignore_ascii_case(b"script") {
+        return (args.len() == 3 && args.get(1).eq_ignore_ascii_case(b"load")).then(|| args.get(2));
+    }
+    if !(name.eq_ignore_ascii_case(b"eval") || name.eq_ignore_ascii_case(b"eval_ro")) || args.len() < 3 {
+        return None;
+    }
+    let numkeys = crate::protocol::parse_int(args.get(2))?;
+    (0..=args.len() as i64 - 3).contains(&numkeys).then(|| args.get(1))
+}
+
 /// The SHA1 argument of an `EVALSHA`/`EVALSHA_RO` request (raw RESP bytes), if it is one.
 pub fn evalsha_digest(request: &[u8]) -> Option<&[u8]> {
-    let mut parser = crate::protocol::request::RequestParser::new(usize::MAX);
+    let mut parser = RequestParser::new(usize::MAX);
     let mut buf = bytes::BytesMut::from(request);
     let raw = parser.next(&mut buf).ok()??;
-    let args = crate::protocol::request::Args::new(&raw, parser.args());
+    let args = Args::new(&raw, parser.args());
     let name = args.get(0);
     if !(name.eq_ignore_ascii_case(b"evalsha") || name.eq_ignore_ascii_case(b"evalsha_ro")) {
         return None;
@@ -94,15 +138,20 @@ mod tests {
         assert_eq!(evalsha_digest(&encode::command(&[b"get", b"k"])), None);
     }
 
+    /// `cache.seen` of the request `words`, under the table name `name`.
+    fn see(cache: &ScriptCache, name: &str, words: &[&[u8]]) {
+        let raw = encode::command(words);
+        let mut parser = RequestParser::new(1 << 20);
+        let raw = parser.next(&mut bytes::BytesMut::from(&raw[..])).unwrap().unwrap();
+        cache.seen(name, Args::new(&raw, parser.args()));
+    }
+
     #[test]
     fn script_flush_forgets_unless_refused() {
         let flush = |words: &[&[u8]]| {
             let cache = ScriptCache::default();
             let sha = cache.remember(b"return 1");
-            let raw = encode::command(words);
-            let mut parser = crate::protocol::request::RequestParser::new(1 << 20);
-            let raw = parser.next(&mut bytes::BytesMut::from(&raw[..])).unwrap().unwrap();
-            cache.flush(crate::protocol::request::Args::new(&raw, parser.args()));
+            see(&cache, "script|flush", words);
             cache.load_request(sha.as_bytes()).is_none()
         };
         assert!(flush(&[b"SCRIPT", b"FLUSH"]));
@@ -110,5 +159,27 @@ mod tests {
         assert!(flush(&[b"SCRIPT", b"FLUSH", b"SYNC"]));
         assert!(!flush(&[b"SCRIPT", b"FLUSH", b"NOW"]), "refused by the nodes: nothing flushed");
         assert!(!flush(&[b"SCRIPT", b"FLUSH", b"SYNC", b"x"]));
+    }
+
+    #[test]
+    fn scripts_that_a_server_would_cache() {
+        let cached = |name: &str, words: &[&[u8]]| {
+            let cache = ScriptCache::default();
+            see(&cache, name, words);
+            cache.load_request(b"e0e1f9fabfc9d4800c877a703b823ac0578ff8db").is_some()
+        };
+        assert!(cached("eval", &[b"EVAL", b"return 1", b"0"]));
+        assert!(cached("eval_ro", &[b"eval_ro", b"return 1", b"2", b"k1", b"k2"]));
+        assert!(cached("script|load", &[b"SCRIPT", b"LOAD", b"return 1"]));
+        // Refused before the script is compiled: nothing cached.
+        assert!(!cached("eval", &[b"EVAL", b"return 1", b"x"]));
+        assert!(!cached("eval", &[b"EVAL", b"return 1", b"-1"]));
+        assert!(!cached("eval", &[b"EVAL", b"return 1", b"1"]));
+        assert!(!cached("get", &[b"GET", b"return 1"]));
+        // A transaction's EVAL, once EXEC runs it.
+        let cache = ScriptCache::default();
+        cache.queued_and_run(&encode::command(&[b"EVAL", b"return 1", b"0"]));
+        cache.queued_and_run(&encode::command(&[b"SET", b"k", b"v"]));
+        assert!(cache.load_request(b"e0e1f9fabfc9d4800c877a703b823ac0578ff8db").is_some());
     }
 }
