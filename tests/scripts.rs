@@ -117,7 +117,8 @@ fn eval_evalsha_and_the_script_cache_across_primaries() {
 
 /// Scripts that never ran leave nothing to heal from: an EVAL in a transaction that
 /// was discarded or aborted, or with a numkeys Redis refuses, is not in one server's
-/// cache, so EVALSHA answers NOSCRIPT through slotway too.
+/// cache, so EVALSHA answers NOSCRIPT through slotway too. One that ran is there for
+/// EVALSHA everywhere, inside a transaction too.
 #[test]
 fn only_scripts_that_ran_are_loaded_again() {
     let cluster = TestCluster::start();
@@ -151,6 +152,20 @@ fn only_scripts_that_ran_are_loaded_again() {
     }
     let last: Vec<&str> = script.last().unwrap().iter().map(String::as_str).collect();
     assert_eq!(p.cmd(&last), Value::Array(vec![Value::Int(0), Value::Int(0), Value::Int(0), Value::Int(1)]));
+
+    // EVALSHA inside a transaction, on every primary, though one alone ran the
+    // script: a NOSCRIPT inside EXEC's reply could not be healed, so slotway loads
+    // the script ahead of the block.
+    let ran_sha = sha(ran);
+    for (key, _) in spread_keys(&cluster, "tx:", 1) {
+        for c in [&["MULTI"][..], &["EVALSHA", &ran_sha, "1", &key], &["EXEC"]] {
+            assert_eq!(p.cmd(c), r.cmd(c), "{c:?}");
+        }
+    }
+    let unknown = "ffffffffffffffffffffffffffffffffffffffff";
+    for c in [&["MULTI"][..], &["EVALSHA", unknown, "0"], &["EXEC"]] {
+        assert_eq!(p.cmd(c), r.cmd(c), "{c:?}");
+    }
 }
 
 #[test]

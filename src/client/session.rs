@@ -281,10 +281,8 @@ impl Session {
         let Some(tx) = self.multi.take() else { return };
         let watch = self.watch.take();
         let slot = tx.slot();
-        if !tx.failed() {
-            tx.queued().iter().for_each(|request| self.router.scripts.queued_and_run(request));
-        }
-        let (block, frames) = match tx.into_block() {
+        let loads = if tx.failed() { Vec::new() } else { self.router.scripts.for_transaction(tx.queued()) };
+        let (block, frames) = match tx.into_block(&loads) {
             Ok(block) => block,
             Err(reply) => return self.replies.push_ready(reply),
         };

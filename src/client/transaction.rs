@@ -69,19 +69,21 @@ impl Transaction {
     }
 
     /// What `EXEC` sends: the block and the number of replies it produces; or the
-    /// reply to give at once.
-    pub fn into_block(self) -> Result<(Bytes, u32), Bytes> {
+    /// reply to give at once. `ahead` goes before `MULTI` (their replies count,
+    /// and are dropped with MULTI's and the QUEUED ones).
+    pub fn into_block(self, ahead: &[Bytes]) -> Result<(Bytes, u32), Bytes> {
         if self.failed {
             return Err(error_reply("EXECABORT Transaction discarded because of previous errors."));
         }
-        let len = MULTI.len() + EXEC.len() + self.queued.iter().map(Bytes::len).sum::<usize>();
+        let len = MULTI.len() + EXEC.len() + self.queued.iter().chain(ahead).map(Bytes::len).sum::<usize>();
         let mut block = BytesMut::with_capacity(len);
+        ahead.iter().for_each(|request| block.put_slice(request));
         block.put_slice(MULTI);
         for command in &self.queued {
             block.put_slice(command);
         }
         block.put_slice(EXEC);
-        Ok((block.freeze(), self.queued.len() as u32 + 2))
+        Ok((block.freeze(), (ahead.len() + self.queued.len()) as u32 + 2))
     }
 }
 
@@ -95,16 +97,16 @@ mod tests {
         assert_eq!(&tx.queue(Bytes::from_static(b"A"), Some(1))[..], b"+QUEUED\r\n");
         assert_eq!(&tx.queue(Bytes::from_static(b"P"), None)[..], b"+QUEUED\r\n");
         assert!(tx.queue(Bytes::from_static(b"B"), Some(2)).starts_with(b"-CROSSSLOT"));
-        assert!(tx.into_block().unwrap_err().starts_with(b"-EXECABORT"));
+        assert!(tx.into_block(&[]).unwrap_err().starts_with(b"-EXECABORT"));
     }
 
     #[test]
     fn block_is_multi_commands_exec() {
         let mut tx = Transaction::new(Some(7));
         tx.queue(Bytes::from_static(b"X"), Some(7));
-        let (block, frames) = tx.into_block().unwrap();
-        assert_eq!(&block[..], b"*1\r\n$5\r\nMULTI\r\nX*1\r\n$4\r\nEXEC\r\n");
-        assert_eq!(frames, 3);
+        let (block, frames) = tx.into_block(&[Bytes::from_static(b"L")]).unwrap();
+        assert_eq!(&block[..], b"L*1\r\n$5\r\nMULTI\r\nX*1\r\n$4\r\nEXEC\r\n");
+        assert_eq!(frames, 4);
         let mut tx = Transaction::new(Some(7));
         assert!(tx.queue(Bytes::from_static(b"Y"), Some(8)).starts_with(b"-CROSSSLOT"));
     }

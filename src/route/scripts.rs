@@ -56,17 +56,26 @@ impl ScriptCache {
         }
     }
 
-    /// A request of a transaction that `EXEC` runs (raw RESP bytes): its script,
-    /// like [`seen`](Self::seen)'s. (Queued scripts that never run, in a
-    /// transaction discarded or aborted, leave nothing in a server's cache.)
-    pub fn queued_and_run(&self, request: &[u8]) {
-        let mut parser = RequestParser::new(usize::MAX);
-        let mut buf = bytes::BytesMut::from(request);
-        if let Ok(Some(raw)) = parser.next(&mut buf)
-            && let Some(body) = script_body(Args::new(&raw, parser.args()))
-        {
-            self.remember(body);
+    /// A transaction `EXEC` sends (its queued requests, raw bytes): remembers the
+    /// scripts its EVALs leave in a server's cache, and returns a `SCRIPT LOAD` for
+    /// each script its EVALSHAs run that slotway has seen, to send ahead of the
+    /// block: a NOSCRIPT inside EXEC's reply cannot be healed. (Queued scripts
+    /// that never run, in a transaction discarded or aborted, are not remembered.)
+    pub fn for_transaction(&self, queued: &[Bytes]) -> Vec<Bytes> {
+        let mut loads: Vec<Bytes> = Vec::new();
+        for request in queued {
+            let mut parser = RequestParser::new(usize::MAX);
+            let Ok(Some(raw)) = parser.next(&mut bytes::BytesMut::from(&request[..])) else { continue };
+            let args = Args::new(&raw, parser.args());
+            if let Some(body) = script_body(args) {
+                self.remember(body);
+            } else if let Some(load) = evalsha_of(args).and_then(|sha| self.load_request(sha))
+                && !loads.contains(&load)
+            {
+                loads.push(load);
+            }
         }
+        loads
     }
 
     /// `SCRIPT FLUSH [ASYNC|SYNC]` (`args`, the whole request) empties every
@@ -112,13 +121,16 @@ pub fn evalsha_digest(request: &[u8]) -> Option<&[u8]> {
     let mut parser = RequestParser::new(usize::MAX);
     let mut buf = bytes::BytesMut::from(request);
     let raw = parser.next(&mut buf).ok()??;
-    let args = Args::new(&raw, parser.args());
-    let name = args.get(0);
-    if !(name.eq_ignore_ascii_case(b"evalsha") || name.eq_ignore_ascii_case(b"evalsha_ro")) {
-        return None;
-    }
+    evalsha_of(Args::new(&raw, parser.args()))?;
     let range = parser.args().get(1)?.clone();
     request.get(range)
+}
+
+/// The SHA1 argument of an `EVALSHA`/`EVALSHA_RO` request.
+fn evalsha_of<'a>(args: Args<'a>) -> Option<&'a [u8]> {
+    let name = args.get(0);
+    let evalsha = name.eq_ignore_ascii_case(b"evalsha") || name.eq_ignore_ascii_case(b"evalsha_ro");
+    (evalsha && args.len() >= 2).then(|| args.get(1))
 }
 
 #[cfg(test)]
@@ -176,10 +188,22 @@ mod tests {
         assert!(!cached("eval", &[b"EVAL", b"return 1", b"-1"]));
         assert!(!cached("eval", &[b"EVAL", b"return 1", b"1"]));
         assert!(!cached("get", &[b"GET", b"return 1"]));
-        // A transaction's EVAL, once EXEC runs it.
+        // A transaction's EVAL, once EXEC runs it; its EVALSHAs of known scripts
+        // get a SCRIPT LOAD ahead of the block (once each).
         let cache = ScriptCache::default();
-        cache.queued_and_run(&encode::command(&[b"EVAL", b"return 1", b"0"]));
-        cache.queued_and_run(&encode::command(&[b"SET", b"k", b"v"]));
-        assert!(cache.load_request(b"e0e1f9fabfc9d4800c877a703b823ac0578ff8db").is_some());
+        let one = "e0e1f9fabfc9d4800c877a703b823ac0578ff8db";
+        let two = cache.remember(b"return 2");
+        let queued = [
+            encode::command(&[b"EVAL", b"return 1", b"0"]),
+            encode::command(&[b"SET", b"k", b"v"]),
+            encode::command(&[b"EVALSHA", two.as_bytes(), b"0"]),
+            encode::command(&[b"evalsha_ro", one.as_bytes(), b"0"]),
+            encode::command(&[b"EVALSHA", two.to_uppercase().as_bytes(), b"0"]),
+            encode::command(&[b"EVALSHA", b"ffffffffffffffffffffffffffffffffffffffff", b"0"]),
+        ];
+        let loads = cache.for_transaction(&queued);
+        assert!(cache.load_request(one.as_bytes()).is_some());
+        let load = |body: &[u8]| encode::command(&[b"SCRIPT", b"LOAD", body]);
+        assert_eq!(loads, [load(b"return 2"), load(b"return 1")]);
     }
 }
