@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::{TestCluster, Value, connect, start_slotway};
+use support::{Standalone, TestCluster, Value, connect, start_slotway};
 
 #[test]
 fn client_reply_info_list_and_setinfo() {
@@ -40,6 +40,18 @@ fn client_reply_info_list_and_setinfo() {
     let only_me = c.cmd(&["CLIENT", "LIST", "ID", &id.to_string()]).text().unwrap();
     assert_eq!(only_me.lines().count(), 1);
     assert!(only_me.contains("name=app-1"));
+
+    // RESET ends CLIENT REPLY OFF (its +RESET is seen); a SKIP before it hides it, as
+    // on one server.
+    let redis = Standalone::start();
+    let wire = b"CLIENT REPLY OFF\r\nRESET\r\nCLIENT REPLY SKIP\r\nRESET\r\nPING\r\nCLIENT REPLY OFF\r\nPING\r\nRESET\r\n";
+    let (mut p, mut r) = (connect(&proxy.addr), connect(&redis.addr));
+    p.send(wire);
+    r.send(wire);
+    for want in [Value::Simple("RESET".into()), Value::Simple("PONG".into()), Value::Simple("RESET".into())] {
+        assert_eq!(r.read_reply(), want, "one server");
+        assert_eq!(p.read_reply(), want, "slotway");
+    }
 }
 
 #[test]

@@ -140,6 +140,14 @@ impl ReplyQueue {
         }
     }
 
+    /// `RESET` ends `CLIENT REPLY OFF`, so its own `+RESET` is seen. (A pending
+    /// `SKIP` still hides it: Redis has already moved that to the command running.)
+    pub fn reset_mode(&mut self) {
+        if self.mode == ReplyMode::Off {
+            self.mode = ReplyMode::On;
+        }
+    }
+
     /// Replies are counted, timed and logged through `observer` from now on.
     pub fn observe(&mut self, observer: ClientObserver) {
         self.observer = Some(observer);

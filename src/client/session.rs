@@ -552,6 +552,7 @@ impl Session {
                     self.multi = None;
                     self.watch = None;
                     self.subs.clear(&self.router.hub, self.state.id);
+                    self.replies.reset_mode();
                 }
                 let reply = local::answer(cmd, args, &mut self.state, &self.router);
                 self.replies.push_ready(reply);
