@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use support::{
-    RawConn, TestCluster, Value, connect, encode, key_owner, keyslot, move_slot, pipeline_raw_within, slot_and_nodes,
-    start_slotway, start_slotway_with,
+    RawConn, Standalone, TestCluster, Value, connect, encode, key_owner, keyslot, move_slot, pipeline_raw_within,
+    slot_and_nodes, start_slotway, start_slotway_with,
 };
 
 const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
@@ -248,6 +248,34 @@ fn transaction_errors_are_the_same_as_a_nodes() {
     assert_nowhere(&cluster, "{errors}:n");
     // An empty transaction is an empty array.
     assert_eq!(run(&mut client, &[&["MULTI"], &["EXEC"]]), vec![Value::ok(), Value::Array(vec![])]);
+}
+
+/// A WATCH ended (UNWATCH, DISCARD, RESET, an aborted EXEC) while the WATCH and
+/// the reads that follow it on its connection are still on their way: they are
+/// answered, as by one server, not failed with the connection; and requests around
+/// a WATCH keep their order, though it has a connection of its own.
+#[test]
+fn ending_a_watch_in_a_pipeline_answers_what_was_sent_before() {
+    let cluster = TestCluster::start();
+    let proxy = start_slotway(cluster.addrs());
+    let redis = Standalone::start();
+    const K: &str = "{w}:k";
+    let pipelines: Vec<Vec<&[&str]>> = vec![
+        vec![&["SET", K, "v"], &["WATCH", K], &["GET", K], &["UNWATCH"], &["GET", K]],
+        vec![&["WATCH", K], &["GET", K], &["MULTI"], &["GET", K], &["DISCARD"], &["GET", K]],
+        vec![&["WATCH", K], &["GET", K], &["RESET"], &["GET", K]],
+        vec![&["WATCH", K], &["GET", K], &["MULTI"], &["NOSUCHCMD"], &["EXEC"], &["GET", K]],
+        vec![&["WATCH", K], &["MULTI"], &["INCR", "{w}:n"], &["EXEC"], &["WATCH", K], &["UNWATCH"], &["GET", "{w}:n"]],
+        // Nor may the WATCH overtake what came before it, nor what follows overtake it.
+        vec![&["SET", K, "a"], &["WATCH", K], &["MULTI"], &["GET", K], &["EXEC"]],
+        vec![&["WATCH", K], &["GET", K], &["UNWATCH"], &["SET", K, "b"], &["GET", K]],
+    ];
+    for cmds in pipelines {
+        let wire: Vec<u8> = cmds.iter().flat_map(|c| encode(c)).collect();
+        let want = pipeline_raw_within(&redis.addr, wire.clone(), cmds.len(), Duration::from_secs(10));
+        let got = pipeline_raw_within(&proxy.addr, wire, cmds.len(), Duration::from_secs(10));
+        assert_eq!(got, want, "{cmds:?}");
+    }
 }
 
 /// A raw connection whose replies are compared byte for byte: a failed `EXEC` after

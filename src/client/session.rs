@@ -260,7 +260,7 @@ impl Session {
             Action::Local(Local::Exec) => return self.exec().await,
             Action::Local(Local::Discard) => {
                 self.multi = None;
-                self.watch = None;
+                self.end_watch().await;
                 Bytes::from_static(b"+OK\r\n")
             }
             Action::Local(Local::Multi) => error_reply("ERR MULTI calls can not be nested"),
@@ -284,7 +284,13 @@ impl Session {
         let loads = if tx.failed() { Vec::new() } else { self.router.scripts.for_transaction(tx.queued()) };
         let (block, frames) = match tx.into_block(&loads) {
             Ok(block) => block,
-            Err(reply) => return self.replies.push_ready(reply),
+            Err(reply) => {
+                if let Some(watch) = watch {
+                    watch.end(self.state.resp3);
+                    self.replies.settle().await;
+                }
+                return self.replies.push_ready(reply);
+            }
         };
         match watch {
             Some(watch) => {
@@ -294,11 +300,23 @@ impl Session {
                     Ok(()) => self.replies.push_leased(rx, watch.lease),
                     Err(e) => self.replies.push_ready(e.to_reply()),
                 }
+                // The client's next request goes on a shared connection: not before EXEC ran.
+                self.replies.settle().await;
             }
             None => match self.router.send_block(block, frames, slot, self.state.tag()).await {
                 Ok(rx) => self.replies.push_waiting(rx),
                 Err(e) => self.replies.push_ready(e.to_reply()),
             },
+        }
+    }
+
+    /// Ends this client's WATCH, if any (see [`Watch::end`]). The requests still on
+    /// its connection are answered before the client's next one is routed: that
+    /// one goes on a shared connection, where it could overtake them.
+    async fn end_watch(&mut self) {
+        if let Some(watch) = self.watch.take() {
+            watch.end(self.state.resp3);
+            self.replies.settle().await;
         }
     }
 
@@ -459,7 +477,7 @@ impl Session {
             Action::Local(Local::Exec) => self.replies.push_ready(error_reply("ERR EXEC without MULTI")),
             Action::Local(Local::Discard) => self.replies.push_ready(error_reply("ERR DISCARD without MULTI")),
             Action::Local(Local::Unwatch) => {
-                self.watch = None;
+                self.end_watch().await;
                 self.replies.push_ready(Bytes::from_static(b"+OK\r\n"));
             }
             Action::Local(Local::Watch) => {
@@ -468,6 +486,10 @@ impl Session {
                     Some(Err(e)) => return self.replies.push_ready(e.to_reply()),
                     _ => return self.replies.push_ready(CommandError::WrongArity("watch".into()).to_reply()),
                 };
+                if self.watch.is_none() {
+                    // On its own new connection, WATCH could overtake the client's earlier requests.
+                    self.replies.settle().await;
+                }
                 self.watch_keys(raw, slot);
             }
             Action::Forward { slot: Some(slot) } if self.watch.as_ref().is_some_and(|w| w.slot == slot) => {
@@ -550,7 +572,10 @@ impl Session {
             Action::Local(cmd) => {
                 if cmd == Local::Reset {
                     self.multi = None;
-                    self.watch = None;
+                    if let Some(watch) = self.watch.take() {
+                        watch.end(self.state.resp3);
+                        self.replies.settle().await;
+                    }
                     self.subs.clear(&self.router.hub, self.state.id);
                     self.replies.reset_mode();
                 }

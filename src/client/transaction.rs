@@ -9,11 +9,15 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use tokio::sync::oneshot;
+
+use crate::backend::connection::BackendRequest;
 use crate::backend::lease::Lease;
 use crate::error::{CommandError, error_reply};
 
 const MULTI: &[u8] = b"*1\r\n$5\r\nMULTI\r\n";
 const EXEC: &[u8] = b"*1\r\n$4\r\nEXEC\r\n";
+const UNWATCH: &[u8] = b"*1\r\n$7\r\nUNWATCH\r\n";
 
 /// A transaction being queued (between `MULTI` and `EXEC`).
 #[derive(Debug, Default)]
@@ -29,6 +33,23 @@ pub struct Transaction {
 pub struct Watch {
     pub lease: Lease,
     pub slot: u16,
+}
+
+impl Watch {
+    /// Ends the watch (UNWATCH, DISCARD, RESET, an aborted EXEC) without failing the
+    /// requests still on its connection (the WATCH itself, reads of the watched
+    /// slot): the lease, whose drop closes the connection, goes once the node has
+    /// answered an UNWATCH sent behind them.
+    pub fn end(self, resp3: bool) {
+        let (reply, answered) = oneshot::channel();
+        let unwatch = BackendRequest::new(Bytes::from_static(UNWATCH), reply, Some(self.slot), resp3);
+        if self.lease.send(unwatch).is_ok() {
+            tokio::spawn(async move {
+                let _ = answered.await;
+                drop(self);
+            });
+        }
+    }
 }
 
 impl Transaction {
