@@ -116,7 +116,7 @@ fn eval_evalsha_and_the_script_cache_across_primaries() {
 }
 
 /// Scripts that never ran leave nothing to heal from: an EVAL in a transaction that
-/// was discarded or aborted, or with a numkeys Redis refuses, is not in one server's
+/// was discarded, aborted or turned down (WATCH), or with a numkeys Redis refuses, is not in one server's
 /// cache, so EVALSHA answers NOSCRIPT through slotway too. One that ran is there for
 /// EVALSHA everywhere, inside a transaction too.
 #[test]
@@ -126,6 +126,7 @@ fn only_scripts_that_ran_are_loaded_again() {
     let redis = Standalone::start();
     let sha = |body: &str| sha1_smol::Sha1::from(body).digest().to_string();
     let (discarded, aborted, refused, ran) = ("return 'discarded'", "return 'aborted'", "return 'refused'", "return 'ran'");
+    let turned_down = "return 'turned down'";
     let script: Vec<Vec<String>> = [
         vec!["MULTI"],
         vec!["EVAL", discarded, "0"],
@@ -139,11 +140,17 @@ fn only_scripts_that_ran_are_loaded_again() {
         vec!["MULTI"],
         vec!["EVAL", ran, "1", "{s}k"],
         vec!["EXEC"],
+        // WATCH turns the transaction down: nothing ran.
+        vec!["WATCH", "{s}k"],
+        vec!["SET", "{s}k", "changed"],
+        vec!["MULTI"],
+        vec!["EVAL", turned_down, "0"],
+        vec!["EXEC"],
     ]
     .into_iter()
     .map(|c| c.into_iter().map(String::from).collect())
-    .chain([discarded, aborted, refused, ran].map(|body| vec!["EVALSHA".into(), sha(body), "1".into(), "{s}k".into()]))
-    .chain([vec!["SCRIPT".into(), "EXISTS".into(), sha(discarded), sha(aborted), sha(refused), sha(ran)]])
+    .chain([discarded, aborted, refused, turned_down, ran].map(|body| vec!["EVALSHA".into(), sha(body), "1".into(), "{s}k".into()]))
+    .chain([vec!["SCRIPT".into(), "EXISTS".into(), sha(discarded), sha(aborted), sha(refused), sha(turned_down), sha(ran)]])
     .collect();
     let (mut p, mut r) = (connect(&proxy.addr), connect(&redis.addr));
     for c in &script {
@@ -151,7 +158,7 @@ fn only_scripts_that_ran_are_loaded_again() {
         assert_eq!(p.cmd(&c), r.cmd(&c), "{c:?}");
     }
     let last: Vec<&str> = script.last().unwrap().iter().map(String::as_str).collect();
-    assert_eq!(p.cmd(&last), Value::Array(vec![Value::Int(0), Value::Int(0), Value::Int(0), Value::Int(1)]));
+    assert_eq!(p.cmd(&last), Value::Array([0, 0, 0, 0, 1].map(Value::Int).to_vec()));
 
     // EVALSHA inside a transaction, on every primary, though one alone ran the
     // script: a NOSCRIPT inside EXEC's reply could not be healed, so slotway loads

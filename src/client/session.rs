@@ -281,7 +281,7 @@ impl Session {
         let Some(tx) = self.multi.take() else { return };
         let watch = self.watch.take();
         let slot = tx.slot();
-        let loads = if tx.failed() { Vec::new() } else { self.router.scripts.for_transaction(tx.queued()) };
+        let (scripts, loads) = if tx.failed() { Default::default() } else { self.router.scripts.for_transaction(tx.queued()) };
         let (block, frames) = match tx.into_block(&loads) {
             Ok(block) => block,
             Err(reply) => {
@@ -296,6 +296,8 @@ impl Session {
             Some(watch) => {
                 let (reply, rx) = oneshot::channel();
                 let req = BackendRequest { frames, ..BackendRequest::new(block, reply, Some(watch.slot), self.state.resp3) };
+                // A null EXEC (a watched key changed) ran nothing: its scripts are not cached.
+                let rx = crate::route::scripts::remember_if_run(self.router.clone(), scripts, rx);
                 match watch.lease.send(req) {
                     Ok(()) => self.replies.push_leased(rx, watch.lease),
                     Err(e) => self.replies.push_ready(e.to_reply()),
@@ -304,7 +306,10 @@ impl Session {
                 self.replies.settle().await;
             }
             None => match self.router.send_block(block, frames, slot, self.state.tag()).await {
-                Ok(rx) => self.replies.push_waiting(rx),
+                Ok(rx) => {
+                    self.router.scripts.remember_all(&scripts);
+                    self.replies.push_waiting(rx)
+                }
                 Err(e) => self.replies.push_ready(e.to_reply()),
             },
         }

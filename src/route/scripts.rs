@@ -4,11 +4,14 @@
 //! and sends the `EVALSHA` again, on the same connection, right behind it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use tokio::sync::oneshot;
 
+use crate::backend::connection::ReplyResult;
 use crate::protocol::encode;
+use crate::route::dispatch::Router;
 use crate::protocol::request::{Args, RequestParser};
 
 /// Most script bytes remembered; past it the cache starts over (healing is best effort).
@@ -56,26 +59,34 @@ impl ScriptCache {
         }
     }
 
-    /// A transaction `EXEC` sends (its queued requests, raw bytes): remembers the
-    /// scripts its EVALs leave in a server's cache, and returns a `SCRIPT LOAD` for
-    /// each script its EVALSHAs run that slotway has seen, to send ahead of the
-    /// block: a NOSCRIPT inside EXEC's reply cannot be healed. (Queued scripts
-    /// that never run, in a transaction discarded or aborted, are not remembered.)
-    pub fn for_transaction(&self, queued: &[Bytes]) -> Vec<Bytes> {
-        let mut loads: Vec<Bytes> = Vec::new();
+    /// A transaction `EXEC` sends (its queued requests, raw bytes): the scripts its
+    /// EVALs leave in a server's cache once it runs (for [`remember`](Self::remember)
+    /// then), and a `SCRIPT LOAD` for each script its EVALSHAs run that slotway has
+    /// seen (and no EVAL of the block loads first), to send ahead of the block: a
+    /// NOSCRIPT inside EXEC's reply cannot be healed.
+    pub fn for_transaction(&self, queued: &[Bytes]) -> (Vec<Bytes>, Vec<Bytes>) {
+        let (mut bodies, mut loads): (Vec<Bytes>, Vec<Bytes>) = (Vec::new(), Vec::new());
         for request in queued {
             let mut parser = RequestParser::new(usize::MAX);
             let Ok(Some(raw)) = parser.next(&mut bytes::BytesMut::from(&request[..])) else { continue };
             let args = Args::new(&raw, parser.args());
             if let Some(body) = script_body(args) {
-                self.remember(body);
-            } else if let Some(load) = evalsha_of(args).and_then(|sha| self.load_request(sha))
-                && !loads.contains(&load)
-            {
-                loads.push(load);
+                bodies.push(Bytes::copy_from_slice(body));
+            } else if let Some(sha) = evalsha_of(args) {
+                let sha = String::from_utf8_lossy(sha).to_lowercase();
+                let in_block = bodies.iter().any(|b| sha1_smol::Sha1::from(b).digest().to_string() == sha);
+                if let Some(load) = self.load_request(sha.as_bytes()).filter(|l| !in_block && !loads.contains(l)) {
+                    loads.push(load);
+                }
             }
         }
-        loads
+        (bodies, loads)
+    }
+
+    pub fn remember_all(&self, bodies: &[Bytes]) {
+        bodies.iter().for_each(|body| {
+            self.remember(body);
+        });
     }
 
     /// `SCRIPT FLUSH [ASYNC|SYNC]` (`args`, the whole request) empties every
@@ -99,6 +110,24 @@ impl ScriptCache {
         let body = cache.by_sha.get(&sha)?;
         Some(encode::command(&[b"SCRIPT", b"LOAD", body]))
     }
+}
+
+/// EXEC's reply (`rx`), passed on; a watched transaction's `scripts` are remembered
+/// first unless the reply is null (a watched key changed: nothing ran).
+pub fn remember_if_run(router: Arc<Router>, scripts: Vec<Bytes>, rx: oneshot::Receiver<ReplyResult>) -> oneshot::Receiver<ReplyResult> {
+    if scripts.is_empty() {
+        return rx;
+    }
+    let (tx, passed) = oneshot::channel();
+    tokio::spawn(async move {
+        if let Ok(reply) = rx.await {
+            if matches!(&reply, Ok(r) if &r[..] != b"*-1\r\n" && &r[..] != b"_\r\n") {
+                router.scripts.remember_all(&scripts);
+            }
+            let _ = tx.send(reply);
+        }
+    });
+    passed
 }
 
 /// The script of `EVAL`/`EVAL_RO` or `SCRIPT LOAD`, if the request would leave it in
@@ -188,8 +217,8 @@ mod tests {
         assert!(!cached("eval", &[b"EVAL", b"return 1", b"-1"]));
         assert!(!cached("eval", &[b"EVAL", b"return 1", b"1"]));
         assert!(!cached("get", &[b"GET", b"return 1"]));
-        // A transaction's EVAL, once EXEC runs it; its EVALSHAs of known scripts
-        // get a SCRIPT LOAD ahead of the block (once each).
+        // A transaction's EVAL; its EVALSHAs of known scripts get a SCRIPT LOAD
+        // ahead of the block (once each).
         let cache = ScriptCache::default();
         let one = "e0e1f9fabfc9d4800c877a703b823ac0578ff8db";
         let two = cache.remember(b"return 2");
@@ -201,9 +230,10 @@ mod tests {
             encode::command(&[b"EVALSHA", two.to_uppercase().as_bytes(), b"0"]),
             encode::command(&[b"EVALSHA", b"ffffffffffffffffffffffffffffffffffffffff", b"0"]),
         ];
-        let loads = cache.for_transaction(&queued);
-        assert!(cache.load_request(one.as_bytes()).is_some());
+        let (bodies, loads) = cache.for_transaction(&queued);
+        assert_eq!(bodies, [Bytes::from_static(b"return 1")], "remembered once EXEC has run");
+        assert!(cache.load_request(one.as_bytes()).is_none());
         let load = |body: &[u8]| encode::command(&[b"SCRIPT", b"LOAD", body]);
-        assert_eq!(loads, [load(b"return 2"), load(b"return 1")]);
+        assert_eq!(loads, [load(b"return 2")], "not `return 1`: the block's EVAL loads it");
     }
 }
