@@ -111,13 +111,21 @@ impl RawBytesConn {
 
     /// The next whole reply's bytes.
     pub fn reply(&mut self) -> Vec<u8> {
+        self.try_reply().expect("read reply")
+    }
+
+    /// Like [`reply`](Self::reply), with the error (a timeout, the connection closed).
+    pub fn try_reply(&mut self) -> std::io::Result<Vec<u8>> {
         loop {
             if let Some(n) = frame_len(&self.buf) {
-                return self.buf.drain(..n).collect();
+                return Ok(self.buf.drain(..n).collect());
             }
             let mut chunk = [0u8; 16 * 1024];
-            let n = self.stream.read(&mut chunk).expect("read reply");
-            assert!(n > 0, "connection closed mid-reply: {:?}", String::from_utf8_lossy(&self.buf));
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                let partial = String::from_utf8_lossy(&self.buf);
+                return Err(std::io::Error::other(format!("connection closed mid-reply: {partial:?}")));
+            }
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }
@@ -134,8 +142,18 @@ impl RawBytesConn {
 
     /// Writes every command at once (one pipeline), then reads their replies.
     pub fn pipeline<A: AsRef<[u8]>>(&mut self, cmds: &[Vec<A>]) -> Vec<Vec<u8>> {
-        let wire: Vec<u8> = cmds.iter().flat_map(|c| encode(c)).collect();
-        self.stream.write_all(&wire).expect("write");
+        self.send(cmds);
         cmds.iter().map(|_| self.reply()).collect()
+    }
+
+    /// Writes every command at once, reading nothing: [`reply`](Self::reply) for each.
+    pub fn send<A: AsRef<[u8]>>(&mut self, cmds: &[Vec<A>]) {
+        let wire: Vec<u8> = cmds.iter().flat_map(|c| encode(c)).collect();
+        self.send_raw(&wire);
+    }
+
+    /// Writes `bytes` as they are (an inline request, a broken one ...).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
     }
 }

@@ -18,11 +18,17 @@ impl Standalone {
     /// Starts one and waits until it accepts connections; retries on another port
     /// when a parallel test took the one picked.
     pub fn start() -> Standalone {
+        Standalone::start_with(&[])
+    }
+
+    /// Like [`start`](Self::start), with more `redis-server` options (`["--hz", "100"]`).
+    pub fn start_with(options: &[&str]) -> Standalone {
         for _ in 0..5 {
             let dir = tempfile::Builder::new().prefix("slotway-standalone-").tempdir().expect("temp dir");
             let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             let child = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .args(options)
                 .current_dir(dir.path())
                 .stdout(Stdio::null())
                 .spawn()
