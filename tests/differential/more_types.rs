@@ -116,7 +116,7 @@ impl Workload {
 
     pub(crate) fn stream(&mut self) -> Vec<String> {
         let k = self.key("stream");
-        match self.rng.random_range(0..20) {
+        match self.rng.random_range(0..23) {
             0..5 => {
                 let mut c = vec!["XADD".into(), k];
                 c.extend(self.options(&[&["NOMKSTREAM"]], 10));
@@ -167,7 +167,42 @@ impl Workload {
             }
             16 => vec!["XACK".into(), k, self.pick(&["g1", "g2"]).into(), self.stream_id(), self.stream_id()],
             17 => vec!["XPENDING".into(), k, self.pick(&["g1", "g2"]).into()],
-            _ => vec!["XINFO".into(), "STREAM".into(), k],
+            18 => vec!["XINFO".into(), self.pick(&["STREAM", "GROUPS"]).into(), k],
+            19 => {
+                let (group, consumer) = (self.pick(&["g1", "g2"]), self.pick(&["c1", "c2"]));
+                let c = [k, group.into(), consumer.into(), "0".into()];
+                match self.rng.random_range(0..3) {
+                    0 => ["XAUTOCLAIM".to_string()].into_iter().chain(c).chain(["0-0".into(), "COUNT".into(), "2".into()]).collect(),
+                    1 => ["XCLAIM".to_string()].into_iter().chain(c).chain([self.stream_id(), "JUSTID".into()]).collect(),
+                    _ => vec!["XGROUP".into(), "SETID".into(), c[0].clone(), group.into(), self.stream_id()],
+                }
+            }
+            _ => self.geo(),
+        }
+    }
+
+    /// Geospatial commands, on sorted sets (GEORADIUS ... STORE finds its keys
+    /// beyond the key itself).
+    pub(crate) fn geo(&mut self) -> Vec<String> {
+        let k = self.key("zset");
+        let member = self.member();
+        let (lon, lat) = self.pick(&[("13.361389", "38.115556"), ("15.087269", "37.502669"), ("2.35", "48.85"), ("181", "0")]);
+        match self.rng.random_range(0..6) {
+            0 | 1 => vec!["GEOADD".into(), k, lon.into(), lat.into(), member],
+            2 => vec!["GEOPOS".into(), k, member, self.member()],
+            3 => vec!["GEODIST".into(), k, member, self.member(), self.pick(&["m", "km", "mi", "parsec"]).into()],
+            4 => {
+                let mut c = vec!["GEOSEARCH".into(), k, "FROMLONLAT".into(), "15".into(), "37".into(), "BYRADIUS".into()];
+                c.extend([self.pick(&["200", "1000", "-1"]).into(), "km".into(), "ASC".into()]);
+                c.extend(self.options(&[&["WITHDIST"], &["WITHCOORD"], &["COUNT", "2"]], 40));
+                c
+            }
+            _ => {
+                let mut c = vec!["GEORADIUS".into(), self.tkey("zset"), "15".into(), "37".into(), "300".into(), "km".into()];
+                c.extend(self.options(&[&["ASC"], &["COUNT", "3"]], 50));
+                c.extend([self.pick(&["STORE", "STOREDIST"]).into(), self.dest("zset")]);
+                c
+            }
         }
     }
 
@@ -269,7 +304,7 @@ impl Workload {
     /// Wrong argument counts, unknown commands and subcommands, and the like.
     pub(crate) fn misuse(&mut self) -> Vec<String> {
         let k = self.key("str");
-        match self.rng.random_range(0..12) {
+        match self.rng.random_range(0..14) {
             0 => {
                 let name = self.pick(&["GET", "SET", "LPUSH", "HSET", "ZADD", "XADD", "EXPIRE", "SINTERCARD", "MGET"]);
                 vec![name.into()]
@@ -278,6 +313,14 @@ impl Workload {
             2 => vec!["NOSUCHCOMMAND".into(), k, "arg".into()],
             3 => vec![self.pick(&["OBJECT", "XINFO", "CONFIG", "CLIENT", "MEMORY"]).into(), "NOPE".into(), k],
             4 => vec![self.pick(&["OBJECT", "XINFO", "XGROUP"]).into()],
+            12 => {
+                let container = self.pick(&["OBJECT", "XINFO", "CONFIG", "COMMAND", "CLIENT", "SCRIPT", "PUBSUB", "MEMORY"]);
+                vec![container.into(), "HELP".into()]
+            }
+            // Nobody is subscribed outside a session's own step: no receivers. (In a
+            // transaction, a shard channel must be in the transaction's slot.)
+            13 if self.tagged_only => vec!["SPUBLISH".into(), "{d}s1".into(), "hi".into()],
+            13 => vec![self.pick(&["PUBLISH", "SPUBLISH"]).into(), self.pick(&["c1", "{d}s1"]).into(), "hi".into()],
             5 => vec!["PING".into(), self.value()],
             6 => vec!["ECHO".into(), self.value()],
             7 => vec!["SET".into(), k, "v".into(), "EX".into(), self.pick(BAD_NUMBERS).into()],

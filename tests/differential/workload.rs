@@ -24,7 +24,7 @@ pub const KINDS: &[&str] = &["str", "list", "hash", "set", "zset", "bits", "hll"
 /// Values for strings, list elements and hash values: numbers of every shape, text.
 const VALUES: &[&str] = &[
     "", "0", "1", "-1", "7", "10", "-5", "3.5", "1e3", "abc", "hello", "a", "b", "x y", "9223372036854775807",
-    "-9223372036854775808", "0.1", " 1", "010", "inf", "a\r\nb",
+    "-9223372036854775808", "0.1", " 1", "010", "inf", "a\r\nb", "h\u{e9}llo", "nul\0byte",
 ];
 const MEMBERS: &[&str] = &["a", "b", "c", "d", "e", "1", "2", "10", "-3"];
 const FIELDS: &[&str] = &["f1", "f2", "f3", "n", "x"];
