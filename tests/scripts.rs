@@ -225,3 +225,33 @@ fn functions_load_on_every_primary_and_fcall_routes_by_key() {
     assert!(node_says.is_error(), "{node_says:?}");
     assert_eq!(client.cmd(&gone), node_says);
 }
+
+/// The `SCRIPT LOAD` that heals a `NOSCRIPT` goes on the connection the client's
+/// `EVALSHA` came on, ahead of it: with several workers, each has its own
+/// connection to the node, and a load sent on another one could arrive after the
+/// resent `EVALSHA` (one redirect allowed, so a lost race shows as `NOSCRIPT`).
+#[test]
+fn a_healed_evalsha_finds_its_script_loaded_on_every_worker() {
+    let cluster = TestCluster::start();
+    let mut config = slotway::Config::with_seeds(cluster.addrs());
+    config.threads = 2;
+    config.max_redirects = 1;
+    let proxy = support::start_slotway_with(config);
+    // Consecutive clients are dealt to different workers.
+    let mut clients = [connect(&proxy.addr), connect(&proxy.addr)];
+    let keys = spread_keys(&cluster, "heal:", 1);
+    for round in 0..15 {
+        let script = format!("return 'round {round} ' .. KEYS[1]");
+        let sha = text(&clients[0].cmd(&["SCRIPT", "LOAD", &script]));
+        for (key, owner) in &keys {
+            for (c, client) in clients.iter_mut().enumerate() {
+                assert_eq!(connect(owner).cmd(&["SCRIPT", "FLUSH"]), Value::ok());
+                assert_eq!(
+                    client.cmd(&["EVALSHA", &sha, "1", key]),
+                    Value::bulk(&format!("round {round} {key}")),
+                    "client {c}, round {round}, {key} on {owner}"
+                );
+            }
+        }
+    }
+}

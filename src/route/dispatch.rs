@@ -325,8 +325,10 @@ impl Router {
         req.hops += 1;
         let node = self.pool.node(node_addr);
         let (tx, _dropped) = oneshot::channel();
-        let resp3 = req.resp3;
-        forward(&node, BackendRequest::new(load, tx, None, resp3));
+        // On the client's own connection, so the load is ahead of the request there
+        // (on another worker's connection the request could overtake it).
+        let load = BackendRequest { client_id: req.client_id, ..BackendRequest::new(load, tx, None, req.resp3) };
+        forward(&node, load);
         forward(&node, req);
     }
 }
