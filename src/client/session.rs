@@ -539,6 +539,13 @@ impl Session {
                         Some(n) if n >= 0 => Some(n as usize),
                         _ => None, // -1: all of them
                     }),
+                    Combine::PairSum => {
+                        // PUBSUB NUMSUB / SHARDNUMSUB: count slotway's clients, not its
+                        // shared subscriptions.
+                        let kind = if spec.is_some_and(|s| s.name == "pubsub|shardnumsub") { Kind::Shard } else { Kind::Channel };
+                        let hub = &self.router.hub;
+                        Merge::NumSub(args.iter().skip(2).map(|name| hub.numsub_adjustment(kind, name)).collect())
+                    }
                     _ => Merge::Combine(combine),
                 };
                 self.broadcast(raw, replicas, merge).await

@@ -38,7 +38,7 @@ pub fn behaviour(spec: &CommandSpec) -> String {
                 Combine::Sum => "counts added",
                 Combine::Concat => "arrays joined",
                 Combine::ConcatUnique => "arrays joined without repeats",
-                Combine::PairSum => "counts added per name",
+                Combine::PairSum => "counts added per channel; slotway's subscribers counted one by one",
                 Combine::Same => "the common reply",
                 Combine::AnyOfArrays => "1 where any node says 1",
                 Combine::FirstNonNil => "the first non-nil reply",

@@ -257,6 +257,18 @@ impl Hub {
         adjust
     }
 
+    /// What to add to the nodes' summed `PUBSUB NUMSUB` (`Kind::Channel`) or
+    /// `SHARDNUMSUB` (`Kind::Shard`) count for `name`, so it counts slotway's clients
+    /// as Redis counts its own: the nodes count each shared subscription slotway
+    /// holds once, whatever the number of clients behind it.
+    pub fn numsub_adjustment(&self, kind: Kind, name: &[u8]) -> i64 {
+        let state = self.lock();
+        let sub = (kind, Bytes::copy_from_slice(name));
+        let clients = state.subs.get(&sub).map_or(0, HashSet::len) as i64;
+        let held = state.conns.values().filter(|(_, has)| has.contains(&sub)).count() as i64;
+        clients - held
+    }
+
     /// A subscription connection failed: forget it and place its subscriptions again
     /// (on the same node once it is back, or where the topology says now).
     pub fn conn_failed(&self, addr: &str) {

@@ -28,6 +28,9 @@ pub enum Merge {
     Scan(super::scan::ScanStep),
     /// `PUBLISH`: the node's count of receivers plus this (`Hub::publish_adjustment`).
     Publish(i64),
+    /// `PUBSUB NUMSUB` / `SHARDNUMSUB`: the nodes' counts added up per argument, plus
+    /// these (`Hub::numsub_adjustment`, one per channel argument).
+    NumSub(Vec<i64>),
 }
 
 /// Merges that need nothing but the replies themselves (used by the command table).
@@ -41,7 +44,7 @@ pub enum Combine {
     Concat,
     /// Arrays concatenated without repeats (`PUBSUB CHANNELS`).
     ConcatUnique,
-    /// `[name, count, ...]` arrays: counts added per name (`PUBSUB NUMSUB`).
+    /// `[name, count, ...]` arrays: counts added per position (`PUBSUB NUMSUB`).
     PairSum,
     /// `CONFIG GET`: each parameter's value, or every node's value where they disagree.
     ConfigGet,
@@ -155,27 +158,8 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             }
             array(&all)
         }
-        Merge::Combine(Combine::PairSum) => {
-            let mut pairs: Vec<(&[u8], i64)> = Vec::new();
-            for r in &replies {
-                let Some(e) = elements(r) else { return unexpected(&replies) };
-                for pair in e.chunks(2) {
-                    let Some((&name, n)) = pair.split_first() else { continue }; // chunks are never empty
-                    let n = n.first().and_then(|n| integer(n)).unwrap_or(0);
-                    match pairs.iter_mut().find(|(k, _)| *k == name) {
-                        Some(entry) => entry.1 += n,
-                        None => pairs.push((name, n)),
-                    }
-                }
-            }
-            let mut out = BytesMut::new();
-            encode::put_array_header(&mut out, pairs.len() * 2);
-            for (name, n) in pairs {
-                out.put_slice(name);
-                out.put_slice(&encode::integer(n));
-            }
-            out.freeze()
-        }
+        Merge::Combine(Combine::PairSum) => pair_sum(&replies, &[]),
+        Merge::NumSub(adjust) => pair_sum(&replies, adjust),
         Merge::Combine(Combine::AnyOfArrays) => {
             let mut lists = Vec::new();
             for r in &replies {
@@ -349,6 +333,32 @@ fn array(items: &[&[u8]]) -> Bytes {
     encode::put_array_header(&mut out, items.len());
     for i in items {
         out.put_slice(i);
+    }
+    out.freeze()
+}
+
+/// `[name, count, ...]` arrays from every node, in argument order: each pair's
+/// counts added up (by position, so a name asked twice is answered twice, as Redis
+/// does), plus `adjust[i]` for the i-th pair.
+fn pair_sum(replies: &[Bytes], adjust: &[i64]) -> Bytes {
+    let mut pairs: Vec<(&[u8], i64)> = Vec::new();
+    for r in replies {
+        let Some(e) = elements(r) else { return unexpected(replies) };
+        for (i, pair) in e.chunks(2).enumerate() {
+            let Some((&name, n)) = pair.split_first() else { continue }; // chunks are never empty
+            let n = n.first().and_then(|n| integer(n)).unwrap_or(0);
+            match pairs.get_mut(i) {
+                Some(entry) if entry.0 == name => entry.1 += n,
+                Some(_) => return unexpected(replies),
+                None => pairs.push((name, n)),
+            }
+        }
+    }
+    let mut out = BytesMut::new();
+    encode::put_array_header(&mut out, pairs.len() * 2);
+    for (i, (name, n)) in pairs.into_iter().enumerate() {
+        out.put_slice(name);
+        out.put_slice(&encode::integer(n + adjust.get(i).copied().unwrap_or(0)));
     }
     out.freeze()
 }
