@@ -36,9 +36,10 @@
 //! - known differences slotway keeps: a command it answers itself (CLIENT SETNAME
 //!   ...) inside MULTI is refused rather than queued; an EVALSHA is healed by the
 //!   body of an EVAL or SCRIPT LOAD sent after it in the same pipeline; PUBSUB
-//!   NUMSUB, NUMPAT and CHANNELS count slotway's shared node subscriptions (one per
-//!   channel, however many clients; dropped on the node a moment after the last
-//!   UNSUBSCRIBE), not the clients.
+//!   NUMPAT and CHANNELS come from the nodes, which hold slotway's shared
+//!   subscriptions (one per channel or pattern, however many clients) and drop them
+//!   a moment after the last UNSUBSCRIBE; NUMSUB counts slotway's clients
+//!   (`tests/pubsub.rs`) but can be off by one while the node drops one.
 //!
 //! The seed is printed; `SLOTWAY_DIFF_SEED=<n>` replays a run, `SLOTWAY_DIFF_STEPS`
 //! sets its length. A mismatch reports the command, both replies, the commands just
