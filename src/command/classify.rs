@@ -58,7 +58,9 @@ pub fn find_spec(args: Args<'_>) -> Result<&'static CommandSpec, CommandError> {
     let mut name = [0u8; 2 * MAX_NAME + 1];
     let cmd = args.get(0);
     let unknown = || CommandError::unknown_command(cmd, &args.iter().skip(1).collect::<Vec<_>>());
-    if cmd.len() > MAX_NAME {
+    // A subcommand's full name (`config|get`) names no command: Redis looks the
+    // name up as it is, and only COMMAND INFO and the like read the `|`.
+    if cmd.len() > MAX_NAME || cmd.contains(&b'|') {
         return Err(unknown());
     }
     let cmd_lower = name.get_mut(..cmd.len()).ok_or_else(unknown)?;
@@ -193,5 +195,12 @@ mod tests {
         assert_eq!(&got[..7], first);
         assert_eq!(&got[8..], ["get", "set"]);
         assert!(got[7].contains("unknown command"), "{}", got[7]);
+    }
+
+    #[test]
+    fn a_subcommands_full_name_is_an_unknown_command() {
+        let got = in_turn(&[&["CONFIG|GET", "x"], &["client|id"], &["CONFIG", "GET", "x"]]);
+        let unknown = |cmd: &[u8], args: &[&[u8]]| CommandError::unknown_command(cmd, args).to_string();
+        assert_eq!(got, [unknown(b"CONFIG|GET", &[b"x"]), unknown(b"client|id", &[]), "config|get".to_string()]);
     }
 }
