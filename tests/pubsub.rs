@@ -173,6 +173,9 @@ fn subscribe_publish_psubscribe_unsubscribe_in_resp2() {
     assert_eq!(sub.cmd(&["PING"]), arr(&["pong", ""], None));
     assert_eq!(direct.cmd(&["PING"]), arr(&["pong", ""], None), "what a real node answers");
     assert_eq!(sub.cmd(&["PING", "hi"]), arr(&["pong", "hi"], None));
+    let wrong_arity = Value::Error("ERR wrong number of arguments for 'ping' command".into());
+    assert_eq!(sub.cmd(&["PING", "a", "b"]), wrong_arity);
+    assert_eq!(direct.cmd(&["PING", "a", "b"]), wrong_arity, "what a real node answers");
 
     assert_eq!(sub.cmd(&["PUNSUBSCRIBE"]), arr(&["punsubscribe", "n*"], Some(2)));
     // UNSUBSCRIBE without arguments: one confirmation per channel, counts going down

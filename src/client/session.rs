@@ -457,8 +457,9 @@ impl Session {
                 let reply = self.subs.unsubscribe(&self.router.hub, id, resp3, kind, names);
                 self.replies.push_ready(reply);
             }
-            Action::Local(Local::Ping) if self.subs.active() && !self.state.resp3 => {
-                // In RESP2 subscribed mode Redis answers PING with a ["pong", arg] array.
+            Action::Local(Local::Ping) if self.subs.active() && !self.state.resp3 && args.len() <= 2 => {
+                // In RESP2 subscribed mode Redis answers PING with a ["pong", arg] array
+                // (and more arguments with the usual error, `local.rs`).
                 let arg = if args.len() > 1 { args.get(1) } else { b"" };
                 self.replies.push_ready(push_frame(false, &[Some(b"pong"), Some(arg)], None));
             }
