@@ -41,6 +41,13 @@
 //!   a moment after the last UNSUBSCRIBE; NUMSUB counts slotway's clients
 //!   (`tests/pubsub.rs`) but can be off by one while the node drops one.
 //!
+//! A second test sends a fixed sequence of the connection and server commands a
+//! client library uses (PING, ECHO, HELLO, AUTH, CLIENT, COMMAND, TIME, OBJECT,
+//! RESET, QUIT ..., and their misuse) in RESP2 and RESP3, comparing only the shape
+//! of what differs by nature (ids, addresses, clocks); `differential/connection.rs`
+//! lists what it leaves out (CLIENT KILL and UNBLOCK, client-side caching, Redis
+//! 7.2's CLIENT NO-TOUCH and SETINFO, which slotway answers on purpose).
+//!
 //! The seed is printed; `SLOTWAY_DIFF_SEED=<n>` replays a run, `SLOTWAY_DIFF_STEPS`
 //! sets its length. A mismatch reports the command, both replies, the commands just
 //! before it, and the seed.
@@ -48,6 +55,8 @@
 mod support;
 #[path = "differential/compare.rs"]
 mod compare;
+#[path = "differential/connection.rs"]
+mod connection;
 #[path = "differential/data_types.rs"]
 mod data_types;
 #[path = "differential/more_types.rs"]
@@ -182,4 +191,20 @@ fn random_commands_answer_as_one_redis_server() {
     // Two RESP2 clients and one RESP3 client on the same data.
     let mut pairs: Vec<Pair> = [false, false, true].iter().map(|&r3| Pair::open(&proxy.addr, &redis.addr, r3)).collect();
     run(&mut pairs, (&proxy.addr, &redis.addr), seed, steps());
+}
+
+/// The connection and server commands a client library sends, and their misuse, in
+/// a fixed order (`differential/connection.rs`), in RESP2 and in RESP3.
+#[test]
+fn connection_commands_answer_as_one_redis_server() {
+    let cluster = TestCluster::start();
+    let proxy = start_slotway(cluster.addrs());
+    let redis = Standalone::start();
+    let mut diffs = Vec::new();
+    for resp3 in [false, true] {
+        let mut pair = Pair::open(&proxy.addr, &redis.addr, resp3);
+        let proto = if resp3 { "RESP3" } else { "RESP2" };
+        diffs.extend(connection::run(&mut pair).into_iter().map(|d| format!("{proto} {d}")));
+    }
+    assert!(diffs.is_empty(), "{} differences from a standalone redis-server:\n{}", diffs.len(), diffs.join("\n"));
 }

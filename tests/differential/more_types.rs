@@ -310,7 +310,8 @@ impl Workload {
                 vec![name.into()]
             }
             1 => vec![self.pick(&["GET", "TTL", "TYPE", "STRLEN", "LLEN", "SCARD"]).into(), k.clone(), k],
-            2 => vec!["NOSUCHCOMMAND".into(), k, "arg".into()],
+            // A subcommand's full name is no command's name.
+            2 => vec![self.pick(&["NOSUCHCOMMAND", "CONFIG|GET", "client|id"]).into(), k, "arg".into()],
             3 => vec![self.pick(&["OBJECT", "XINFO", "CONFIG", "CLIENT", "MEMORY"]).into(), "NOPE".into(), k],
             4 => vec![self.pick(&["OBJECT", "XINFO", "XGROUP"]).into()],
             12 => {

@@ -95,9 +95,10 @@ impl Workload {
                     cmds.push(words(&["SSUBSCRIBE", "{d}s1", "{d}s2"]));
                 }
                 for _ in 0..self.rng.random_range(1..=3) {
-                    cmds.push(match self.rng.random_range(0..6) {
+                    cmds.push(match self.rng.random_range(0..7) {
                         0 => word("PING"),
                         1 => words(&["PING", "hi"]),
+                        6 => words(&["PING", "a", "b"]),
                         2 => words(&["UNSUBSCRIBE", self.pick(&channels)]),
                         3 => words(&["SUBSCRIBE", self.pick(&channels)]),
                         // Refused in RESP2 subscribed mode; fine in RESP3.
