@@ -133,6 +133,15 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
             }
         }
         Local::ClientSetInfo => set_info(args.get(2), args.get(3), client),
+        Local::ClientGetRedir => encode::integer(-1),
+        Local::ClientTrackingInfo => Bytes::from_static(if client.resp3 {
+            b"%3\r\n$5\r\nflags\r\n~1\r\n$3\r\noff\r\n$8\r\nredirect\r\n:-1\r\n$8\r\nprefixes\r\n*0\r\n"
+        } else {
+            b"*6\r\n$5\r\nflags\r\n*1\r\n$3\r\noff\r\n$8\r\nredirect\r\n:-1\r\n$8\r\nprefixes\r\n*0\r\n"
+        }),
+        Local::ClientCaching => error_reply(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        ),
         Local::ClusterKeySlot => encode::integer(hash_slot(args.get(2)) as i64),
         Local::SlotwaySlowlog => crate::observe::command::slowlog(args, &router.observe),
         Local::SlotwayHotkeys => crate::observe::command::hotkeys(args, &router.observe),

@@ -98,6 +98,11 @@ pub enum Local {
     ClientNoEvict,
     ClientNoTouch,
     ClientSetInfo,
+    /// `CLIENT GETREDIR`, `TRACKINGINFO`, `CACHING`: what Redis answers a client
+    /// without tracking (slotway refuses `CLIENT TRACKING`, so none has it on).
+    ClientGetRedir,
+    ClientTrackingInfo,
+    ClientCaching,
     ReadOnly,
     ReadWrite,
     ClusterKeySlot,
@@ -239,6 +244,9 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         "client|no-evict" => L(ClientNoEvict),
         "client|no-touch" => L(ClientNoTouch),
         "client|setinfo" => L(ClientSetInfo),
+        "client|getredir" => L(ClientGetRedir),
+        "client|trackinginfo" => L(ClientTrackingInfo),
+        "client|caching" => L(ClientCaching),
         "cluster|keyslot" => L(ClusterKeySlot),
         "cluster|info" => L(ClusterInfo),
         "info" => L(Info),

@@ -10,8 +10,9 @@
 //!   answers `SELECT -1` as a cluster node does: not allowed in cluster mode, where
 //!   one server finds the index out of range).
 //! - `CLIENT KILL` and `UNBLOCK` (slotway refuses them: they act on one node) and
-//!   client-side caching (`CLIENT TRACKING`, `CACHING`, `GETREDIR`, `TRACKINGINFO`:
-//!   not supported yet, refused).
+//!   `CLIENT TRACKING` (client-side caching: not supported yet, refused; `CACHING`,
+//!   `GETREDIR` and `TRACKINGINFO` answer as for a client without tracking, and are
+//!   compared).
 //! - `CLIENT NO-TOUCH` and `SETINFO`: Redis 7.2's, which slotway answers on
 //!   purpose (client libraries send them on connect; `command/table.rs`) where a
 //!   7.0 server answers an unknown subcommand.
@@ -85,6 +86,17 @@ pub fn steps() -> Vec<(How, Vec<Cmd>)> {
                 c(&["CLIENT", "NO-EVICT", "off"]),
                 c(&["CLIENT", "NO-EVICT", "maybe"]),
                 c(&["CLIENT", "NO-EVICT"]),
+            ],
+        ),
+        (
+            Exact,
+            vec![
+                c(&["CLIENT", "GETREDIR"]),
+                c(&["CLIENT", "GETREDIR", "x"]),
+                c(&["CLIENT", "TRACKINGINFO"]),
+                c(&["CLIENT", "CACHING", "yes"]),
+                c(&["CLIENT", "CACHING", "maybe"]),
+                c(&["CLIENT", "CACHING"]),
             ],
         ),
         (Session, vec![c(&["CLIENT", "REPLY", "OFF"]), c(&["PING"]), c(&["ECHO", "lost"]), c(&["CLIENT", "REPLY", "ON"])]),
