@@ -24,7 +24,7 @@ use crate::observe::nodes::{NodeStats, ReplyClock};
 use crate::net::connect::{NodeConnector, NodeLogin};
 use crate::net::stream::{ReadHalf, Stream, WriteHalf};
 use crate::protocol::reply::{Redirect, ReplyScanner};
-use crate::route::dispatch::Router;
+use crate::route::dispatch::{ClientTag, Router};
 
 /// What a client waits on: the node's reply bytes, or why there is none.
 pub type ReplyResult = Result<Bytes, CommandError>;
@@ -55,9 +55,11 @@ pub struct BackendRequest {
 }
 
 impl BackendRequest {
-    /// An ordinary one-reply request.
-    pub fn new(bytes: Bytes, reply: oneshot::Sender<ReplyResult>, slot: Option<u16>, resp3: bool) -> Self {
-        BackendRequest { bytes, reply, slot, hops: 0, asking: false, resp3, frames: 1, leased: false, client_id: 0 }
+    /// An ordinary one-reply request for `client`: its id picks the client's own
+    /// connection to a node (one of its worker's), also after a redirect.
+    pub fn new(bytes: Bytes, reply: oneshot::Sender<ReplyResult>, slot: Option<u16>, client: ClientTag) -> Self {
+        let (client_id, resp3) = (client.id, client.resp3);
+        BackendRequest { bytes, reply, slot, hops: 0, asking: false, resp3, frames: 1, leased: false, client_id }
     }
 }
 

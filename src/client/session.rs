@@ -279,23 +279,19 @@ impl Session {
     /// `EXEC`: the queued block goes to its slot's primary in one piece.
     async fn exec(&mut self) {
         let Some(tx) = self.multi.take() else { return };
-        let watch = self.watch.take();
         let slot = tx.slot();
         let (scripts, loads) = if tx.failed() { Default::default() } else { self.router.scripts.for_transaction(tx.queued()) };
         let (block, frames) = match tx.into_block(&loads) {
             Ok(block) => block,
             Err(reply) => {
-                if let Some(watch) = watch {
-                    watch.end(self.state.resp3);
-                    self.replies.settle().await;
-                }
+                self.end_watch().await;
                 return self.replies.push_ready(reply);
             }
         };
-        match watch {
+        match self.watch.take() {
             Some(watch) => {
                 let (reply, rx) = oneshot::channel();
-                let req = BackendRequest { frames, ..BackendRequest::new(block, reply, Some(watch.slot), self.state.resp3) };
+                let req = BackendRequest { frames, ..BackendRequest::new(block, reply, Some(watch.slot), self.state.tag()) };
                 // A null EXEC (a watched key changed) ran nothing: its scripts are not cached.
                 let rx = crate::route::scripts::remember_if_run(self.router.clone(), scripts, rx);
                 match watch.lease.send(req) {
@@ -320,7 +316,7 @@ impl Session {
     /// one goes on a shared connection, where it could overtake them.
     async fn end_watch(&mut self) {
         if let Some(watch) = self.watch.take() {
-            watch.end(self.state.resp3);
+            watch.end(self.state.tag());
             self.replies.settle().await;
         }
     }
@@ -348,7 +344,7 @@ impl Session {
     fn send_leased(&mut self, raw: Bytes, frames: u32, slot: u16) {
         let Some(watch) = &self.watch else { return };
         let (reply, rx) = oneshot::channel();
-        let req = BackendRequest { frames, ..BackendRequest::new(raw, reply, Some(slot), self.state.resp3) };
+        let req = BackendRequest { frames, ..BackendRequest::new(raw, reply, Some(slot), self.state.tag()) };
         match watch.lease.send(req) {
             Ok(()) => self.replies.push_waiting(rx),
             Err(e) => self.replies.push_ready(e.to_reply()),
@@ -367,7 +363,7 @@ impl Session {
             Err(e) => return self.replies.push_ready(e.to_reply()),
         };
         let (reply, rx) = oneshot::channel();
-        match lease.send(BackendRequest::new(raw, reply, slot, self.state.resp3)) {
+        match lease.send(BackendRequest::new(raw, reply, slot, self.state.tag())) {
             Ok(()) => self.replies.push_leased(rx, lease),
             Err(e) => self.replies.push_ready(e.to_reply()),
         }
@@ -585,8 +581,9 @@ impl Session {
             Action::Local(cmd) => {
                 if cmd == Local::Reset {
                     self.multi = None;
+                    // `end_watch`, spelled out: `args` still borrows the parser.
                     if let Some(watch) = self.watch.take() {
-                        watch.end(self.state.resp3);
+                        watch.end(self.state.tag());
                         self.replies.settle().await;
                     }
                     self.subs.clear(&self.router.hub, self.state.id);

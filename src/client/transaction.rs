@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use crate::backend::connection::BackendRequest;
 use crate::backend::lease::Lease;
 use crate::error::{CommandError, error_reply};
+use crate::route::dispatch::ClientTag;
 
 const MULTI: &[u8] = b"*1\r\n$5\r\nMULTI\r\n";
 const EXEC: &[u8] = b"*1\r\n$4\r\nEXEC\r\n";
@@ -40,9 +41,9 @@ impl Watch {
     /// requests still on its connection (the WATCH itself, reads of the watched
     /// slot): the lease, whose drop closes the connection, goes once the node has
     /// answered an UNWATCH sent behind them.
-    pub fn end(self, resp3: bool) {
+    pub fn end(self, client: ClientTag) {
         let (reply, answered) = oneshot::channel();
-        let unwatch = BackendRequest::new(Bytes::from_static(UNWATCH), reply, Some(self.slot), resp3);
+        let unwatch = BackendRequest::new(Bytes::from_static(UNWATCH), reply, Some(self.slot), client);
         if self.lease.send(unwatch).is_ok() {
             tokio::spawn(async move {
                 let _ = answered.await;

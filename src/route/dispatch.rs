@@ -147,7 +147,7 @@ impl Router {
         client: ClientTag,
     ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
         let (tx, rx) = oneshot::channel();
-        self.route(BackendRequest::new(bytes, tx, slot, client.resp3), client.id).await?;
+        self.route(BackendRequest::new(bytes, tx, slot, client)).await?;
         Ok(rx)
     }
 
@@ -160,7 +160,7 @@ impl Router {
         client: ClientTag,
     ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
         let (tx, rx) = oneshot::channel();
-        let full = route_by(topology, BackendRequest::new(bytes, tx, slot, client.resp3), client.id)?;
+        let full = route_by(topology, BackendRequest::new(bytes, tx, slot, client))?;
         wait_enqueue(full).await?;
         Ok(rx)
     }
@@ -174,11 +174,11 @@ impl Router {
         client: ClientTag,
     ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
         let (tx, rx) = oneshot::channel();
-        let req = BackendRequest { client_id: client.id, ..BackendRequest::new(bytes, tx, Some(slot), client.resp3) };
+        let req = BackendRequest::new(bytes, tx, Some(slot), client);
         let full = {
             let topology = self.map.load();
             match topology.reader(slot, client.id, self.pool.read_from()) {
-                Some(node) => try_enqueue(node, client.id, req)?,
+                Some(node) => try_enqueue(node, req)?,
                 None => return self.send(req.bytes, Some(slot), client).await,
             }
         };
@@ -197,14 +197,14 @@ impl Router {
         client: ClientTag,
     ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
         let (tx, rx) = oneshot::channel();
-        let req = BackendRequest { frames, ..BackendRequest::new(bytes, tx, slot, client.resp3) };
-        self.route(req, client.id).await?;
+        let req = BackendRequest { frames, ..BackendRequest::new(bytes, tx, slot, client) };
+        self.route(req).await?;
         Ok(rx)
     }
 
     /// Queues `req` for the primary of its slot (any primary when it has none).
-    async fn route(&self, req: BackendRequest, client_id: u64) -> Result<(), CommandError> {
-        let full = route_by(&self.map.load(), req, client_id)?;
+    async fn route(&self, req: BackendRequest) -> Result<(), CommandError> {
+        let full = route_by(&self.map.load(), req)?;
         wait_enqueue(full).await
     }
 
@@ -216,8 +216,8 @@ impl Router {
         client: ClientTag,
     ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
         let (tx, rx) = oneshot::channel();
-        let req = BackendRequest { client_id: client.id, ..BackendRequest::new(bytes, tx, None, client.resp3) };
-        let full = try_enqueue(node, client.id, req)?;
+        let req = BackendRequest::new(bytes, tx, None, client);
+        let full = try_enqueue(node, req)?;
         wait_enqueue(full).await?;
         Ok(rx)
     }
@@ -327,8 +327,8 @@ impl Router {
         let (tx, _dropped) = oneshot::channel();
         // On the client's own connection, so the load is ahead of the request there
         // (on another worker's connection the request could overtake it).
-        let load = BackendRequest { client_id: req.client_id, ..BackendRequest::new(load, tx, None, req.resp3) };
-        forward(&node, load);
+        let client = ClientTag { id: req.client_id, resp3: req.resp3 };
+        forward(&node, BackendRequest::new(load, tx, None, client));
         forward(&node, req);
     }
 }
@@ -354,14 +354,13 @@ impl Router {
 
 /// Queues `req` for the primary of its slot in `topology` (any primary when it has
 /// none), without waiting; `Some` when the queue is full.
-fn route_by(topology: &Topology, mut req: BackendRequest, client_id: u64) -> Result<Full, CommandError> {
-    req.client_id = client_id;
+fn route_by(topology: &Topology, req: BackendRequest) -> Result<Full, CommandError> {
     let node = match req.slot {
         Some(slot) => topology.primary(slot),
-        None => topology.any_primary(client_id),
+        None => topology.any_primary(req.client_id),
     };
     match node {
-        Some(node) => try_enqueue(node, client_id, req),
+        Some(node) => try_enqueue(node, req),
         None if topology.shards.is_empty() => Err(CommandError::NoTopology),
         None => Err(CommandError::SlotNotServed),
     }
@@ -371,8 +370,8 @@ fn route_by(topology: &Topology, mut req: BackendRequest, client_id: u64) -> Res
 type Full = Option<(mpsc::Sender<BackendRequest>, BackendRequest, Arc<str>)>;
 
 /// Queues `req` without waiting; `Some` when the queue is full.
-fn try_enqueue(node: &Node, client_id: u64, req: BackendRequest) -> Result<Full, CommandError> {
-    let conn = node.conn(client_id, req.resp3);
+fn try_enqueue(node: &Node, req: BackendRequest) -> Result<Full, CommandError> {
+    let conn = node.conn(req.client_id, req.resp3);
     match conn.try_send(req) {
         Ok(()) => Ok(None),
         Err(mpsc::error::TrySendError::Full(req)) => Ok(Some((conn.clone(), req, node.addr.clone()))),
