@@ -267,7 +267,10 @@ impl Session {
             Action::Local(Local::Watch) => error_reply("ERR WATCH inside MULTI is not allowed"),
             // The node runs these inside the transaction, so their replies land in EXEC's.
             Action::Local(Local::Ping | Local::Echo) => tx.queue(raw, None),
-            Action::Forward { slot } | Action::Blocking { slot } => tx.queue(raw, slot),
+            Action::Forward { slot } | Action::Blocking { slot } => {
+                tx.queued_command(name);
+                tx.queue(raw, slot)
+            }
             Action::Publish => tx.queue(raw, None),
             Action::Split => tx.refuse(CommandError::CrossSlot),
             Action::Reject(e) => tx.refuse(e),
@@ -280,7 +283,12 @@ impl Session {
     async fn exec(&mut self) {
         let Some(tx) = self.multi.take() else { return };
         let slot = tx.slot();
-        let (scripts, loads) = if tx.failed() { Default::default() } else { self.router.scripts.for_transaction(tx.queued()) };
+        // Scripts are looked for (each queued request parsed again) only in a block
+        // that has a script command.
+        let (scripts, loads) = match tx.failed() || !tx.has_scripts() {
+            true => Default::default(),
+            false => self.router.scripts.for_transaction(tx.queued()),
+        };
         let (block, frames) = match tx.into_block(&loads) {
             Ok(block) => block,
             Err(reply) => {

@@ -27,6 +27,9 @@ pub struct Transaction {
     slot: Option<u16>,
     /// A command was refused while queueing: `EXEC` will abort.
     failed: bool,
+    /// A script command (EVAL, EVALSHA) is queued: only then does
+    /// `EXEC` look through the queued requests for scripts.
+    scripts: bool,
 }
 
 /// Keys watched on a leased connection, all in one slot.
@@ -78,6 +81,16 @@ impl Transaction {
 
     pub fn slot(&self) -> Option<u16> {
         self.slot
+    }
+
+    /// Notes that the command `name` (its table name) was queued.
+    pub fn queued_command(&mut self, name: &str) {
+        self.scripts |= matches!(name, "eval" | "eval_ro" | "evalsha" | "evalsha_ro");
+    }
+
+    /// A script command is queued (see [`Transaction::queued_command`]).
+    pub fn has_scripts(&self) -> bool {
+        self.scripts
     }
 
     /// A command was refused while queueing: `EXEC` will abort.
