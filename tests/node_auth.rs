@@ -206,6 +206,10 @@ fn every_connection_logs_in_to_an_acl_user_cluster() {
     let slot = hash_slot(key.as_bytes()).to_string();
     assert_eq!(c.cmd(&["DEL", key]), Value::Int(1), "the slot is empty: SETSLOT NODE moves it");
     let dst_id = cluster.node_id(dst);
+    // IMPORTING first, so the new owner bumps its config epoch when it takes the slot
+    // (without it, gossip can hand the slot back and the nodes redirect to each other).
+    assert_eq!(cluster.redis_cli(dst, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &cluster.node_id(src)]).trim(), "OK");
+    assert_eq!(cluster.redis_cli(src, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &dst_id]).trim(), "OK");
     for node in cluster.primaries().iter().filter(|p| *p != src).chain([src]) {
         assert_eq!(cluster.redis_cli(node, &["CLUSTER", "SETSLOT", &slot, "NODE", &dst_id]).trim(), "OK", "{node}");
     }

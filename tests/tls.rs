@@ -137,8 +137,13 @@ fn a_moved_slot_is_followed_over_tls() {
     let keys = key_per_shard(&cluster);
     let ((key, src), dst) = (&keys[0], &keys[1].1);
     let slot = hash_slot(key.as_bytes()).to_string();
-    // The slot is empty: moving it is SETSLOT NODE on both owners, no MIGRATE.
-    let dst_id = cluster.redis_cli(dst, &["CLUSTER", "MYID"]).trim().to_string();
+    // The slot is empty: moving it is redis-cli's steps without MIGRATE. IMPORTING
+    // first, so the new owner bumps its config epoch when it takes the slot (without
+    // it, gossip can hand the slot back and the nodes redirect to each other).
+    let id = |node: &str| cluster.redis_cli(node, &["CLUSTER", "MYID"]).trim().to_string();
+    let (src_id, dst_id) = (id(src), id(dst));
+    assert_eq!(cluster.redis_cli(dst, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &src_id]).trim(), "OK");
+    assert_eq!(cluster.redis_cli(src, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &dst_id]).trim(), "OK");
     for node in [dst, src] {
         assert_eq!(cluster.redis_cli(node, &["CLUSTER", "SETSLOT", &slot, "NODE", &dst_id]).trim(), "OK");
     }
