@@ -48,10 +48,7 @@ type Framed = (Bytes, Vec<Range<usize>>);
 fn framed(args: &[&[u8]]) -> Framed {
     let mut parser = RequestParser::new(MAX_BULK_LEN);
     let mut buf = BytesMut::from(&resp(args)[..]);
-    let raw = parser
-        .next(&mut buf)
-        .expect("valid request")
-        .expect("complete request");
+    let raw = parser.next(&mut buf).expect("valid request").expect("complete request");
     (raw, parser.args().to_vec())
 }
 
@@ -61,10 +58,7 @@ fn bench_hash_slot(c: &mut Criterion) {
     let cases: [(&str, &[u8]); 4] = [
         ("short", b"key:000042"),
         ("hash_tag", b"{user1000}.followers"),
-        (
-            "hash_tag_long_key",
-            b"{user1000}.followers.of.followers.with.a.longer.suffix.after.the.tag.to.skip",
-        ),
+        ("hash_tag_long_key", b"{user1000}.followers.of.followers.with.a.longer.suffix.after.the.tag.to.skip"),
         ("100_bytes", &long_key),
     ];
     for (name, key) in cases {
@@ -123,27 +117,14 @@ fn bench_classify(c: &mut Criterion) {
                 b"4",
             ]),
         ),
-        (
-            "eval_1key",
-            framed(&[
-                b"EVAL",
-                b"return redis.call('GET', KEYS[1])",
-                b"1",
-                b"key:000042",
-            ]),
-        ),
+        ("eval_1key", framed(&[b"EVAL", b"return redis.call('GET', KEYS[1])", b"1", b"key:000042"])),
     ];
     let mut g = c.benchmark_group("classify");
     for (name, (raw, ranges)) in &cases {
         // A benchmark of the reject path would be meaningless: check each case routes.
         let (action, _) = classify(Args::new(raw, ranges));
-        assert!(
-            matches!(action, Action::Forward { slot: Some(_) }),
-            "{name}: {action:?}"
-        );
-        g.bench_function(*name, |b| {
-            b.iter(|| classify(black_box(Args::new(raw, ranges))))
-        });
+        assert!(matches!(action, Action::Forward { slot: Some(_) }), "{name}: {action:?}");
+        g.bench_function(*name, |b| b.iter(|| classify(black_box(Args::new(raw, ranges)))));
     }
     g.finish();
 }
@@ -152,12 +133,7 @@ fn bench_reply_framing(c: &mut Criterion) {
     let mut bulk = Vec::new();
     let mut ok = Vec::new();
     let mut mixed = Vec::new();
-    let bulk_reply = [
-        format!("${VALUE_LEN}\r\n").as_bytes(),
-        &[b'v'; VALUE_LEN][..],
-        b"\r\n",
-    ]
-    .concat();
+    let bulk_reply = [format!("${VALUE_LEN}\r\n").as_bytes(), &[b'v'; VALUE_LEN][..], b"\r\n"].concat();
     for i in 0..PIPELINE {
         bulk.extend_from_slice(&bulk_reply);
         ok.extend_from_slice(b"+OK\r\n");
@@ -166,11 +142,7 @@ fn bench_reply_framing(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("reply_framing");
     g.throughput(Throughput::Elements(PIPELINE as u64));
-    for (name, input) in [
-        ("bulk64_x1000", &bulk),
-        ("ok_x1000", &ok),
-        ("mixed_x1000", &mixed),
-    ] {
+    for (name, input) in [("bulk64_x1000", &bulk), ("ok_x1000", &ok), ("mixed_x1000", &mixed)] {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let buf = black_box(&input[..]);
@@ -191,11 +163,5 @@ fn bench_reply_framing(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(
-    benches,
-    bench_hash_slot,
-    bench_request_framing,
-    bench_classify,
-    bench_reply_framing
-);
+criterion_group!(benches, bench_hash_slot, bench_request_framing, bench_classify, bench_reply_framing);
 criterion_main!(benches);

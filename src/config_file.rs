@@ -85,7 +85,9 @@ pub fn check(path: &Path) -> Result<String, String> {
 
 fn validate(config: Config) -> Result<Config, String> {
     if config.seeds.is_empty() {
-        return Err("no cluster seeds: give --cluster HOST:PORT (or `cluster = [\"HOST:PORT\"]` in the config file)".into());
+        return Err(
+            "no cluster seeds: give --cluster HOST:PORT (or `cluster = [\"HOST:PORT\"]` in the config file)".into()
+        );
     }
     if config.listen.is_empty() && config.tls_listen.is_none() {
         return Err("nothing to listen on: --listen is empty and --tls-listen is not set".into());
@@ -93,7 +95,9 @@ fn validate(config: Config) -> Result<Config, String> {
     if config.node_user.is_some() && config.node_password.is_none() {
         // Redis's AUTH needs the password with a user name; without one slotway would
         // quietly log in as nobody and every node would answer NOAUTH.
-        return Err("node-user is set but node-password is not: give both (or node-password alone for requirepass)".into());
+        return Err(
+            "node-user is set but node-password is not: give both (or node-password alone for requirepass)".into()
+        );
     }
     // Certificate and key files are read now, so a missing one stops the start (or
     // a reload) with the setting and file named, not the first client or node.
@@ -143,7 +147,9 @@ fn read_file(path: &Path, given: Option<&clap::ArgMatches>) -> Result<(Vec<OsStr
                 toml::Value::Integer(n) => n.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 toml::Value::Float(f) => f.to_string(),
-                other => return Err(format!("{}: key `{key}` (line {line}): unsupported value {other}", path.display())),
+                other => {
+                    return Err(format!("{}: key `{key}` (line {line}): unsupported value {other}", path.display()));
+                }
             };
             args.push(OsString::from(format!("--{long}")));
             args.push(OsString::from(text));
@@ -157,7 +163,8 @@ fn line_of(text: &str, key: &str) -> usize {
     text.lines()
         .position(|l| {
             let l = l.trim_start();
-            l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('=')) || l.starts_with(&format!("[[{key}]]"))
+            l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
+                || l.starts_with(&format!("[[{key}]]"))
         })
         .map_or(0, |i| i + 1)
 }
@@ -174,7 +181,8 @@ mod tests {
         pub struct TempFile(pub std::path::PathBuf);
         impl TempFile {
             pub fn new(text: &str) -> Self {
-                let path = std::env::temp_dir().join(format!("slotway-config-{}-{}.toml", std::process::id(), rand_suffix()));
+                let path =
+                    std::env::temp_dir().join(format!("slotway-config-{}-{}.toml", std::process::id(), rand_suffix()));
                 std::fs::write(&path, text).unwrap();
                 TempFile(path)
             }
@@ -224,7 +232,10 @@ mod tests {
         assert!(load(args(&["slotway"])).unwrap_err().contains("no cluster seeds"));
         let e = load(args(&["slotway", "--cluster", "a:1", "--node-user", "proxy"])).unwrap_err();
         assert!(e.contains("node-password is not"), "{e}");
-        assert!(load(args(&["slotway", "--cluster", "a:1", "--node-password", "pw"])).is_ok(), "requirepass: the password alone");
+        assert!(
+            load(args(&["slotway", "--cluster", "a:1", "--node-password", "pw"])).is_ok(),
+            "requirepass: the password alone"
+        );
     }
 }
 

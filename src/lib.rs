@@ -21,7 +21,17 @@
 #![forbid(unsafe_code)]
 // No panics on the data path: a bad input or a surprise from a node must become an
 // error reply, never a crash of every client's proxy.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::indexing_slicing))]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::todo,
+        clippy::unimplemented,
+        clippy::indexing_slicing
+    )
+)]
 
 pub mod admin;
 pub mod backend;
@@ -33,11 +43,11 @@ pub mod config_file;
 pub mod error;
 pub mod listener;
 pub mod metrics;
-pub mod observe;
 pub mod net;
+pub mod observe;
 pub mod protocol;
-pub mod reload;
 pub mod pubsub;
+pub mod reload;
 pub mod route;
 pub mod workers;
 
@@ -156,10 +166,7 @@ pub async fn serve_with_reload(
     while metrics::Metrics::get(&router.metrics.connected_clients) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    info!(
-        remaining_clients = metrics::Metrics::get(&router.metrics.connected_clients),
-        "slotway stopped"
-    );
+    info!(remaining_clients = metrics::Metrics::get(&router.metrics.connected_clients), "slotway stopped");
     refresher.abort();
     drop(lag_watch);
     drop(version_watch);

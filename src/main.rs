@@ -67,7 +67,11 @@ fn main() {
     }
 }
 
-async fn run(config: Config, args: Vec<OsString>, log: reload::Handle<EnvFilter, Registry>) -> Result<(), slotway::Error> {
+async fn run(
+    config: Config,
+    args: Vec<OsString>,
+    log: reload::Handle<EnvFilter, Registry>,
+) -> Result<(), slotway::Error> {
     let listeners = slotway::Listeners::bind(&config).await?;
     let (reloads_tx, reloads) = tokio::sync::mpsc::channel(4);
     tokio::spawn(reload_on_sighup(args, log, reloads_tx));

@@ -1,8 +1,8 @@
 //! slotway's own counters, shown by `INFO`. Updated with relaxed atomics, once per
 //! client read rather than once per command where that is enough.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -87,7 +87,14 @@ pub const SAMPLE_HZ: u64 = 10;
 /// samples taken by its cron over about a second and a half).
 pub async fn sample_rates(router: std::sync::Arc<crate::route::dispatch::Router>) {
     let m = &router.metrics;
-    let read = || (Instant::now(), Metrics::get(&m.total_commands), Metrics::get(&m.net_input_bytes), Metrics::get(&m.net_output_bytes));
+    let read = || {
+        (
+            Instant::now(),
+            Metrics::get(&m.total_commands),
+            Metrics::get(&m.net_input_bytes),
+            Metrics::get(&m.net_output_bytes),
+        )
+    };
     let mut window = VecDeque::from([read()]);
     let mut tick = tokio::time::interval(Duration::from_millis(1000 / SAMPLE_HZ));
     loop {

@@ -75,7 +75,11 @@ mod tests {
             new.max_redirects = 9;
             let (live, restart) = apply(&router, new);
             assert_eq!(live, vec!["maxclients", "requirepass", "reply_timeout_ms", "max_redirects"]);
-            assert_eq!(router.timeouts.reply(), std::time::Duration::from_millis(1_234), "node connections read it at each use");
+            assert_eq!(
+                router.timeouts.reply(),
+                std::time::Duration::from_millis(1_234),
+                "node connections read it at each use"
+            );
             assert_eq!(restart, vec!["listen"]);
             assert_eq!(router.live.load().maxclients, 7);
             assert!(router.users.required());

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{TestCluster, Value, connect, counter_or_zero, get, latency_count, sample, scrape, start_with_admin, try_get};
+use support::{
+    TestCluster, Value, connect, counter_or_zero, get, latency_count, sample, scrape, start_with_admin, try_get,
+};
 
 #[test]
 fn metrics_parse_and_count_what_slotway_does() {
@@ -57,7 +59,6 @@ fn metrics_parse_and_count_what_slotway_does() {
     assert!(sample(&after, "slotway_connections_received_total", &[]) >= 1.0);
     assert_eq!(sample(&after, "slotway_rejected_connections_total", &[]), 0.0);
 }
-
 
 #[test]
 fn metrics_count_each_command_its_errors_and_node_latency() {
@@ -113,12 +114,21 @@ fn metrics_count_each_command_its_errors_and_node_latency() {
     let stats = client.cmd(&["INFO", "commandstats"]).text().unwrap();
     assert!(stats.starts_with("# Commandstats\r\n"), "{stats}");
     let line = |name: &str| {
-        stats.lines().find(|l| l.starts_with(&format!("cmdstat_{name}:"))).unwrap_or_else(|| panic!("{stats}")).to_string()
+        stats
+            .lines()
+            .find(|l| l.starts_with(&format!("cmdstat_{name}:")))
+            .unwrap_or_else(|| panic!("{stats}"))
+            .to_string()
     };
     assert!(line("get").starts_with("cmdstat_get:calls=7,usec="), "{stats}");
     assert!(line("get").ends_with(",rejected_calls=0,failed_calls=0"), "{stats}");
-    assert!(line("lpush").starts_with("cmdstat_lpush:calls=3,") && line("lpush").ends_with("failed_calls=3"), "{stats}");
-    assert!(line("eval").starts_with("cmdstat_eval:calls=0,") && line("eval").ends_with("rejected_calls=1,failed_calls=0"));
+    assert!(
+        line("lpush").starts_with("cmdstat_lpush:calls=3,") && line("lpush").ends_with("failed_calls=3"),
+        "{stats}"
+    );
+    assert!(
+        line("eval").starts_with("cmdstat_eval:calls=0,") && line("eval").ends_with("rejected_calls=1,failed_calls=0")
+    );
     let info = client.cmd(&["INFO"]).text().unwrap();
     assert!(!info.contains("# Commandstats"), "not in the default sections, as in Redis");
     assert!(info.contains("total_error_replies:4\r\n"), "{info}");
@@ -141,10 +151,8 @@ fn node_up_drops_when_its_primary_is_killed() {
     loop {
         let _ = client.cmd(&["GET", "obs:dies"]);
         let now = scrape(&admin);
-        let up = now
-            .samples
-            .iter()
-            .find(|s| s.metric == "slotway_node_up" && s.labels.get("addr") == Some(victim.as_str()));
+        let up =
+            now.samples.iter().find(|s| s.metric == "slotway_node_up" && s.labels.get("addr") == Some(victim.as_str()));
         match up.map(|s| &s.value) {
             Some(prometheus_parse::Value::Gauge(v)) if *v == 0.0 => break,
             _ => {}

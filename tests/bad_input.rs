@@ -31,7 +31,11 @@ fn protocol_errors_get_redis_error_text_then_the_connection_closes() {
         ("inline line over 64 KiB", long_inline, "ERR Protocol error: too big inline request"),
         ("unbalanced double quote", b"set \"a b\r\n".to_vec(), "ERR Protocol error: unbalanced quotes in request"),
         ("unbalanced single quote", b"set 'a b\r\n".to_vec(), "ERR Protocol error: unbalanced quotes in request"),
-        ("closing quote glued to a word", b"set \"a\"b c\r\n".to_vec(), "ERR Protocol error: unbalanced quotes in request"),
+        (
+            "closing quote glued to a word",
+            b"set \"a\"b c\r\n".to_vec(),
+            "ERR Protocol error: unbalanced quotes in request",
+        ),
         (
             "good commands, then garbage",
             b"*1\r\n$4\r\nPING\r\n*1\r\ny\r\n".to_vec(),

@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 use support::{
     Cmd, RawConn, Standalone, TestCluster, Value, client_list, cmd, connect, encode, key_owner, keyslot, pipeline,
-    pipeline_raw_within, start_slotway,
-    start_slotway_with,
+    pipeline_raw_within, start_slotway, start_slotway_with,
 };
 
 const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
@@ -160,12 +159,7 @@ fn blocking_commands_time_out_wake_up_and_refuse_cross_slot_keys_like_redis() {
     // Woken by another client's write: each command sent, seen blocked on the node,
     // then woken with the element it was waiting for.
     let wakes: &[(&[&str], &str, &[&str], Value)] = &[
-        (
-            &["BRPOP", "{b}:l1", "{b}:l2", "0"],
-            "brpop",
-            &["RPUSH", "{b}:l2", "a", "b"],
-            array(&["{b}:l2", "b"]),
-        ),
+        (&["BRPOP", "{b}:l1", "{b}:l2", "0"], "brpop", &["RPUSH", "{b}:l2", "a", "b"], array(&["{b}:l2", "b"])),
         (&["BLPOP", "{b}:l3", "0"], "blpop", &["RPUSH", "{b}:l3", "v"], array(&["{b}:l3", "v"])),
         (&["BLMOVE", "{b}:src", "{b}:dst", "LEFT", "RIGHT", "0"], "blmove", &["RPUSH", "{b}:src", "x"], bulk("x")),
         (
@@ -246,9 +240,7 @@ fn a_client_that_disconnects_while_blocked_frees_its_node_connection_at_once() {
     drop(client);
 
     // The node connection it had is closed: no connection on the node is in BLPOP.
-    wait_until("the node has no connection in BLPOP", Duration::from_secs(5), || {
-        clients_in(&node, "blpop").0 == 0
-    });
+    wait_until("the node has no connection in BLPOP", Duration::from_secs(5), || clients_in(&node, "blpop").0 == 0);
     // Nobody takes a later push: the element stays in the list.
     assert_eq!(connect(&proxy.addr).cmd(&["RPUSH", list, "for whoever comes next"]), Value::Int(1));
     assert_eq!(connect(&node).cmd(&["LLEN", list]), Value::Int(1));

@@ -44,7 +44,8 @@ fn client_reply_info_list_and_setinfo() {
     // RESET ends CLIENT REPLY OFF (its +RESET is seen); a SKIP before it hides it, as
     // on one server.
     let redis = Standalone::start();
-    let wire = b"CLIENT REPLY OFF\r\nRESET\r\nCLIENT REPLY SKIP\r\nRESET\r\nPING\r\nCLIENT REPLY OFF\r\nPING\r\nRESET\r\n";
+    let wire =
+        b"CLIENT REPLY OFF\r\nRESET\r\nCLIENT REPLY SKIP\r\nRESET\r\nPING\r\nCLIENT REPLY OFF\r\nPING\r\nRESET\r\n";
     let (mut p, mut r) = (connect(&proxy.addr), connect(&redis.addr));
     p.send(wire);
     r.send(wire);
@@ -97,10 +98,10 @@ fn debug_object_config_get_and_slowlog_across_nodes() {
     assert!(matches!(&refused, Value::Error(e) if e.contains("'debug'")), "{refused:?}");
 
     // CONFIG GET: one value where the nodes agree, every node's where they do not.
-    assert_eq!(c.cmd(&["CONFIG", "GET", "maxmemory-samples"]), Value::Array(vec![
-        Value::bulk("maxmemory-samples"),
-        Value::bulk("5")
-    ]));
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "maxmemory-samples"]),
+        Value::Array(vec![Value::bulk("maxmemory-samples"), Value::bulk("5")])
+    );
     let odd = cluster.primaries()[0].clone();
     assert_eq!(connect(&odd).cmd(&["CONFIG", "SET", "maxmemory-samples", "7"]), Value::ok());
     let Value::Array(pair) = c.cmd(&["CONFIG", "GET", "maxmemory-samples"]) else { panic!("not an array") };

@@ -149,8 +149,15 @@ fn cluster_commands_describe_one_node_owning_every_slot() {
             assert_eq!(array(&keys).len() as i64, int(&count).min(limit.parse().unwrap()));
         }
     }
-    assert_ne!(client.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &support::keyslot(&seed, &tags[5].0).to_string()]), Value::Int(0));
-    for bad in [&["CLUSTER", "COUNTKEYSINSLOT", "abc"][..], &["CLUSTER", "COUNTKEYSINSLOT", "16384"], &["CLUSTER", "GETKEYSINSLOT", "1", "-1"]] {
+    assert_ne!(
+        client.cmd(&["CLUSTER", "COUNTKEYSINSLOT", &support::keyslot(&seed, &tags[5].0).to_string()]),
+        Value::Int(0)
+    );
+    for bad in [
+        &["CLUSTER", "COUNTKEYSINSLOT", "abc"][..],
+        &["CLUSTER", "COUNTKEYSINSLOT", "16384"],
+        &["CLUSTER", "GETKEYSINSLOT", "1", "-1"],
+    ] {
         assert_eq!(client.cmd(bad), connect(&seed).cmd(bad), "{bad:?}");
     }
 

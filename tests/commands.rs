@@ -56,7 +56,10 @@ fn local_commands_and_errors_match_a_cluster_node() {
         Value::Error("ERR unknown command 'foo', with args beginning with: 'a' ".into())
     );
     assert_eq!(client.cmd(&["GET"]), Value::Error("ERR wrong number of arguments for 'get' command".into()));
-    assert_eq!(client.cmd(&["PING", "a", "b"]), Value::Error("ERR wrong number of arguments for 'ping' command".into()));
+    assert_eq!(
+        client.cmd(&["PING", "a", "b"]),
+        Value::Error("ERR wrong number of arguments for 'ping' command".into())
+    );
     // A node says CROSSSLOT here (it looks at the keys first); a single server, whose
     // answer slotway gives since it splits MSET, counts the arguments.
     assert_eq!(
@@ -102,7 +105,8 @@ fn multi_key_commands_across_slots() {
 
     // "a", "b", "c" are in slots 15495, 3300, 7365: one per primary.
     let keys = ["a", "b", "c"];
-    let owners: std::collections::HashSet<String> = get_from_owners(&node, &bytes(&keys)).into_iter().map(|(o, _)| o).collect();
+    let owners: std::collections::HashSet<String> =
+        get_from_owners(&node, &bytes(&keys)).into_iter().map(|(o, _)| o).collect();
     assert_eq!(owners.len(), 3, "the keys should live on three primaries");
 
     // Cannot be split: refused as a node refuses it, and nothing is written.
@@ -126,8 +130,14 @@ fn multi_key_commands_across_slots() {
 
     // Splittable: the merged reply is what one Redis server gives.
     assert_eq!(client.cmd(&["MSET", "a", "1", "b", "2", "c", "3", "{a}x", "4"]), Value::ok());
-    for (k, (owner, v)) in ["a", "b", "c", "{a}x"].iter().zip(get_from_owners(&node, &bytes(&["a", "b", "c", "{a}x"]))) {
-        let want = match *k { "a" => "1", "b" => "2", "c" => "3", _ => "4" };
+    for (k, (owner, v)) in ["a", "b", "c", "{a}x"].iter().zip(get_from_owners(&node, &bytes(&["a", "b", "c", "{a}x"])))
+    {
+        let want = match *k {
+            "a" => "1",
+            "b" => "2",
+            "c" => "3",
+            _ => "4",
+        };
         assert_eq!(v, Value::bulk(want), "{k} on its owner {owner}");
     }
     assert_eq!(

@@ -52,7 +52,6 @@
 //! sets its length. A mismatch reports the command, both replies, the commands just
 //! before it, and the seed.
 
-mod support;
 #[path = "differential/compare.rs"]
 mod compare;
 #[path = "differential/connection.rs"]
@@ -63,6 +62,7 @@ mod data_types;
 mod more_types;
 #[path = "differential/sessions.rs"]
 mod sessions;
+mod support;
 #[path = "differential/workload.rs"]
 mod workload;
 
@@ -189,7 +189,8 @@ fn random_commands_answer_as_one_redis_server() {
     assert_eq!(hz, Value::ok(), "CONFIG SET hz on every node through slotway");
     let seed = seed();
     // Two RESP2 clients and one RESP3 client on the same data.
-    let mut pairs: Vec<Pair> = [false, false, true].iter().map(|&r3| Pair::open(&proxy.addr, &redis.addr, r3)).collect();
+    let mut pairs: Vec<Pair> =
+        [false, false, true].iter().map(|&r3| Pair::open(&proxy.addr, &redis.addr, r3)).collect();
     run(&mut pairs, (&proxy.addr, &redis.addr), seed, steps());
 }
 

@@ -48,7 +48,14 @@ fn multi_key_commands_split_across_primaries_and_keep_pipeline_order() {
         (
             vec!["MGET", k[5], miss1, k[0], k[2], k[1], miss2, k[4], k[3], k[11]],
             Value::Array(vec![
-                bulk(&v[5]), Value::Nil, bulk(&v[0]), bulk(&v[2]), bulk(&v[1]), Value::Nil, bulk(&v[4]), bulk(&v[3]),
+                bulk(&v[5]),
+                Value::Nil,
+                bulk(&v[0]),
+                bulk(&v[2]),
+                bulk(&v[1]),
+                Value::Nil,
+                bulk(&v[4]),
+                bulk(&v[3]),
                 bulk(&v[11]),
             ]),
         ),
@@ -63,7 +70,14 @@ fn multi_key_commands_split_across_primaries_and_keep_pipeline_order() {
         (
             vec!["MGET", k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8]],
             Value::Array(vec![
-                Value::Nil, Value::Nil, Value::Nil, Value::Nil, Value::Nil, bulk(&v[5]), Value::Nil, Value::Nil,
+                Value::Nil,
+                Value::Nil,
+                Value::Nil,
+                Value::Nil,
+                Value::Nil,
+                bulk(&v[5]),
+                Value::Nil,
+                Value::Nil,
                 bulk(&v[8]),
             ]),
         ),
@@ -109,7 +123,10 @@ fn multi_key_commands_split_across_primaries_and_keep_pipeline_order() {
     assert_eq!(client.cmd(&["MSETNX", tagged[0], "x", tagged[2], "3"]), Value::Int(0));
     let owner = &owners_of(&seed, &[tagged[0].to_string()])[0];
     let mut node = connect(owner);
-    assert_eq!(node.cmd(&["MGET", tagged[0], tagged[1], tagged[2]]), Value::Array(vec![bulk("1"), bulk("2"), Value::Nil]));
+    assert_eq!(
+        node.cmd(&["MGET", tagged[0], tagged[1], tagged[2]]),
+        Value::Array(vec![bulk("1"), bulk("2"), Value::Nil])
+    );
 }
 
 #[test]

@@ -82,7 +82,8 @@ fn info_everything_has_every_redis_section_and_field_in_redis_format() {
             .collect();
         assert!(missing.is_empty(), "# {name} lacks {missing:?}");
         // Redis's fields come first, in Redis's order (slotway's own after them).
-        let order: Vec<&str> = mine.iter().map(|(k, _)| k.as_str()).filter(|k| fields.iter().any(|(r, _)| r == k)).collect();
+        let order: Vec<&str> =
+            mine.iter().map(|(k, _)| k.as_str()).filter(|k| fields.iter().any(|(r, _)| r == k)).collect();
         let redis_order: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).filter(|k| order.contains(k)).collect();
         assert_eq!(order, redis_order, "# {name}");
     }
@@ -97,7 +98,8 @@ fn info_everything_has_every_redis_section_and_field_in_redis_format() {
     // it shows (a test process may not have used a tick yet), bounded.
     let used_cpu = |c: &mut support::RawConn| {
         let info = sections(&c.cmd(&["INFO", "cpu"]).text().unwrap());
-        let field = |n: &str| info.iter().flat_map(|(_, f)| f).find(|(k, _)| k == n).map(|(_, v)| v.parse::<f64>().unwrap());
+        let field =
+            |n: &str| info.iter().flat_map(|(_, f)| f).find(|(k, _)| k == n).map(|(_, v)| v.parse::<f64>().unwrap());
         field("used_cpu_user").unwrap() + field("used_cpu_sys").unwrap()
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -141,7 +141,10 @@ fn a_node_that_stops_answering_fails_its_requests_after_the_reply_timeout() {
     let started = Instant::now();
     let reply = c.cmd(&["GET", key]);
     let waited = started.elapsed();
-    assert_eq!(reply, Value::Error(format!("ERR node {stopped} did not reply in time; the command may or may not have run")));
+    assert_eq!(
+        reply,
+        Value::Error(format!("ERR node {stopped} did not reply in time; the command may or may not have run"))
+    );
     assert!(waited >= Duration::from_millis(650), "failed after {waited:?}, before the 700 ms reply timeout");
     assert!(waited < Duration::from_millis(1_900), "failed after {waited:?}: the reply timeout is 700 ms");
     // The other shards never noticed.

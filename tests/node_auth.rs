@@ -120,7 +120,9 @@ fn every_connection_logs_in_to_an_acl_user_cluster() {
     let want = b"%1\r\n$1\r\nf\r\n$1\r\nv\r\n";
     while !got.ends_with(want) {
         let mut chunk = [0u8; 4096];
-        let n = resp3.read(&mut chunk).unwrap_or_else(|e| panic!("RESP3 HGETALL: {e}; got {:?}", String::from_utf8_lossy(&got)));
+        let n = resp3
+            .read(&mut chunk)
+            .unwrap_or_else(|e| panic!("RESP3 HGETALL: {e}; got {:?}", String::from_utf8_lossy(&got)));
         assert!(n > 0, "slotway closed the RESP3 connection: {:?}", String::from_utf8_lossy(&got));
         got.extend_from_slice(&chunk[..n]);
     }

@@ -119,11 +119,8 @@ fn keys_on(cluster: &TestCluster, node: &str, prefix: &str, count: usize) -> Vec
         .filter(|n| n.is_primary())
         .flat_map(|n| n.slots.iter().flat_map(|&(a, b)| a..=b).map(move |s| (s, n.addr.clone())).collect::<Vec<_>>())
         .collect();
-    let keys: Vec<String> = (0..)
-        .map(|i| format!("{prefix}{i}"))
-        .filter(|k| owners[&keyslot(&seed, k)] == node)
-        .take(count)
-        .collect();
+    let keys: Vec<String> =
+        (0..).map(|i| format!("{prefix}{i}")).filter(|k| owners[&keyslot(&seed, k)] == node).take(count).collect();
     keys
 }
 
@@ -340,10 +337,7 @@ fn resp3_pushes_and_commands_on_one_connection() {
     assert_eq!(show(&conn.cmd(&["GET", "present"])), "$1\r\nv\r\n");
     assert_eq!(show(&conn.cmd(&["PING"])), "+PONG\r\n");
 
-    assert_eq!(
-        show(&conn.cmd(&["PSUBSCRIBE", "c*"])),
-        show(b">3\r\n$10\r\npsubscribe\r\n$2\r\nc*\r\n:2\r\n")
-    );
+    assert_eq!(show(&conn.cmd(&["PSUBSCRIBE", "c*"])), show(b">3\r\n$10\r\npsubscribe\r\n$2\r\nc*\r\n:2\r\n"));
     publisher.cmd(&["PUBLISH", "ch", "again"]);
     assert_eq!(show(&conn.frame()), show(b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nagain\r\n"));
     assert_eq!(show(&conn.frame()), show(b">4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$5\r\nagain\r\n"));
@@ -383,7 +377,8 @@ fn many_subscribers_share_node_connections() {
         assert_eq!(conn.read_reply(), message(&format!("own-{i}"), &format!("to {i}")), "subscriber own-{i}");
     }
 
-    let per_node: Vec<(String, usize)> = cluster.addrs().into_iter().map(|a| (a.clone(), subscription_conns(&a))).collect();
+    let per_node: Vec<(String, usize)> =
+        cluster.addrs().into_iter().map(|a| (a.clone(), subscription_conns(&a))).collect();
     let total: usize = per_node.iter().map(|(_, n)| n).sum();
     eprintln!("subscription connections on the nodes for {} subscribers: {total} ({per_node:?})", 2 * N);
     assert!(total >= 1, "someone must carry the subscriptions: {per_node:?}");
@@ -404,11 +399,8 @@ fn subscriptions_survive_failover() {
     assert_eq!(sub.next(wait), arr(&["subscribe", "fo-news"], Some(1)));
 
     // The node carrying slotway's channel subscription ...
-    let holders: Vec<String> = cluster
-        .addrs()
-        .into_iter()
-        .filter(|a| client_list(a).iter().any(|c| sub_counts(c).0 > 0))
-        .collect();
+    let holders: Vec<String> =
+        cluster.addrs().into_iter().filter(|a| client_list(a).iter().any(|c| sub_counts(c).0 > 0)).collect();
     assert_eq!(holders.len(), 1, "one node should carry the channel subscription: {holders:?}");
     let victim = holders[0].clone();
     assert!(cluster.primaries().contains(&victim), "subscriptions live on primaries");
@@ -422,7 +414,8 @@ fn subscriptions_survive_failover() {
     let shard_slot = keyslot(&seed, &shard_channel);
     sub.send(&["SSUBSCRIBE", &shard_channel]);
     assert_eq!(sub.next(wait), arr(&["ssubscribe", &shard_channel], Some(1)));
-    let victim_subs: Vec<_> = client_list(&victim).iter().map(sub_counts).filter(|&(s, p, ss)| s + p + ss > 0).collect();
+    let victim_subs: Vec<_> =
+        client_list(&victim).iter().map(sub_counts).filter(|&(s, p, ss)| s + p + ss > 0).collect();
     assert_eq!(victim_subs, vec![(1, 0, 1)], "slotway's subscription connection on {victim}");
 
     let mut publisher = connect(&proxy.addr);
@@ -715,7 +708,9 @@ fn keyspace_notifications_from_the_whole_cluster() {
 
 fn bulks(v: &Value) -> Vec<String> {
     match v {
-        Value::Array(items) => items.iter().map(|i| i.text().unwrap_or_else(|| panic!("not a string: {i:?}"))).collect(),
+        Value::Array(items) => {
+            items.iter().map(|i| i.text().unwrap_or_else(|| panic!("not a string: {i:?}"))).collect()
+        }
         other => panic!("expected an array, got {other:?}"),
     }
 }

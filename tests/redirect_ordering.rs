@@ -35,7 +35,8 @@ fn a_get_pipelined_after_a_set_sees_it_while_the_slot_moves() {
     let dst = primaries.iter().find(|p| **p != src).unwrap().clone();
     let third = primaries.iter().find(|p| **p != src && **p != dst).unwrap().clone();
     // A second slot, owned by the third primary, whose MOVED will make slotway refresh.
-    let trigger = (0..).map(|i| format!("{{trigger{i}}}")).find(|k| owners[keyslot(&src, k) as usize] == third).unwrap();
+    let trigger =
+        (0..).map(|i| format!("{{trigger{i}}}")).find(|k| owners[keyslot(&src, k) as usize] == third).unwrap();
     let trigger_slot = keyslot(&src, &trigger);
 
     let mut client = connect(&proxy.addr);

@@ -7,8 +7,8 @@
 mod support;
 
 use support::{
-    Cmd, RawConn, TestCluster, Value, cmd, connect, finish_migration, migrate_keys, pipeline, slot_and_nodes, slot_owners,
-    start_migration, start_slotway_with, tagged_keys,
+    Cmd, RawConn, TestCluster, Value, cmd, connect, finish_migration, migrate_keys, pipeline, slot_and_nodes,
+    slot_owners, start_migration, start_slotway_with, tagged_keys,
 };
 
 /// slotway that only refreshes its topology when a redirect or failure asks it to.

@@ -79,7 +79,9 @@ fn replica_of(cluster: &TestCluster, primary: &str) -> String {
     cluster
         .replicas()
         .into_iter()
-        .find(|r| cluster.redis_cli(r, &["CLUSTER", "NODES"]).lines().any(|l| l.contains("myself") && l.contains(&primary_id)))
+        .find(|r| {
+            cluster.redis_cli(r, &["CLUSTER", "NODES"]).lines().any(|l| l.contains("myself") && l.contains(&primary_id))
+        })
         .unwrap_or_else(|| panic!("no replica of {primary}"))
 }
 
@@ -137,7 +139,11 @@ fn a_replica_behind_its_primary_is_skipped_until_it_catches_up() {
     let mut fresh = connect(&proxy.addr);
     let started = Instant::now();
     assert_eq!(fresh.cmd(&["GET", key]), Value::bulk("v2"));
-    assert!(started.elapsed() < Duration::from_secs(2), "the read waited {:?}: it went to the stopped replica", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the read waited {:?}: it went to the stopped replica",
+        started.elapsed()
+    );
 
     // Resumed, the replica catches up and serves reads again.
     drop(resume);

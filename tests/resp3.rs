@@ -36,10 +36,14 @@ fn resp3_replies_are_the_nodes_own_bytes_and_hello_2_switches_back() {
     for r in pipeline(&proxy.addr, &setup) {
         assert!(matches!(r, Value::Int(_) | Value::Simple(_)), "{r:?}");
     }
-    let keys: Vec<String> = ["r3:hash", "r3:missing", "r3:set", "r3:zset", "r3:counter", "r3:list"].map(String::from).into();
+    let keys: Vec<String> =
+        ["r3:hash", "r3:missing", "r3:set", "r3:zset", "r3:counter", "r3:list"].map(String::from).into();
     let owners = owners_of(&seed, &keys);
     let owner = |key: &str| owners[keys.iter().position(|k| k == key).unwrap()].clone();
-    assert!(owners.iter().collect::<std::collections::HashSet<_>>().len() >= 2, "keys on several primaries: {owners:?}");
+    assert!(
+        owners.iter().collect::<std::collections::HashSet<_>>().len() >= 2,
+        "keys on several primaries: {owners:?}"
+    );
 
     // HELLO 3: a map with proto 3, shaped like a node's.
     let mut p = RawBytesConn::connect(&proxy.addr);

@@ -9,7 +9,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::{
-    Cmd, TestCluster, Value, cmd, connect, get_from_owners, keyslots, pipeline, slot_owners, start_slotway, start_slotway_with,
+    Cmd, TestCluster, Value, cmd, connect, get_from_owners, keyslots, pipeline, slot_owners, start_slotway,
+    start_slotway_with,
 };
 
 /// A reproducible RNG: the seed is printed, and `SLOTWAY_TEST_SEED` replays it.
@@ -39,8 +40,25 @@ fn hash_slots_agree_with_the_cluster() {
     let mut rng = seeded_rng("hash_slots_agree_with_the_cluster");
 
     let fixed = [
-        "a{b}c", "{}x", "{{x}}", "{", "}", "{}", "}{", "x{}{y}", "{a}{b}", "", "foo{bar", "foo}bar{", "{user1000}.following",
-        "foo{{bar}}zap", "{\r\n}", "a{\0}b", "{}{}", "{{}}", "x{y}z{w}",
+        "a{b}c",
+        "{}x",
+        "{{x}}",
+        "{",
+        "}",
+        "{}",
+        "}{",
+        "x{}{y}",
+        "{a}{b}",
+        "",
+        "foo{bar",
+        "foo}bar{",
+        "{user1000}.following",
+        "foo{{bar}}zap",
+        "{\r\n}",
+        "a{\0}b",
+        "{}{}",
+        "{{}}",
+        "x{y}z{w}",
     ];
     let mut keys: Vec<Vec<u8>> = fixed.iter().map(|k| k.as_bytes().to_vec()).collect();
     // Keys with a tag somewhere in the middle, around random bytes.
@@ -200,7 +218,8 @@ fn keys_written_through_slotway_live_on_the_primary_that_owns_their_slot() {
     let proxy = start_slotway(cluster.addrs());
     let mut rng = seeded_rng("keys_written_through_slotway_live_on_the_owner");
 
-    let keys: Vec<Vec<u8>> = (0..10_000).map(|i| format!("owner-test:{i}:{}", rng.random::<u32>()).into_bytes()).collect();
+    let keys: Vec<Vec<u8>> =
+        (0..10_000).map(|i| format!("owner-test:{i}:{}", rng.random::<u32>()).into_bytes()).collect();
     let values: Vec<Vec<u8>> = keys.iter().map(|k| [&b"value-of-"[..], k].concat()).collect();
     let sets: Vec<Cmd> = keys.iter().zip(&values).map(|(k, v)| cmd([&b"SET"[..], k, v])).collect();
     let replies = pipeline(&proxy.addr, &sets);
@@ -302,9 +321,8 @@ fn concurrent_pipelining_clients_each_get_their_own_replies_in_order() {
     }
 
     // The final values, read directly from the owners, match what each client did.
-    let keys: Vec<Vec<u8>> = (0..CLIENTS)
-        .flat_map(|t| (0..COUNTERS).map(move |j| format!("client:{t}:counter:{j}").into_bytes()))
-        .collect();
+    let keys: Vec<Vec<u8>> =
+        (0..CLIENTS).flat_map(|t| (0..COUNTERS).map(move |j| format!("client:{t}:counter:{j}").into_bytes())).collect();
     let stored = get_from_owners(&cluster.seed(), &keys);
     let used: HashSet<&String> = stored.iter().map(|(owner, _)| owner).collect();
     assert_eq!(used.len(), cluster.primaries().len(), "counters should spread over every primary");

@@ -21,7 +21,11 @@ fn load_keys(cluster: &TestCluster, n: usize) -> HashSet<Vec<u8>> {
     let mut all = HashSet::with_capacity(n);
     for i in 0..n {
         let key = format!("key:{i}");
-        per_node.entry(&owners[hash_slot(key.as_bytes()) as usize]).or_default().push(cmd(["SET", &key, &i.to_string()]));
+        per_node.entry(&owners[hash_slot(key.as_bytes()) as usize]).or_default().push(cmd([
+            "SET",
+            &key,
+            &i.to_string(),
+        ]));
         all.insert(key.into_bytes());
     }
     let writers: Vec<_> = per_node
@@ -30,7 +34,11 @@ fn load_keys(cluster: &TestCluster, n: usize) -> HashSet<Vec<u8>> {
             let node = node.to_string();
             std::thread::spawn(move || {
                 let replies = pipeline(&node, &cmds);
-                assert!(replies.iter().all(|r| *r == Value::ok()), "SETs on {node}: {:?}", replies.iter().find(|r| **r != Value::ok()));
+                assert!(
+                    replies.iter().all(|r| *r == Value::ok()),
+                    "SETs on {node}: {:?}",
+                    replies.iter().find(|r| **r != Value::ok())
+                );
             })
         })
         .collect();
@@ -157,10 +165,8 @@ fn scan_returns_every_key_while_a_slot_moves_midway() {
         })
         .find(|(_, s)| owners[*s as usize] == src)
         .expect("a key on the last primary");
-    let moving: Vec<Vec<u8>> = array(&connect(&src).cmd(&["CLUSTER", "GETKEYSINSLOT", &slot.to_string(), "1000"]))
-        .iter()
-        .map(bulk)
-        .collect();
+    let moving: Vec<Vec<u8>> =
+        array(&connect(&src).cmd(&["CLUSTER", "GETKEYSINSLOT", &slot.to_string(), "1000"])).iter().map(bulk).collect();
     assert!(moving.contains(&moving_key.as_bytes().to_vec()));
 
     let mut conn = connect(&proxy.addr);
@@ -172,10 +178,7 @@ fn scan_returns_every_key_while_a_slot_moves_midway() {
         assert_ne!(next, "0", "the scan ended before reaching half of the keys");
         cursor = next;
     }
-    assert!(
-        moving.iter().all(|k| !seen.contains(k)),
-        "the moving slot's keys must not have been scanned yet"
-    );
+    assert!(moving.iter().all(|k| !seen.contains(k)), "the moving slot's keys must not have been scanned yet");
 
     // CLUSTER SETSLOT IMPORTING/MIGRATING, MIGRATE the keys, SETSLOT NODE everywhere.
     let s = slot.to_string();
@@ -285,7 +288,9 @@ fn hscan_sscan_zscan_route_by_key_and_match_the_node() {
     }
 
     // A missing key, and a bad cursor: the node's answers.
-    for args in [&["HSCAN", "coll:none", "0"][..], &["SSCAN", "coll:none", "x"], &["ZSCAN", "coll:none", "0", "COUNT", "0"]] {
+    for args in
+        [&["HSCAN", "coll:none", "0"][..], &["SSCAN", "coll:none", "x"], &["ZSCAN", "coll:none", "0", "COUNT", "0"]]
+    {
         let owner = &support::owners_of(&seed, &[args[1].to_string()])[0];
         assert_eq!(via_slotway.cmd(args), connect(owner).cmd(args), "{args:?}");
     }

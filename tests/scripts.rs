@@ -38,7 +38,12 @@ fn eval_evalsha_and_the_script_cache_across_primaries() {
     }
 
     // No keys: any primary runs it, with the node's answer.
-    for script in ["return 42", "return {1, 'two', {3}}", "return redis.status_reply('FINE')", "return redis.error_reply('MYERR oops')"] {
+    for script in [
+        "return 42",
+        "return {1, 'two', {3}}",
+        "return redis.status_reply('FINE')",
+        "return redis.error_reply('MYERR oops')",
+    ] {
         assert_eq!(client.cmd(&["EVAL", script, "0"]), connect(&seed).cmd(&["EVAL", script, "0"]), "EVAL {script:?} 0");
     }
 
@@ -46,7 +51,11 @@ fn eval_evalsha_and_the_script_cache_across_primaries() {
     let sha = text(&client.cmd(&["SCRIPT", "LOAD", SET_AND_GET]));
     assert_eq!(sha.len(), 40, "a SHA1: {sha}");
     for p in &primaries {
-        assert_eq!(connect(p).cmd(&["SCRIPT", "EXISTS", &sha]), Value::Array(vec![Value::Int(1)]), "SCRIPT EXISTS on {p}");
+        assert_eq!(
+            connect(p).cmd(&["SCRIPT", "EXISTS", &sha]),
+            Value::Array(vec![Value::Int(1)]),
+            "SCRIPT EXISTS on {p}"
+        );
     }
     // EVALSHA for a key on each primary.
     let keys = spread_keys(&cluster, "sha:", 1);
@@ -60,11 +69,23 @@ fn eval_evalsha_and_the_script_cache_across_primaries() {
     let (key, flushed) = &keys[0];
     assert_eq!(connect(flushed).cmd(&["SCRIPT", "FLUSH"]), Value::ok());
     assert_eq!(connect(flushed).cmd(&["SCRIPT", "EXISTS", &sha]), Value::Array(vec![Value::Int(0)]));
-    assert_eq!(client.cmd(&["SCRIPT", "EXISTS", &sha]), Value::Array(vec![Value::Int(1)]), "merged: 1 if on any primary");
+    assert_eq!(
+        client.cmd(&["SCRIPT", "EXISTS", &sha]),
+        Value::Array(vec![Value::Int(1)]),
+        "merged: 1 if on any primary"
+    );
     // EVALSHA for a key there still works: slotway loads the script again and resends.
-    assert_eq!(client.cmd(&["EVALSHA", &sha, "1", key, "v2"]), Value::bulk("v2"), "EVALSHA after SCRIPT FLUSH on {flushed}");
+    assert_eq!(
+        client.cmd(&["EVALSHA", &sha, "1", key, "v2"]),
+        Value::bulk("v2"),
+        "EVALSHA after SCRIPT FLUSH on {flushed}"
+    );
     assert_eq!(connect(flushed).cmd(&["GET", key]), Value::bulk("v2"));
-    assert_eq!(connect(flushed).cmd(&["SCRIPT", "EXISTS", &sha]), Value::Array(vec![Value::Int(1)]), "healed on {flushed}");
+    assert_eq!(
+        connect(flushed).cmd(&["SCRIPT", "EXISTS", &sha]),
+        Value::Array(vec![Value::Int(1)]),
+        "healed on {flushed}"
+    );
     assert_eq!(client.cmd(&["SCRIPT", "EXISTS", &sha]), Value::Array(vec![Value::Int(1)]));
     // Uppercase SHA, as Redis accepts it.
     assert_eq!(client.cmd(&["EVALSHA", &sha.to_uppercase(), "1", key, "v3"]), Value::bulk("v3"));
@@ -106,7 +127,11 @@ fn eval_evalsha_and_the_script_cache_across_primaries() {
     assert_eq!(client.cmd(&["EVALSHA", &sha, "1", key, "v4"]), Value::bulk("v4"));
     assert_eq!(client.cmd(&["SCRIPT", "FLUSH"]), Value::ok());
     for p in &primaries {
-        assert_eq!(connect(p).cmd(&["SCRIPT", "EXISTS", &sha]), Value::Array(vec![Value::Int(0)]), "after SCRIPT FLUSH on {p}");
+        assert_eq!(
+            connect(p).cmd(&["SCRIPT", "EXISTS", &sha]),
+            Value::Array(vec![Value::Int(0)]),
+            "after SCRIPT FLUSH on {p}"
+        );
     }
     for (key, owner) in &keys {
         let reply = client.cmd(&["EVALSHA", &sha, "1", key, "v5"]);
@@ -125,7 +150,8 @@ fn only_scripts_that_ran_are_loaded_again() {
     let proxy = start_slotway(cluster.addrs());
     let redis = Standalone::start();
     let sha = |body: &str| sha1_smol::Sha1::from(body).digest().to_string();
-    let (discarded, aborted, refused, ran) = ("return 'discarded'", "return 'aborted'", "return 'refused'", "return 'ran'");
+    let (discarded, aborted, refused, ran) =
+        ("return 'discarded'", "return 'aborted'", "return 'refused'", "return 'ran'");
     let turned_down = "return 'turned down'";
     let script: Vec<Vec<String>> = [
         vec!["MULTI"],
@@ -149,8 +175,19 @@ fn only_scripts_that_ran_are_loaded_again() {
     ]
     .into_iter()
     .map(|c| c.into_iter().map(String::from).collect())
-    .chain([discarded, aborted, refused, turned_down, ran].map(|body| vec!["EVALSHA".into(), sha(body), "1".into(), "{s}k".into()]))
-    .chain([vec!["SCRIPT".into(), "EXISTS".into(), sha(discarded), sha(aborted), sha(refused), sha(turned_down), sha(ran)]])
+    .chain(
+        [discarded, aborted, refused, turned_down, ran]
+            .map(|body| vec!["EVALSHA".into(), sha(body), "1".into(), "{s}k".into()]),
+    )
+    .chain([vec![
+        "SCRIPT".into(),
+        "EXISTS".into(),
+        sha(discarded),
+        sha(aborted),
+        sha(refused),
+        sha(turned_down),
+        sha(ran),
+    ]])
     .collect();
     let (mut p, mut r) = (connect(&proxy.addr), connect(&redis.addr));
     for c in &script {

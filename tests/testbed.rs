@@ -13,8 +13,7 @@ use support::{TestCluster, Value, connect, parse_reply};
 /// A PID counts as gone once it is no longer a redis-server: a zombie (when nothing
 /// reaps it) has an empty cmdline, and a reused PID names another program.
 fn is_redis(pid: u32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|c| c.windows(12).any(|w| w == b"redis-server"))
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.windows(12).any(|w| w == b"redis-server"))
 }
 
 #[test]
@@ -27,11 +26,7 @@ fn testbed_starts_a_settled_cluster_and_stops_every_node() {
 
     for addr in &addrs {
         let info = cluster.redis_cli(addr, &["CLUSTER", "INFO"]);
-        for line in [
-            "cluster_state:ok",
-            "cluster_slots_ok:16384",
-            "cluster_known_nodes:6",
-        ] {
+        for line in ["cluster_state:ok", "cluster_slots_ok:16384", "cluster_known_nodes:6"] {
             assert!(info.contains(line), "{addr} lacks {line}:\n{info}");
         }
     }
@@ -51,14 +46,9 @@ fn testbed_starts_a_settled_cluster_and_stops_every_node() {
 
     // node_for_slot agrees with the nodes themselves: the owner accepts, others redirect.
     let mut seed = connect(&cluster.seed());
-    let Value::Int(slot) = seed.cmd(&["CLUSTER", "KEYSLOT", "testbed-key"]) else {
-        panic!("KEYSLOT")
-    };
+    let Value::Int(slot) = seed.cmd(&["CLUSTER", "KEYSLOT", "testbed-key"]) else { panic!("KEYSLOT") };
     let owner = cluster.node_for_slot(slot as u16);
-    assert_eq!(
-        connect(&owner).cmd(&["SET", "testbed-key", "v"]),
-        Value::ok()
-    );
+    assert_eq!(connect(&owner).cmd(&["SET", "testbed-key", "v"]), Value::ok());
     let other = primaries.iter().find(|p| **p != owner).unwrap();
     let moved = connect(other).cmd(&["GET", "testbed-key"]);
     assert_eq!(moved, Value::Error(format!("MOVED {slot} {owner}")));
@@ -70,10 +60,7 @@ fn testbed_starts_a_settled_cluster_and_stops_every_node() {
     let dir = cluster.dir().to_path_buf();
     drop(cluster);
     let alive: Vec<u32> = pids.into_iter().filter(|&p| is_redis(p)).collect();
-    assert!(
-        alive.is_empty(),
-        "nodes still running after drop: {alive:?}"
-    );
+    assert!(alive.is_empty(), "nodes still running after drop: {alive:?}");
     assert!(!dir.exists(), "temp dir {dir:?} left behind");
 }
 
@@ -133,10 +120,7 @@ fn testbed_refuses_a_port_in_use() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(&format!("port {port} is in use")),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("port {port} is in use")), "{stderr}");
 }
 
 #[test]
@@ -152,10 +136,7 @@ fn raw_reader_parses_every_resp2_type_and_nesting() {
         Value::Array(vec![Value::Array(vec![]), Value::Nil]),
     ]);
     assert_eq!(got, want);
-    assert!(
-        parse_reply(&mut &b"$5\r\nab"[..]).is_err(),
-        "a truncated reply is an error"
-    );
+    assert!(parse_reply(&mut &b"$5\r\nab"[..]).is_err(), "a truncated reply is an error");
 }
 
 fn compose() -> Yaml {
@@ -169,11 +150,7 @@ fn compose() -> Yaml {
 fn command_text(service: &Yaml) -> String {
     match &service["command"] {
         Yaml::String(s) => s.clone(),
-        Yaml::Sequence(items) => items
-            .iter()
-            .map(|i| i.as_str().unwrap())
-            .collect::<Vec<_>>()
-            .join(" "),
+        Yaml::Sequence(items) => items.iter().map(|i| i.as_str().unwrap()).collect::<Vec<_>>().join(" "),
         other => panic!("unexpected command {other:?}"),
     }
 }
@@ -183,62 +160,29 @@ fn compose_file_describes_six_nodes_the_create_job_and_slotway() {
     let doc = compose();
     let services = &doc["services"];
     let create = command_text(&services["cluster-create"]);
-    assert!(
-        create.contains("--cluster create") && create.contains("--cluster-replicas 1"),
-        "{create}"
-    );
-    assert!(
-        create.contains("--cluster-yes"),
-        "create must not wait for a prompt: {create}"
-    );
+    assert!(create.contains("--cluster create") && create.contains("--cluster-replicas 1"), "{create}");
+    assert!(create.contains("--cluster-yes"), "create must not wait for a prompt: {create}");
 
     let slotway = &services["slotway"];
     let slotway_cmd = command_text(slotway);
-    assert!(
-        slotway_cmd.contains("--listen 0.0.0.0:6380"),
-        "{slotway_cmd}"
-    );
-    assert!(
-        slotway["ports"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .any(|p| p.as_str() == Some("6380:6380"))
-    );
+    assert!(slotway_cmd.contains("--listen 0.0.0.0:6380"), "{slotway_cmd}");
+    assert!(slotway["ports"].as_sequence().unwrap().iter().any(|p| p.as_str() == Some("6380:6380")));
     assert_eq!(slotway["build"]["dockerfile"].as_str(), Some("Dockerfile"));
 
     for i in 0..6 {
         let name = format!("redis-node-{i}");
         let node = &services[name.as_str()];
         let port = format!("700{i}");
-        assert!(
-            node["image"].as_str().unwrap().starts_with("redis:7"),
-            "{name}"
-        );
+        assert!(node["image"].as_str().unwrap().starts_with("redis:7"), "{name}");
         let cmd = command_text(node);
         assert!(cmd.contains("--cluster-enabled yes"), "{name}: {cmd}");
-        assert_eq!(
-            node["environment"]["NODE_PORT"].as_str(),
-            Some(port.as_str()),
-            "{name}"
-        );
+        assert_eq!(node["environment"]["NODE_PORT"].as_str(), Some(port.as_str()), "{name}");
         // The IP the node announces is the one it has, and the one the create job uses.
-        let ip = node["networks"]["cluster"]["ipv4_address"]
-            .as_str()
-            .unwrap();
+        let ip = node["networks"]["cluster"]["ipv4_address"].as_str().unwrap();
         assert_eq!(node["environment"]["NODE_IP"].as_str(), Some(ip), "{name}");
-        assert!(
-            create.contains(&format!("{ip}:{port}")),
-            "create job misses {name}: {create}"
-        );
-        assert!(
-            !services["cluster-create"]["depends_on"][name.as_str()].is_null(),
-            "create must wait for {name}"
-        );
-        assert!(
-            slotway_cmd.contains(&format!("--cluster {name}:{port}")),
-            "slotway seeds miss {name}"
-        );
+        assert!(create.contains(&format!("{ip}:{port}")), "create job misses {name}: {create}");
+        assert!(!services["cluster-create"]["depends_on"][name.as_str()].is_null(), "create must wait for {name}");
+        assert!(slotway_cmd.contains(&format!("--cluster {name}:{port}")), "slotway seeds miss {name}");
     }
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -255,13 +199,6 @@ fn slotway_handle_listens_until_dropped() {
     let addr = proxy.addr.clone();
     let started = std::time::Instant::now();
     drop(proxy);
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
-        "shutdown took {:?}",
-        started.elapsed()
-    );
-    assert!(
-        std::net::TcpStream::connect(&addr).is_err(),
-        "listener still open after drop"
-    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "shutdown took {:?}", started.elapsed());
+    assert!(std::net::TcpStream::connect(&addr).is_err(), "listener still open after drop");
 }

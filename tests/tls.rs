@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use slotway::cluster::slot::hash_slot;
 use slotway::config::TlsAuthClients;
 use support::{
-    Certs, RawConn, SlotwayHandle, TestCluster, Value, connect, encode, parse_cluster_nodes, start_error, start_slotway_tls, tls_client, tls_connect,
-    try_connect,
+    Certs, RawConn, SlotwayHandle, TestCluster, Value, connect, encode, parse_cluster_nodes, start_error,
+    start_slotway_tls, tls_client, tls_connect, try_connect,
 };
 
 /// slotway in front of a TLS cluster: TLS to the nodes (showing `client.crt`, as
@@ -169,8 +169,15 @@ fn client_certificates_are_checked() {
     let (other_cert, other_key) = (certs.file("other-client.crt"), certs.file("other-client.key"));
 
     assert!(refused(tls_connect(&addr, &ca, None)), "a client without a certificate is refused");
-    assert!(refused(tls_connect(&addr, &ca, Some((&other_cert, &other_key)))), "a certificate from another CA is refused");
-    assert_eq!(tls_client(&addr, &certs).cmd(&["PING"]), Value::Simple("PONG".into()), "the CA's client certificate works");
+    assert!(
+        refused(tls_connect(&addr, &ca, Some((&other_cert, &other_key)))),
+        "a certificate from another CA is refused"
+    );
+    assert_eq!(
+        tls_client(&addr, &certs).cmd(&["PING"]),
+        Value::Simple("PONG".into()),
+        "the CA's client certificate works"
+    );
 
     // Plain RESP on the TLS port: dropped at once (a TLS alert, then EOF), not left hanging.
     let started = Instant::now();

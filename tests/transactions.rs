@@ -133,12 +133,7 @@ fn a_same_slot_transaction_queues_every_command_and_exec_returns_every_reply() {
     let replies = run(&mut client, &[&["MULTI"], &["PING"], &["ECHO", "x"], &["EXEC"]]);
     assert_eq!(
         replies,
-        vec![
-            Value::ok(),
-            queued(),
-            queued(),
-            Value::Array(vec![Value::Simple("PONG".into()), bulk("x")])
-        ]
+        vec![Value::ok(), queued(), queued(), Value::Array(vec![Value::Simple("PONG".into()), bulk("x")])]
     );
 }
 
@@ -168,10 +163,7 @@ fn a_cross_slot_transaction_is_refused_aborted_and_writes_nothing() {
 
     // A keyless command first does not fix the slot; a multi-key command spanning
     // slots is refused by itself.
-    let replies = run(
-        &mut client,
-        &[&["MULTI"], &["PING"], &["SET", b, "1"], &["MSET", a, "x", b, "y"], &["EXEC"]],
-    );
+    let replies = run(&mut client, &[&["MULTI"], &["PING"], &["SET", b, "1"], &["MSET", a, "x", b, "y"], &["EXEC"]]);
     assert_eq!(replies, vec![Value::ok(), queued(), queued(), err(CROSSSLOT), err(EXECABORT)]);
 
     // Pipelined in one write: same replies.
@@ -403,7 +395,8 @@ fn transactions_interleaved_with_another_clients_big_pipeline_stay_whole_and_in_
             let mut i: i64 = 0;
             // At least 50 transactions, and keep going while the pipeline runs.
             while i < 50 || !done.load(Ordering::SeqCst) {
-                let script: &[&[&str]] = &[&["MULTI"], &["INCR", &a], &["INCRBY", &b, "2"], &["INCR", &a], &["GET", &b]];
+                let script: &[&[&str]] =
+                    &[&["MULTI"], &["INCR", &a], &["INCRBY", &b, "2"], &["INCR", &a], &["GET", &b]];
                 // Three ways in turn: one request at a time, all in one write, and
                 // under WATCH (on a connection of its own).
                 let mut replies = match i % 3 {

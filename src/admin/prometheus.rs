@@ -152,7 +152,8 @@ fn node_families(enc: &mut DescriptorEncoder, s: &ClusterStatus) -> Result<(), s
         MetricType::Gauge,
     )?;
     for n in &s.nodes {
-        ConstGauge::new(i64::from(n.up)).encode(family.encode_family(&[("addr", n.addr.as_str()), ("role", n.role)])?)?;
+        ConstGauge::new(i64::from(n.up))
+            .encode(family.encode_family(&[("addr", n.addr.as_str()), ("role", n.role)])?)?;
     }
     let mut family = enc.encode_descriptor(
         "slotway_node_connections",

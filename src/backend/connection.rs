@@ -20,9 +20,9 @@ use tokio::time::{Instant, sleep, sleep_until};
 use tracing::{debug, warn};
 
 use crate::error::CommandError;
-use crate::observe::nodes::{NodeStats, ReplyClock};
 use crate::net::connect::{NodeConnector, NodeLogin};
 use crate::net::stream::{ReadHalf, Stream, WriteHalf};
+use crate::observe::nodes::{NodeStats, ReplyClock};
 use crate::protocol::reply::{Redirect, ReplyScanner};
 use crate::route::dispatch::{ClientTag, Router};
 

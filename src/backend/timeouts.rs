@@ -15,7 +15,11 @@ pub struct Timeouts {
 
 impl Timeouts {
     pub fn new(config: &Config) -> Self {
-        let t = Timeouts { connect_ms: AtomicU64::new(0), reply_ms: AtomicU64::new(0), unreachable_wait_ms: AtomicU64::new(0) };
+        let t = Timeouts {
+            connect_ms: AtomicU64::new(0),
+            reply_ms: AtomicU64::new(0),
+            unreachable_wait_ms: AtomicU64::new(0),
+        };
         t.update(config);
         t
     }

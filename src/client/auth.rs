@@ -117,7 +117,8 @@ impl User {
             Access::ReadWrite => !(spec.is(flag::ADMIN) || DANGEROUS.contains(&spec.name)),
             Access::ReadOnly => !(spec.is(flag::WRITE) || spec.is(flag::ADMIN) || DANGEROUS.contains(&spec.name)),
         };
-        (!allowed).then(|| error_reply(&format!("NOPERM this user has no permissions to run the '{}' command", spec.name)))
+        (!allowed)
+            .then(|| error_reply(&format!("NOPERM this user has no permissions to run the '{}' command", spec.name)))
     }
 
     /// `Some(error reply)` if this user may not touch `key`.

@@ -8,11 +8,11 @@ use super::auth::{self, User};
 use super::registry::{ClientRow, lock};
 use super::single_node;
 use crate::cluster::slot::hash_slot;
-use crate::route::dispatch::{ClientTag, Router};
 use crate::command::table::Local;
 use crate::error::{CommandError, error_reply};
 use crate::protocol::encode::{self, NIL, OK, PONG};
 use crate::protocol::{parse_int, request::Args};
+use crate::route::dispatch::{ClientTag, Router};
 
 /// Per-client state the local commands read and change.
 #[derive(Debug, Default)]
@@ -72,9 +72,7 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
         | Local::Unsubscribe
         | Local::PUnsubscribe
         | Local::SUnsubscribe
-        | Local::ClientReply => {
-            crate::error::error_reply("ERR this command is answered by the client session")
-        }
+        | Local::ClientReply => crate::error::error_reply("ERR this command is answered by the client session"),
         Local::ClusterMyId => encode::bulk(single_node::node_id(&addr).as_bytes()),
         Local::ClusterReplicas => single_node::cluster_replicas(&addr, args),
         Local::Ping if args.len() == 1 => Bytes::from_static(PONG),

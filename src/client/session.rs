@@ -8,35 +8,35 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
 use std::task::Poll;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tracing::{debug, warn};
 
+use super::auth;
 use super::info;
+use super::local::{self, ClientState};
 use super::registry::ClientRow;
+use super::reply_queue::{Part, ReplyMode, ReplyQueue};
 use super::subscriptions::Subscriptions;
-use crate::backend::pool::ReadFrom;
-use crate::pubsub::{Kind, push_frame};
 use super::transaction::{Transaction, Watch};
 use crate::backend::connection::BackendRequest;
-use crate::command::keys::{for_each_key, request_slot};
-use super::auth;
-use crate::command::table::CommandSpec;
-use tokio::sync::oneshot;
-use super::local::{self, ClientState};
-use crate::command::table::Local;
-use crate::metrics::Metrics;
-use crate::observe::ClientObserver;
-use crate::net::stream::Stream;
-use super::reply_queue::{Part, ReplyMode, ReplyQueue};
+use crate::backend::pool::ReadFrom;
 use crate::command::classify::{Action, classify_after};
+use crate::command::keys::{for_each_key, request_slot};
+use crate::command::table::CommandSpec;
+use crate::command::table::Local;
 use crate::config::Config;
 use crate::error::{CommandError, error_reply};
+use crate::metrics::Metrics;
+use crate::net::stream::Stream;
+use crate::observe::ClientObserver;
+use crate::protocol::request::{Args, RequestParser};
+use crate::pubsub::{Kind, push_frame};
+use crate::route::dispatch::Router;
 use crate::route::fanout::{self, Combine, Merge};
 use crate::route::scan;
-use crate::protocol::request::{Args, RequestParser};
-use crate::route::dispatch::Router;
+use tokio::sync::oneshot;
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -274,7 +274,10 @@ impl Session {
             Action::Publish => tx.queue(raw, None),
             Action::Split => tx.refuse(CommandError::CrossSlot),
             Action::Reject(e) => tx.refuse(e),
-            _ => tx.refuse(CommandError::Unsupported(name.into(), "a transaction runs on one node, and this command does not")),
+            _ => tx.refuse(CommandError::Unsupported(
+                name.into(),
+                "a transaction runs on one node, and this command does not",
+            )),
         };
         self.replies.push_ready(reply);
     }
@@ -299,7 +302,8 @@ impl Session {
         match self.watch.take() {
             Some(watch) => {
                 let (reply, rx) = oneshot::channel();
-                let req = BackendRequest { frames, ..BackendRequest::new(block, reply, Some(watch.slot), self.state.tag()) };
+                let req =
+                    BackendRequest { frames, ..BackendRequest::new(block, reply, Some(watch.slot), self.state.tag()) };
                 // A null EXEC (a watched key changed) ran nothing: its scripts are not cached.
                 let rx = crate::route::scripts::remember_if_run(self.router.clone(), scripts, rx);
                 match watch.lease.send(req) {
@@ -442,9 +446,10 @@ impl Session {
                     _ => Kind::Shard,
                 };
                 if kind == Kind::Shard
-                    && let Some(Err(e)) = spec.map(|spec| request_slot(spec, args)) {
-                        return self.replies.push_ready(e.to_reply());
-                    }
+                    && let Some(Err(e)) = spec.map(|spec| request_slot(spec, args))
+                {
+                    return self.replies.push_ready(e.to_reply());
+                }
                 let names = args.iter().skip(1).map(Bytes::copy_from_slice).collect();
                 let (id, resp3) = (self.state.id, self.state.resp3);
                 let rx = self.subs.subscribe(&self.router.hub, id, resp3, kind, names);
@@ -547,7 +552,11 @@ impl Session {
                     Combine::PairSum => {
                         // PUBSUB NUMSUB / SHARDNUMSUB: count slotway's clients, not its
                         // shared subscriptions.
-                        let kind = if spec.is_some_and(|s| s.name == "pubsub|shardnumsub") { Kind::Shard } else { Kind::Channel };
+                        let kind = if spec.is_some_and(|s| s.name == "pubsub|shardnumsub") {
+                            Kind::Shard
+                        } else {
+                            Kind::Channel
+                        };
                         let hub = &self.router.hub;
                         Merge::NumSub(args.iter().skip(2).map(|name| hub.numsub_adjustment(kind, name)).collect())
                     }
@@ -571,10 +580,12 @@ impl Session {
                     Err(e) => self.replies.push_ready(e.to_reply()),
                 }
             }
-            Action::Forward { slot } => match self.router.send_by(self.topology.load(), raw, slot, self.state.tag()).await {
-                Ok(rx) => self.replies.push_waiting(rx),
-                Err(e) => self.replies.push_ready(e.to_reply()),
-            },
+            Action::Forward { slot } => {
+                match self.router.send_by(self.topology.load(), raw, slot, self.state.tag()).await {
+                    Ok(rx) => self.replies.push_waiting(rx),
+                    Err(e) => self.replies.push_ready(e.to_reply()),
+                }
+            }
             Action::Local(Local::Info) => {
                 let port = self.state.local_addr.map_or(0, |a| a.port());
                 let plan = info::Plan::new(args, &self.router, self.maxclients, port);

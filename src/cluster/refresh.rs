@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use redis_protocol::resp2::types::OwnedFrame;
 
-use super::topology::{max_config_epoch, SlotRange, Topology, add_unlisted_replicas, parse_cluster_slots};
+use super::topology::{SlotRange, Topology, add_unlisted_replicas, max_config_epoch, parse_cluster_slots};
 use crate::net::connect::{NodeConnector, NodeLogin};
 use crate::net::stream::Stream;
 use crate::route::dispatch::Router;
@@ -225,11 +225,13 @@ pub struct View {
 }
 
 /// Sends `request` and reads one whole reply, bounded by `wait` per step.
-async fn round_trip(stream: &mut Stream, buf: &mut BytesMut, request: &[u8], wait: Duration) -> Result<OwnedFrame, String> {
-    timeout(wait, stream.send(request))
-        .await
-        .map_err(|_| "write timed out".to_string())?
-        .map_err(|e| e.to_string())?;
+async fn round_trip(
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    request: &[u8],
+    wait: Duration,
+) -> Result<OwnedFrame, String> {
+    timeout(wait, stream.send(request)).await.map_err(|_| "write timed out".to_string())?.map_err(|e| e.to_string())?;
     loop {
         if let Some((frame, len)) = decode(buf).map_err(|e| format!("bad reply: {e:?}"))? {
             let _ = buf.split_to(len);

@@ -99,7 +99,11 @@ impl Topology {
     pub fn same_as(&self, other: &Topology) -> bool {
         self.fingerprint == other.fingerprint
             && self.shards.len() == other.shards.len()
-            && self.shards.iter().zip(&other.shards).all(|(a, b)| a.primary.addr == b.primary.addr && a.replicas == b.replicas)
+            && self
+                .shards
+                .iter()
+                .zip(&other.shards)
+                .all(|(a, b)| a.primary.addr == b.primary.addr && a.replicas == b.replicas)
     }
 
     /// The primary serving `slot`, if any.

@@ -3,8 +3,8 @@
 use super::keys::{request_slot, whole_pairs};
 use super::table::{self, CommandSpec, Local, Route, flag};
 use crate::error::CommandError;
-use crate::route::fanout::Combine;
 use crate::protocol::request::Args;
+use crate::route::fanout::Combine;
 
 #[derive(Debug)]
 pub enum Action {
@@ -36,10 +36,17 @@ pub fn classify(args: Args<'_>) -> (Action, Option<&'static CommandSpec>) {
 /// [`classify`] for a client that remembers its last command: pipelines repeat the
 /// same command, and comparing its name with the last one's is cheaper than a
 /// lookup in the table (about 150 instructions per request).
-pub fn classify_after(args: Args<'_>, last: &mut Option<&'static CommandSpec>) -> (Action, Option<&'static CommandSpec>) {
+pub fn classify_after(
+    args: Args<'_>,
+    last: &mut Option<&'static CommandSpec>,
+) -> (Action, Option<&'static CommandSpec>) {
     let spec = match *last {
         Some(spec) if spec.name.as_bytes().eq_ignore_ascii_case(args.get(0)) => {
-            if spec.arity_ok(args.len()) { Ok(spec) } else { Err(CommandError::WrongArity(spec.name.to_string())) }
+            if spec.arity_ok(args.len()) {
+                Ok(spec)
+            } else {
+                Err(CommandError::WrongArity(spec.name.to_string()))
+            }
         }
         _ => find_spec(args).inspect(|spec| {
             // Containers (`CLIENT ...`) are looked up again: the subcommand decides.
@@ -122,13 +129,11 @@ fn route(spec: &'static CommandSpec, args: Args<'_>) -> Action {
             // Not a slot: any node answers with Redis's own error for it.
             _ => Action::Forward { slot: None },
         },
-        Route::Keys | Route::Movable(_) => {
-            match request_slot(spec, args) {
-                Ok(slot) if spec.is(flag::BLOCKING) && would_block(spec, args) => Action::Blocking { slot },
-                Ok(slot) => Action::Forward { slot },
-                Err(e) => Action::Reject(e),
-            }
-        }
+        Route::Keys | Route::Movable(_) => match request_slot(spec, args) {
+            Ok(slot) if spec.is(flag::BLOCKING) && would_block(spec, args) => Action::Blocking { slot },
+            Ok(slot) => Action::Forward { slot },
+            Err(e) => Action::Reject(e),
+        },
         Route::AnyPrimary => Action::Forward { slot: None },
         Route::Publish => Action::Publish,
         Route::Local(local) => Action::Local(local),
@@ -145,7 +150,10 @@ fn route(spec: &'static CommandSpec, args: Args<'_>) -> Action {
 /// XREAD/XREADGROUP block only with a BLOCK option; the others always may.
 fn would_block(spec: &CommandSpec, args: Args<'_>) -> bool {
     match spec.name {
-        "xread" | "xreadgroup" => args.iter().skip(1).take_while(|a| !a.eq_ignore_ascii_case(b"streams"))
+        "xread" | "xreadgroup" => args
+            .iter()
+            .skip(1)
+            .take_while(|a| !a.eq_ignore_ascii_case(b"streams"))
             .any(|a| a.eq_ignore_ascii_case(b"block")),
         _ => true,
     }

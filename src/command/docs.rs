@@ -13,9 +13,7 @@ pub fn behaviour(spec: &CommandSpec) -> String {
     match spec.route {
         Route::Keys if blocking => "routed by key, on a connection lent to the client while it blocks".into(),
         Route::Keys => "routed by key to the slot's primary".into(),
-        Route::Splittable => {
-            "routed by key; keys in several slots are split per slot and the replies merged".into()
-        }
+        Route::Splittable => "routed by key; keys in several slots are split per slot and the replies merged".into(),
         Route::Movable(rule) => {
             let how = match rule {
                 Movable::NumkeysAt1 | Movable::NumkeysAt2 | Movable::DestThenNumkeys | Movable::TimeoutThenNumkeys => {
@@ -30,7 +28,9 @@ pub fn behaviour(spec: &CommandSpec) -> String {
         }
         Route::Container => "see its subcommands".into(),
         Route::AnyPrimary => "sent to one primary (any gives the same answer)".into(),
-        Route::Publish => "sent to one primary (the cluster passes it on); each slotway subscriber counted as a receiver".into(),
+        Route::Publish => {
+            "sent to one primary (the cluster passes it on); each slotway subscriber counted as a receiver".into()
+        }
         Route::Broadcast { combine, replicas } => {
             let whom = if replicas { "every node (primaries and replicas)" } else { "every primary" };
             let how = match combine {
@@ -55,8 +55,12 @@ pub fn behaviour(spec: &CommandSpec) -> String {
             Local::Multi | Local::Exec | Local::Discard => "transaction on one slot, sent as one block".into(),
             Local::Watch => "on a connection lent to the client until EXEC/DISCARD/UNWATCH".into(),
             Local::Subscribe | Local::PSubscribe | Local::SSubscribe => "shared subscriptions on the nodes".into(),
-            Local::ClusterInfo | Local::ClusterSlots | Local::ClusterShards | Local::ClusterNodes
-            | Local::ClusterMyId | Local::ClusterReplicas => "answered by slotway: a one-node cluster at its address".into(),
+            Local::ClusterInfo
+            | Local::ClusterSlots
+            | Local::ClusterShards
+            | Local::ClusterNodes
+            | Local::ClusterMyId
+            | Local::ClusterReplicas => "answered by slotway: a one-node cluster at its address".into(),
             Local::SlotwaySlowlog => "answered by slotway: its own slow log (time end to end through slotway)".into(),
             Local::SlotwayHotkeys => "answered by slotway: the most requested keys, estimated from a sample".into(),
             Local::Role => "answered by slotway: a primary without replicas, as in CLUSTER NODES".into(),

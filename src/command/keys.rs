@@ -250,7 +250,10 @@ mod tests {
         assert_eq!(slot_of(&["msetnx", "{t}a", "1", "{t}b"]).unwrap(), Some(hash_slot(b"t")));
         assert_eq!(slot_of(&["zunionstore", "{t}d", "2", "{t}a", "{t}b"]).unwrap(), Some(hash_slot(b"t")));
         assert!(matches!(slot_of(&["zunionstore", "d", "1", "{t}a"]), Err(CommandError::CrossSlot)));
-        assert_eq!(slot_of(&["xread", "count", "2", "streams", "{s}1", "{s}2", "0", "0"]).unwrap(), Some(hash_slot(b"s")));
+        assert_eq!(
+            slot_of(&["xread", "count", "2", "streams", "{s}1", "{s}2", "0", "0"]).unwrap(),
+            Some(hash_slot(b"s"))
+        );
         // STREAMS after known options, then keys and ids that pair up; else no keys.
         assert!(matches!(slot_of(&["xread", "streams", "a", "b", "0", "0"]), Err(CommandError::CrossSlot)));
         assert_eq!(slot_of(&["xread", "streams", "a", "b", "c", "0", "0"]).unwrap(), None);
@@ -263,14 +266,23 @@ mod tests {
         assert_eq!(slot_of(&["sort", "a", "get", "store", "limit", "0", "1"]).unwrap(), Some(hash_slot(b"a")));
         assert!(matches!(slot_of(&["sort", "a", "by", "store", "store", "b"]), Err(CommandError::CrossSlot)));
         assert_eq!(slot_of(&["sort_ro", "a", "store", "b"]).unwrap(), Some(hash_slot(b"a")));
-        assert!(matches!(slot_of(&["georadius", "a", "0", "0", "1", "km", "storedist", "b"]), Err(CommandError::CrossSlot)));
+        assert!(matches!(
+            slot_of(&["georadius", "a", "0", "0", "1", "km", "storedist", "b"]),
+            Err(CommandError::CrossSlot)
+        ));
         // MIGRATE: the key, even an empty one; the KEYS list only after an empty key.
         assert_eq!(slot_of(&["migrate", "h", "1", "", "0", "10"]).unwrap(), Some(hash_slot(b"")));
         assert_eq!(slot_of(&["migrate", "h", "1", "k", "0", "10", "keys", "a", "b"]).unwrap(), None);
-        assert_eq!(slot_of(&["migrate", "h", "1", "", "0", "10", "auth", "keys", "keys", "{m}a"]).unwrap(), Some(hash_slot(b"m")));
+        assert_eq!(
+            slot_of(&["migrate", "h", "1", "", "0", "10", "auth", "keys", "keys", "{m}a"]).unwrap(),
+            Some(hash_slot(b"m"))
+        );
         assert!(matches!(slot_of(&["sort", "a", "store", "b"]), Err(CommandError::CrossSlot)));
         assert_eq!(slot_of(&["sort", "{x}a", "limit", "0", "1", "store", "{x}b"]).unwrap(), Some(hash_slot(b"x")));
         assert_eq!(slot_of(&["lmpop", "2", "{l}a", "{l}b", "left"]).unwrap(), Some(hash_slot(b"l")));
-        assert_eq!(slot_of(&["migrate", "h", "1", "", "0", "10", "keys", "{m}a", "{m}b"]).unwrap(), Some(hash_slot(b"m")));
+        assert_eq!(
+            slot_of(&["migrate", "h", "1", "", "0", "10", "keys", "{m}a", "{m}b"]).unwrap(),
+            Some(hash_slot(b"m"))
+        );
     }
 }

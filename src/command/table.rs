@@ -173,7 +173,9 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
     if flags & flag::MOVABLEKEYS != 0 {
         return Movable(match name {
             "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro" => self::Movable::NumkeysAt2,
-            "sintercard" | "zintercard" | "zdiff" | "zinter" | "zunion" | "lmpop" | "zmpop" => self::Movable::NumkeysAt1,
+            "sintercard" | "zintercard" | "zdiff" | "zinter" | "zunion" | "lmpop" | "zmpop" => {
+                self::Movable::NumkeysAt1
+            }
             "zunionstore" | "zinterstore" | "zdiffstore" => self::Movable::DestThenNumkeys,
             "blmpop" | "bzmpop" => self::Movable::TimeoutThenNumkeys,
             "xread" | "xreadgroup" => self::Movable::Streams,
@@ -261,12 +263,38 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         "cluster|countkeysinslot" | "cluster|getkeysinslot" => Route::SlotArgument,
         "publish" => Route::Publish,
         // Same answer from any node.
-        "command" | "command|count" | "command|docs" | "command|getkeys" | "command|getkeysandflags"
-        | "command|help" | "command|info" | "command|list" | "time" | "lastsave" | "lolwut"
-        | "config|help" | "memory|doctor" | "memory|help" | "memory|malloc-stats"
-        | "memory|stats" | "latency|help" | "function|help" | "script|help" | "object|help" | "xinfo|help"
-        | "xgroup|help" | "pubsub|help" | "slowlog|help" | "cluster|help" | "client|help" | "acl|help" | "acl|cat"
-        | "acl|genpass" | "acl|whoami" | "module|help" | "module|list" => AnyPrimary,
+        "command"
+        | "command|count"
+        | "command|docs"
+        | "command|getkeys"
+        | "command|getkeysandflags"
+        | "command|help"
+        | "command|info"
+        | "command|list"
+        | "time"
+        | "lastsave"
+        | "lolwut"
+        | "config|help"
+        | "memory|doctor"
+        | "memory|help"
+        | "memory|malloc-stats"
+        | "memory|stats"
+        | "latency|help"
+        | "function|help"
+        | "script|help"
+        | "object|help"
+        | "xinfo|help"
+        | "xgroup|help"
+        | "pubsub|help"
+        | "slowlog|help"
+        | "cluster|help"
+        | "client|help"
+        | "acl|help"
+        | "acl|cat"
+        | "acl|genpass"
+        | "acl|whoami"
+        | "module|help"
+        | "module|list" => AnyPrimary,
         _ if name.contains('|') => Refused(if flags & flag::ADMIN != 0 { PROXY } else { LATER }),
         "shutdown" | "replicaof" | "slaveof" | "failover" | "sync" | "psync" | "replconf" | "monitor" | "swapdb"
         | "save" | "bgsave" | "bgrewriteaof" | "asking" | "pfselftest" => Refused(PROXY),
@@ -318,11 +346,7 @@ static TABLE: LazyLock<HashMap<&'static [u8], CommandSpec, FnvBuild>> = LazyLock
         .chain(EXTRA_COMMANDS)
         .enumerate()
         .map(|(index, &(name, arity, flags, first_key, last_key, key_step))| {
-            let route = if containers.contains(&name) {
-                Route::Container
-            } else {
-                route_for(name, flags, first_key)
-            };
+            let route = if containers.contains(&name) { Route::Container } else { route_for(name, flags, first_key) };
             let index = u16::try_from(index).unwrap_or(u16::MAX);
             let spec = CommandSpec { name, arity, flags, first_key, last_key, key_step, route, index };
             (name.as_bytes(), spec)

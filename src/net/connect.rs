@@ -113,7 +113,9 @@ impl NodeConnector {
         let timed_out = if self.is_tls() { ConnectError::TlsTimeout } else { ConnectError::Timeout };
         let mut stream = tokio::time::timeout_at(deadline, self.open(addr)).await.map_err(|_| timed_out)??;
         if let Some(login) = login {
-            tokio::time::timeout_at(deadline, log_in(&mut stream, login)).await.map_err(|_| ConnectError::LoginTimeout)??;
+            tokio::time::timeout_at(deadline, log_in(&mut stream, login))
+                .await
+                .map_err(|_| ConnectError::LoginTimeout)??;
         }
         Ok(stream)
     }
@@ -129,7 +131,8 @@ impl NodeConnector {
             Some(name) => name.clone(),
             None => host_name(addr).ok_or_else(|| ConnectError::NoServerName(addr.to_string()))?,
         };
-        let stream = TlsConnector::from(tls.config.clone()).connect(name, tcp).await.map_err(ConnectError::Handshake)?;
+        let stream =
+            TlsConnector::from(tls.config.clone()).connect(name, tcp).await.map_err(ConnectError::Handshake)?;
         Ok(Stream::Tls(Box::new(stream.into())))
     }
 }

@@ -111,7 +111,11 @@ thread_local! {
 const READ_SCRATCH: usize = 64 * 1024;
 
 /// One `poll_read` through the per-thread buffer, appending what came to `input`.
-fn poll_read_into<R: AsyncRead>(rd: Pin<&mut R>, cx: &mut Context<'_>, input: &mut BytesMut) -> Poll<io::Result<usize>> {
+fn poll_read_into<R: AsyncRead>(
+    rd: Pin<&mut R>,
+    cx: &mut Context<'_>,
+    input: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
     SCRATCH.with_borrow_mut(|scratch| {
         let mut buf = ReadBuf::new(scratch);
         match rd.poll_read(cx, &mut buf) {

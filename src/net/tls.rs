@@ -89,8 +89,12 @@ pub fn node_config(config: &Config) -> Result<Option<NodeTls>, TlsError> {
         (Some(cert), Some(key)) => builder
             .with_client_auth_cert(certificates("node-tls-cert-file", cert)?, private_key("node-tls-key-file", key)?)
             .map_err(|source| TlsError::Rejected { key: "node-tls-cert-file", path: cert.to_path_buf(), source })?,
-        (Some(_), None) => return Err(TlsError::Missing { key: "node-tls-key-file", because: "with node-tls-cert-file" }),
-        (None, Some(_)) => return Err(TlsError::Missing { key: "node-tls-cert-file", because: "with node-tls-key-file" }),
+        (Some(_), None) => {
+            return Err(TlsError::Missing { key: "node-tls-key-file", because: "with node-tls-cert-file" });
+        }
+        (None, Some(_)) => {
+            return Err(TlsError::Missing { key: "node-tls-cert-file", because: "with node-tls-key-file" });
+        }
     };
     let server_name = match &config.node_tls_server_name {
         Some(name) => Some(ServerName::try_from(name.clone()).map_err(|_| TlsError::BadServerName(name.clone()))?),
@@ -146,9 +150,7 @@ fn private_key(key: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>,
 fn roots(key: &'static str, path: &Path) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     for cert in certificates(key, path)? {
-        store
-            .add(cert)
-            .map_err(|source| TlsError::Rejected { key, path: path.to_path_buf(), source })?;
+        store.add(cert).map_err(|source| TlsError::Rejected { key, path: path.to_path_buf(), source })?;
     }
     Ok(store)
 }

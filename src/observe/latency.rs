@@ -9,8 +9,24 @@ use std::time::Duration;
 /// Upper bounds of the buckets, in microseconds (1-2.5-5 steps, 50 µs to 10 s);
 /// slower replies land in the `+Inf` bucket only.
 pub const BUCKET_BOUNDS_US: [u64; 18] = [
-    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
-    2_500_000, 5_000_000, 10_000_000, u64::MAX,
+    50,
+    100,
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    u64::MAX,
 ];
 
 #[derive(Debug, Default)]

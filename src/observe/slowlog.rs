@@ -219,7 +219,11 @@ mod tests {
     fn newest_first_bounded_by_max_len() {
         let log = SlowLog::new(0, 2);
         for key in ["a", "b", "c"] {
-            log.log(&request(&[b"GET", key.as_bytes()]), 5, Sender { addr: "1.2.3.4:5".parse().ok(), name: "n".into() });
+            log.log(
+                &request(&[b"GET", key.as_bytes()]),
+                5,
+                Sender { addr: "1.2.3.4:5".parse().ok(), name: "n".into() },
+            );
         }
         let got = log.newest(None);
         assert_eq!(got.iter().map(|e| e.id).collect::<Vec<_>>(), [2, 1]);

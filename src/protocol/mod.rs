@@ -35,11 +35,7 @@ pub fn parse_int(s: &[u8]) -> Option<i64> {
             return None;
         }
         let digit = (d - b'0') as i64;
-        v = if neg {
-            v.checked_mul(10)?.checked_sub(digit)?
-        } else {
-            v.checked_mul(10)?.checked_add(digit)?
-        };
+        v = if neg { v.checked_mul(10)?.checked_sub(digit)? } else { v.checked_mul(10)?.checked_add(digit)? };
     }
     Some(v)
 }

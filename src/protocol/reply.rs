@@ -193,7 +193,10 @@ mod tests {
             Redirect::parse(b"-ASK 1 10.0.0.1:7000\r\n"),
             Some(Redirect::Ask { slot: 1, addr: "10.0.0.1:7000".into() })
         );
-        assert_eq!(Redirect::parse(b"-TRYAGAIN Multiple keys request during rehashing of slot\r\n"), Some(Redirect::TryAgain));
+        assert_eq!(
+            Redirect::parse(b"-TRYAGAIN Multiple keys request during rehashing of slot\r\n"),
+            Some(Redirect::TryAgain)
+        );
         assert_eq!(Redirect::parse(b"-ERR MOVED\r\n"), None);
         assert_eq!(Redirect::parse(b"+MOVED 1 a:1\r\n"), None);
     }

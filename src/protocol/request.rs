@@ -99,8 +99,7 @@ impl RequestParser {
                 let len = match self.bulk_len {
                     Some(len) => len,
                     None => {
-                        let Some(nl) = header_line(buf, self.pos, ProtocolError::TooBigBulkCount)?
-                        else {
+                        let Some(nl) = header_line(buf, self.pos, ProtocolError::TooBigBulkCount)? else {
                             return Ok(None);
                         };
                         let digits = match buf.get(self.pos..nl) {
@@ -172,11 +171,7 @@ impl RequestParser {
 /// it has arrived too (Redis needs both before it parses the line). As in Redis, the
 /// 64 KiB limit (`too_big`) applies only while no `\r` has been found: a `\r` that is
 /// the last byte so far just waits for one more byte.
-fn header_line(
-    buf: &[u8],
-    from: usize,
-    too_big: ProtocolError,
-) -> Result<Option<usize>, ProtocolError> {
+fn header_line(buf: &[u8], from: usize, too_big: ProtocolError) -> Result<Option<usize>, ProtocolError> {
     // `from` is never past the end (it is where the parser stopped in this buffer);
     // if it were, nothing there has arrived yet.
     let Some(rest) = buf.get(from..) else { return Ok(None) };

@@ -146,9 +146,10 @@ fn handle(hub: &Hub, frame: OwnedFrame, acks: &mut VecDeque<(usize, Option<onesh
             if let Some(front) = acks.front_mut() {
                 front.0 -= 1;
                 if front.0 == 0
-                    && let Some((_, Some(done))) = acks.pop_front() {
-                        let _ = done.send(());
-                    }
+                    && let Some((_, Some(done))) = acks.pop_front()
+                {
+                    let _ = done.send(());
+                }
             }
         }
         // The node dropped a shard channel (its slot moved away): place it again.

@@ -114,7 +114,13 @@ impl Hub {
     /// Subscribes `id` to `names`. The receiver yields `confirmation` once every new
     /// node subscription is confirmed, so messages published after the client reads
     /// its confirmation reach it.
-    pub fn subscribe(&self, id: u64, kind: Kind, names: &[Bytes], confirmation: Bytes) -> oneshot::Receiver<ReplyResult> {
+    pub fn subscribe(
+        &self,
+        id: u64,
+        kind: Kind,
+        names: &[Bytes],
+        confirmation: Bytes,
+    ) -> oneshot::Receiver<ReplyResult> {
         let (reply, rx) = oneshot::channel();
         let mut state = self.lock();
         let mut fresh = Vec::new();
@@ -343,8 +349,7 @@ impl Hub {
             Kind::Shard => topology.primary(hash_slot(name)).map(|n| n.addr.clone()).into_iter().collect(),
             _ if is_keyspace(name) => topology.shards.iter().map(|s| s.primary.addr.clone()).collect(),
             _ => {
-                let still_primary =
-                    |a: &Arc<str>| topology.shards.iter().any(|s| s.primary.addr == *a);
+                let still_primary = |a: &Arc<str>| topology.shards.iter().any(|s| s.primary.addr == *a);
                 if !state.global.as_ref().is_some_and(still_primary) {
                     state.global = topology.shards.first().map(|s| s.primary.addr.clone());
                 }

@@ -8,22 +8,22 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
+use super::scripts::{ScriptCache, evalsha_digest};
 use crate::backend::connection::{BackendRequest, ConnSettings, ReplyResult};
 use crate::backend::lease::Leases;
-use crate::net::connect::{NodeConnector, NodeLogin};
-use crate::pubsub::conn::NodeReach;
-use crate::backend::timeouts::Timeouts;
-use crate::pubsub::hub::Hub;
-use tokio_util::sync::CancellationToken;
 use crate::backend::pool::{Node, Pool};
+use crate::backend::timeouts::Timeouts;
 use crate::cluster::refresh::ClusterMap;
 use crate::cluster::topology::Topology;
 use crate::config::Config;
 use crate::error::CommandError;
 use crate::metrics::Metrics;
-use crate::workers::Workers;
-use super::scripts::{ScriptCache, evalsha_digest};
+use crate::net::connect::{NodeConnector, NodeLogin};
 use crate::protocol::reply::Redirect;
+use crate::pubsub::conn::NodeReach;
+use crate::pubsub::hub::Hub;
+use crate::workers::Workers;
+use tokio_util::sync::CancellationToken;
 
 /// Pause before retrying after `TRYAGAIN`, multiplied by the hop count.
 const TRYAGAIN_PAUSE: Duration = Duration::from_millis(25);

@@ -19,7 +19,10 @@ pub enum Merge {
     Mget(Vec<Vec<usize>>),
     Combine(Combine),
     /// `INFO`: slotway's sections and the primaries' figures combined.
-    Info { plan: Box<crate::client::info::Plan>, resp3: bool },
+    Info {
+        plan: Box<crate::client::info::Plan>,
+        resp3: bool,
+    },
     /// `CONFIG GET` from these nodes (in part order).
     ConfigGet(Vec<String>),
     /// `SLOWLOG GET`: at most this many entries (all when `None`).
@@ -152,7 +155,11 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             let mut all: Vec<&[u8]> = Vec::new();
             for r in &replies {
                 match elements(r) {
-                    Some(e) => e.into_iter().for_each(|x| if !all.contains(&x) { all.push(x) }),
+                    Some(e) => e.into_iter().for_each(|x| {
+                        if !all.contains(&x) {
+                            all.push(x)
+                        }
+                    }),
                     None => return unexpected(&replies),
                 }
             }
@@ -414,13 +421,22 @@ mod tests {
         let n = |v: &'static [u8]| Ok(Bytes::from_static(v));
         assert_eq!(&merge(&Merge::Combine(Combine::Sum), vec![n(b":2\r\n"), n(b":3\r\n")])[..], b":5\r\n");
         assert_eq!(
-            &merge(&Merge::Combine(Combine::Concat), vec![n(b"*1\r\n$1\r\na\r\n"), n(b"*0\r\n"), n(b"*1\r\n$1\r\nb\r\n")])[..],
+            &merge(
+                &Merge::Combine(Combine::Concat),
+                vec![n(b"*1\r\n$1\r\na\r\n"), n(b"*0\r\n"), n(b"*1\r\n$1\r\nb\r\n")]
+            )[..],
             b"*2\r\n$1\r\na\r\n$1\r\nb\r\n"
         );
         assert_eq!(
-            &merge(&Merge::Combine(Combine::AnyOfArrays), vec![n(b"*3\r\n:1\r\n:0\r\n:0\r\n"), n(b"*3\r\n:1\r\n:1\r\n:0\r\n")])[..],
+            &merge(
+                &Merge::Combine(Combine::AnyOfArrays),
+                vec![n(b"*3\r\n:1\r\n:0\r\n:0\r\n"), n(b"*3\r\n:1\r\n:1\r\n:0\r\n")]
+            )[..],
             b"*3\r\n:1\r\n:1\r\n:0\r\n"
         );
-        assert_eq!(&merge(&Merge::Combine(Combine::FirstNonNil), vec![n(b"$-1\r\n"), n(b"$1\r\nk\r\n")])[..], b"$1\r\nk\r\n");
+        assert_eq!(
+            &merge(&Merge::Combine(Combine::FirstNonNil), vec![n(b"$-1\r\n"), n(b"$1\r\nk\r\n")])[..],
+            b"$1\r\nk\r\n"
+        );
     }
 }

@@ -3,5 +3,5 @@
 
 pub mod dispatch;
 pub mod fanout;
-pub mod scripts;
 pub mod scan;
+pub mod scripts;

@@ -11,8 +11,8 @@ use tokio::sync::oneshot;
 
 use crate::backend::connection::ReplyResult;
 use crate::protocol::encode;
-use crate::route::dispatch::Router;
 use crate::protocol::request::{Args, RequestParser};
+use crate::route::dispatch::Router;
 
 /// Most script bytes remembered; past it the cache starts over (healing is best effort).
 const MAX_BYTES: usize = 64 * 1024 * 1024;
@@ -95,7 +95,8 @@ impl ScriptCache {
     /// nodes refuse it and nothing is forgotten.
     pub fn flush(&self, args: Args<'_>) {
         let mode = (args.len() == 3).then(|| args.get(2));
-        if mode.is_some_and(|m| !m.eq_ignore_ascii_case(b"async") && !m.eq_ignore_ascii_case(b"sync")) || args.len() > 3 {
+        if mode.is_some_and(|m| !m.eq_ignore_ascii_case(b"async") && !m.eq_ignore_ascii_case(b"sync")) || args.len() > 3
+        {
             return;
         }
         let mut cache = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -114,7 +115,11 @@ impl ScriptCache {
 
 /// EXEC's reply (`rx`), passed on; a watched transaction's `scripts` are remembered
 /// first unless the reply is null (a watched key changed: nothing ran).
-pub fn remember_if_run(router: Arc<Router>, scripts: Vec<Bytes>, rx: oneshot::Receiver<ReplyResult>) -> oneshot::Receiver<ReplyResult> {
+pub fn remember_if_run(
+    router: Arc<Router>,
+    scripts: Vec<Bytes>,
+    rx: oneshot::Receiver<ReplyResult>,
+) -> oneshot::Receiver<ReplyResult> {
     if scripts.is_empty() {
         return rx;
     }

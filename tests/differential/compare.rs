@@ -63,7 +63,8 @@ fn sort_unsubscribes(replies: &mut [(Reply, Vec<u8>)]) {
             start += 1;
             continue;
         };
-        let end = (start..replies.len()).find(|&i| kind(&replies[i].0) != Some(run_kind.clone())).unwrap_or(replies.len());
+        let end =
+            (start..replies.len()).find(|&i| kind(&replies[i].0) != Some(run_kind.clone())).unwrap_or(replies.len());
         let channel = |r: &Reply| match r {
             Reply::Array(parts) | Reply::Push(parts) => parts[1].clone(),
             _ => unreachable!("a run of unsubscribe replies"),
@@ -100,13 +101,19 @@ fn sort_unordered(reply: Reply) -> Reply {
 /// A reply for a report: its bytes as text, long ones cut short.
 pub fn show(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes).escape_debug().to_string();
-    if text.len() > 600 { format!("{}... ({} bytes)", &text[..text.floor_char_boundary(600)], bytes.len()) } else { text }
+    if text.len() > 600 {
+        format!("{}... ({} bytes)", &text[..text.floor_char_boundary(600)], bytes.len())
+    } else {
+        text
+    }
 }
 
 /// A command for a report, long arguments cut short.
 pub fn show_cmd(cmd: &[String]) -> String {
-    let words: Vec<String> =
-        cmd.iter().map(|w| if w.len() > 40 { format!("{}...({} bytes)", &w[..20], w.len()) } else { format!("{w:?}") }).collect();
+    let words: Vec<String> = cmd
+        .iter()
+        .map(|w| if w.len() > 40 { format!("{}...({} bytes)", &w[..20], w.len()) } else { format!("{w:?}") })
+        .collect();
     format!("[{}]", words.join(", "))
 }
 
@@ -215,7 +222,8 @@ impl Pair {
                 replies.push((sort_unordered(hello_without_id(reply)), bytes));
             }
         };
-        let ((mut proxy, proxy_ok), (mut redis, redis_ok)) = (until_marker(&mut self.proxy), until_marker(&mut self.redis));
+        let ((mut proxy, proxy_ok), (mut redis, redis_ok)) =
+            (until_marker(&mut self.proxy), until_marker(&mut self.redis));
         self.broken |= !(proxy_ok && redis_ok);
         sort_unsubscribes(&mut proxy);
         sort_unsubscribes(&mut redis);
@@ -226,7 +234,9 @@ impl Pair {
                     self.resp3 = false;
                     self.queued = None;
                 }
-                Reply::Map(pairs) if pairs.iter().any(|(k, _)| *k == Reply::Bulk(b"proto".to_vec())) => self.resp3 = true,
+                Reply::Map(pairs) if pairs.iter().any(|(k, _)| *k == Reply::Bulk(b"proto".to_vec())) => {
+                    self.resp3 = true
+                }
                 Reply::Array(items) if items.len() == 14 && items[4] == Reply::Bulk(b"proto".to_vec()) => {
                     self.resp3 = false
                 }
@@ -250,7 +260,9 @@ impl Pair {
     fn normalise(&self, cmd: &[String], bytes: &[u8]) -> Reply {
         let reply = decode(bytes).expect("a whole reply").0;
         match (&self.queued, reply) {
-            (Some(queued), Reply::Array(items)) if cmd[0].eq_ignore_ascii_case("exec") && items.len() == queued.len() => {
+            (Some(queued), Reply::Array(items))
+                if cmd[0].eq_ignore_ascii_case("exec") && items.len() == queued.len() =>
+            {
                 Reply::Array(queued.iter().zip(items).map(|(c, r)| normalise(c, r)).collect())
             }
             (_, reply) => normalise(cmd, reply),

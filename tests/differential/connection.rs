@@ -43,7 +43,10 @@ pub fn steps() -> Vec<(How, Vec<Cmd>)> {
     let long = "x".repeat(300);
     let mut steps = vec![
         // Some data, in several slots.
-        (Exact, vec![c(&["SET", "k1", "v"]), c(&["SET", "k2", "v"]), c(&["SET", "{d}k3", "v"]), c(&["LPUSH", "l1", "a"])]),
+        (
+            Exact,
+            vec![c(&["SET", "k1", "v"]), c(&["SET", "k2", "v"]), c(&["SET", "{d}k3", "v"]), c(&["LPUSH", "l1", "a"])],
+        ),
         (Exact, vec![c(&["PING"]), c(&["PING", "hi"]), c(&["PING", "a", "b"]), c(&["ping", ""])]),
         (Exact, vec![c(&["ECHO", "x"]), c(&["ECHO"]), c(&["ECHO", "a", "b"]), c(&["ECHO", ""])]),
         // AUTH with no password set (error texts).
@@ -99,7 +102,10 @@ pub fn steps() -> Vec<(How, Vec<Cmd>)> {
                 c(&["CLIENT", "CACHING"]),
             ],
         ),
-        (Session, vec![c(&["CLIENT", "REPLY", "OFF"]), c(&["PING"]), c(&["ECHO", "lost"]), c(&["CLIENT", "REPLY", "ON"])]),
+        (
+            Session,
+            vec![c(&["CLIENT", "REPLY", "OFF"]), c(&["PING"]), c(&["ECHO", "lost"]), c(&["CLIENT", "REPLY", "ON"])],
+        ),
         (Session, vec![c(&["CLIENT", "REPLY", "SKIP"]), c(&["PING"]), c(&["PING", "kept"])]),
         (Session, vec![c(&["CLIENT", "REPLY", "MAYBE"]), c(&["CLIENT", "REPLY"])]),
         // Subscribed mode: PING answers as a message in RESP2.
@@ -119,10 +125,7 @@ pub fn steps() -> Vec<(How, Vec<Cmd>)> {
             Session,
             vec![c(&["SUBSCRIBE", "conn-c2"]), c(&["HELLO", "2"]), c(&["CLIENT", "SETNAME", "x"]), c(&["RESET"])],
         ),
-        (
-            Session,
-            vec![c(&["PSUBSCRIBE", "conn-*"]), c(&["PING", "x", "y"]), c(&["PUNSUBSCRIBE"])],
-        ),
+        (Session, vec![c(&["PSUBSCRIBE", "conn-*"]), c(&["PING", "x", "y"]), c(&["PUNSUBSCRIBE"])]),
         // In a transaction.
         (
             Exact,
@@ -196,7 +199,15 @@ pub fn steps() -> Vec<(How, Vec<Cmd>)> {
             ],
         ),
         (Shape, vec![c(&["OBJECT", "IDLETIME", "k1"]), c(&["LASTSAVE"])]),
-        (Exact, vec![c(&["ACL", "WHOAMI"]), c(&["ACL", "WHOAMI", "x"]), c(&["LASTSAVE", "x"]), c(&["ECHO", "\0\u{ff}\r\n"])]),
+        (
+            Exact,
+            vec![
+                c(&["ACL", "WHOAMI"]),
+                c(&["ACL", "WHOAMI", "x"]),
+                c(&["LASTSAVE", "x"]),
+                c(&["ECHO", "\0\u{ff}\r\n"]),
+            ],
+        ),
         (Exact, vec![c(&["SELECT", "0"]), c(&["SELECT", "x"]), c(&["SELECT"])]),
         (
             Exact,
@@ -221,7 +232,8 @@ pub fn steps() -> Vec<(How, Vec<Cmd>)> {
     ];
     // Wrong arity and unknown subcommands of the container commands.
     let mut misuse = Vec::new();
-    for container in ["CLIENT", "COMMAND", "CONFIG", "OBJECT", "MEMORY", "PUBSUB", "SCRIPT", "FUNCTION", "ACL", "XINFO"] {
+    for container in ["CLIENT", "COMMAND", "CONFIG", "OBJECT", "MEMORY", "PUBSUB", "SCRIPT", "FUNCTION", "ACL", "XINFO"]
+    {
         misuse.push(c(&[container, "NOPE"]));
         misuse.push(c(&[container, "nope", "a", "b"]));
         if container != "COMMAND" {
@@ -287,7 +299,8 @@ pub fn shape(cmd: &[String], reply: Reply) -> Reply {
             .collect();
         lines.join("\n").into_bytes()
     };
-    let digits = |b: &[u8]| if !b.is_empty() && b.iter().all(u8::is_ascii_digit) { b"<digits>".to_vec() } else { b.to_vec() };
+    let digits =
+        |b: &[u8]| if !b.is_empty() && b.iter().all(u8::is_ascii_digit) { b"<digits>".to_vec() } else { b.to_vec() };
     match reply {
         Reply::Int(_) => Reply::Int(0),
         Reply::Bulk(text) if text.contains(&b'=') => Reply::Bulk(fields(&text)),

@@ -246,7 +246,8 @@ impl Workload {
                 c
             }
             12 | 13 => {
-                let mut c = vec![self.pick(&["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]).to_string(), self.dest("set")];
+                let mut c =
+                    vec![self.pick(&["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]).to_string(), self.dest("set")];
                 c.extend(self.keys("set", 3, true));
                 c
             }
@@ -422,7 +423,8 @@ impl Workload {
             _ => {
                 let keys = self.keys("zset", 3, true);
                 let n = keys.len();
-                let mut c = vec![self.pick(&["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]).to_string(), self.dest("zset")];
+                let mut c =
+                    vec![self.pick(&["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]).to_string(), self.dest("zset")];
                 if !self.numkeys_and_keys(&mut c, keys) || c[0] == "ZDIFFSTORE" {
                     return c;
                 }

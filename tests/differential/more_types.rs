@@ -151,7 +151,8 @@ impl Workload {
             }
             11 => vec!["XREAD".into(), "COUNT".into(), self.int(0, 3), "STREAMS".into(), k, self.stream_id()],
             12 => {
-                let mut c = vec!["XGROUP".into(), "CREATE".into(), k, self.pick(&["g1", "g2"]).into(), self.stream_id()];
+                let mut c =
+                    vec!["XGROUP".into(), "CREATE".into(), k, self.pick(&["g1", "g2"]).into(), self.stream_id()];
                 c.extend(self.options(&[&["MKSTREAM"]], 50));
                 c
             }
@@ -172,8 +173,14 @@ impl Workload {
                 let (group, consumer) = (self.pick(&["g1", "g2"]), self.pick(&["c1", "c2"]));
                 let c = [k, group.into(), consumer.into(), "0".into()];
                 match self.rng.random_range(0..3) {
-                    0 => ["XAUTOCLAIM".to_string()].into_iter().chain(c).chain(["0-0".into(), "COUNT".into(), "2".into()]).collect(),
-                    1 => ["XCLAIM".to_string()].into_iter().chain(c).chain([self.stream_id(), "JUSTID".into()]).collect(),
+                    0 => ["XAUTOCLAIM".to_string()]
+                        .into_iter()
+                        .chain(c)
+                        .chain(["0-0".into(), "COUNT".into(), "2".into()])
+                        .collect(),
+                    1 => {
+                        ["XCLAIM".to_string()].into_iter().chain(c).chain([self.stream_id(), "JUSTID".into()]).collect()
+                    }
                     _ => vec!["XGROUP".into(), "SETID".into(), c[0].clone(), group.into(), self.stream_id()],
                 }
             }
@@ -186,19 +193,22 @@ impl Workload {
     pub(crate) fn geo(&mut self) -> Vec<String> {
         let k = self.key("zset");
         let member = self.member();
-        let (lon, lat) = self.pick(&[("13.361389", "38.115556"), ("15.087269", "37.502669"), ("2.35", "48.85"), ("181", "0")]);
+        let (lon, lat) =
+            self.pick(&[("13.361389", "38.115556"), ("15.087269", "37.502669"), ("2.35", "48.85"), ("181", "0")]);
         match self.rng.random_range(0..6) {
             0 | 1 => vec!["GEOADD".into(), k, lon.into(), lat.into(), member],
             2 => vec!["GEOPOS".into(), k, member, self.member()],
             3 => vec!["GEODIST".into(), k, member, self.member(), self.pick(&["m", "km", "mi", "parsec"]).into()],
             4 => {
-                let mut c = vec!["GEOSEARCH".into(), k, "FROMLONLAT".into(), "15".into(), "37".into(), "BYRADIUS".into()];
+                let mut c =
+                    vec!["GEOSEARCH".into(), k, "FROMLONLAT".into(), "15".into(), "37".into(), "BYRADIUS".into()];
                 c.extend([self.pick(&["200", "1000", "-1"]).into(), "km".into(), "ASC".into()]);
                 c.extend(self.options(&[&["WITHDIST"], &["WITHCOORD"], &["COUNT", "2"]], 40));
                 c
             }
             _ => {
-                let mut c = vec!["GEORADIUS".into(), self.tkey("zset"), "15".into(), "37".into(), "300".into(), "km".into()];
+                let mut c =
+                    vec!["GEORADIUS".into(), self.tkey("zset"), "15".into(), "37".into(), "300".into(), "km".into()];
                 c.extend(self.options(&[&["ASC"], &["COUNT", "3"]], 50));
                 c.extend([self.pick(&["STORE", "STOREDIST"]).into(), self.dest("zset")]);
                 c
@@ -248,7 +258,14 @@ impl Workload {
             5 => self.mpop(vec!["BZMPOP".into(), timeout], "zset", &["MIN", "MAX"]),
             _ => {
                 let id = if self.chance(50) { "$".to_string() } else { self.stream_id() };
-                vec!["XREAD".into(), "BLOCK".into(), self.pick(&["1", "1", "10"]).into(), "STREAMS".into(), self.key("stream"), id]
+                vec![
+                    "XREAD".into(),
+                    "BLOCK".into(),
+                    self.pick(&["1", "1", "10"]).into(),
+                    "STREAMS".into(),
+                    self.key("stream"),
+                    id,
+                ]
             }
         }
     }
@@ -266,12 +283,16 @@ impl Workload {
             15..18 => vec!["COMMAND".into(), "INFO".into(), self.pick(&["get", "sintercard", "nosuch"]).into()],
             18..21 => {
                 let mut c = vec!["COMMAND".into(), "GETKEYS".into()];
-                c.extend(match self.rng.random_range(0..4) {
-                    0 => vec!["SET", "a", "b"],
-                    1 => vec!["MSET", "a", "1", "b", "2"],
-                    2 => vec!["EVAL", "return 1", "2", "a", "b"],
-                    _ => vec!["GET"],
-                }.into_iter().map(String::from));
+                c.extend(
+                    match self.rng.random_range(0..4) {
+                        0 => vec!["SET", "a", "b"],
+                        1 => vec!["MSET", "a", "1", "b", "2"],
+                        2 => vec!["EVAL", "return 1", "2", "a", "b"],
+                        _ => vec!["GET"],
+                    }
+                    .into_iter()
+                    .map(String::from),
+                );
                 c
             }
             21..24 => vec!["OBJECT".into(), self.pick(&["FREQ", "REFCOUNT"]).into(), k],
@@ -292,7 +313,13 @@ impl Workload {
                 vec!["CONFIG".into(), "SET".into(), param.into(), self.pick(values).into()]
             }
             29 => {
-                let pattern = self.pick(&["list-max-listpack-size", "set-max-*", "zset-max-listpack-*", "nosuch", "maxmemory-policy"]);
+                let pattern = self.pick(&[
+                    "list-max-listpack-size",
+                    "set-max-*",
+                    "zset-max-listpack-*",
+                    "nosuch",
+                    "maxmemory-policy",
+                ]);
                 vec!["CONFIG".into(), "GET".into(), pattern.into()]
             }
             30..33 => vec!["CLIENT".into(), "SETNAME".into(), self.pick(&["n1", "n2", "bad name"]).into()],
@@ -315,7 +342,8 @@ impl Workload {
             3 => vec![self.pick(&["OBJECT", "XINFO", "CONFIG", "CLIENT", "MEMORY"]).into(), "NOPE".into(), k],
             4 => vec![self.pick(&["OBJECT", "XINFO", "XGROUP"]).into()],
             12 => {
-                let container = self.pick(&["OBJECT", "XINFO", "CONFIG", "COMMAND", "CLIENT", "SCRIPT", "PUBSUB", "MEMORY"]);
+                let container =
+                    self.pick(&["OBJECT", "XINFO", "CONFIG", "COMMAND", "CLIENT", "SCRIPT", "PUBSUB", "MEMORY"]);
                 vec![container.into(), "HELP".into()]
             }
             // Nobody is subscribed outside a session's own step: no receivers. (In a

@@ -17,8 +17,20 @@ fn words(ws: &[&str]) -> Cmd {
 /// Commands whose replies the test normalises by command (unordered members, times
 /// to live, a random key): a session's replies cannot be matched to its commands.
 const NORMALISED: &[&str] = &[
-    "SMEMBERS", "SINTER", "SUNION", "SDIFF", "HKEYS", "HVALS", "HGETALL", "KEYS", "RANDOMKEY", "TTL", "PTTL",
-    "EXPIRETIME", "PEXPIRETIME", "CONFIG",
+    "SMEMBERS",
+    "SINTER",
+    "SUNION",
+    "SDIFF",
+    "HKEYS",
+    "HVALS",
+    "HGETALL",
+    "KEYS",
+    "RANDOMKEY",
+    "TTL",
+    "PTTL",
+    "EXPIRETIME",
+    "PEXPIRETIME",
+    "CONFIG",
 ];
 
 impl Workload {

@@ -23,15 +23,35 @@ pub const KINDS: &[&str] = &["str", "list", "hash", "set", "zset", "bits", "hll"
 
 /// Values for strings, list elements and hash values: numbers of every shape, text.
 const VALUES: &[&str] = &[
-    "", "0", "1", "-1", "7", "10", "-5", "3.5", "1e3", "abc", "hello", "a", "b", "x y", "9223372036854775807",
-    "-9223372036854775808", "0.1", " 1", "010", "inf", "a\r\nb", "h\u{e9}llo", "nul\0byte",
+    "",
+    "0",
+    "1",
+    "-1",
+    "7",
+    "10",
+    "-5",
+    "3.5",
+    "1e3",
+    "abc",
+    "hello",
+    "a",
+    "b",
+    "x y",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "0.1",
+    " 1",
+    "010",
+    "inf",
+    "a\r\nb",
+    "h\u{e9}llo",
+    "nul\0byte",
 ];
 const MEMBERS: &[&str] = &["a", "b", "c", "d", "e", "1", "2", "10", "-3"];
 const FIELDS: &[&str] = &["f1", "f2", "f3", "n", "x"];
 /// What a numeric argument sometimes is instead.
 pub const BAD_NUMBERS: &[&str] = &["x", "1.5", "", "99999999999999999999", "-", "0x10", " 1", "1 ", "+"];
-const FLOATS: &[&str] =
-    &["0", "1", "-1.5", "2.5", "1e2", "3.0000001", "-0", "10", ".5", "5.", "inf", "-inf", "+inf"];
+const FLOATS: &[&str] = &["0", "1", "-1.5", "2.5", "1e2", "3.0000001", "-0", "10", ".5", "5.", "inf", "-inf", "+inf"];
 pub const SCORE_BOUNDS: &[&str] = &["-inf", "+inf", "0", "1", "(1", "2.5", "(10", "-3", "x", "(", "nan"];
 pub const LEX_BOUNDS: &[&str] = &["-", "+", "[a", "(a", "[c", "(d", "[e", "a", "[", "(1"];
 
@@ -170,7 +190,11 @@ impl Workload {
     /// A value, now and then a large one (larger than a read buffer, for the framing
     /// on both sides of slotway).
     pub(crate) fn any_value(&mut self) -> String {
-        if self.chance(2) { format!("{}-{}", "v".repeat(self.rng.random_range(1..40_000)), self.step) } else { self.value() }
+        if self.chance(2) {
+            format!("{}-{}", "v".repeat(self.rng.random_range(1..40_000)), self.step)
+        } else {
+            self.value()
+        }
     }
 
     pub(crate) fn member(&mut self) -> String {

@@ -15,7 +15,10 @@ pub fn start_with_admin(cluster: &TestCluster) -> (SlotwayHandle, String) {
 }
 
 /// [`start_with_admin`] with settings the test adjusts.
-pub fn start_with_admin_and(cluster: &TestCluster, adjust: impl FnOnce(&mut slotway::Config)) -> (SlotwayHandle, String) {
+pub fn start_with_admin_and(
+    cluster: &TestCluster,
+    adjust: impl FnOnce(&mut slotway::Config),
+) -> (SlotwayHandle, String) {
     // Bind-and-release picks a free port; the tiny race with another process is
     // caught below as "admin port never answered".
     let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
@@ -103,10 +106,8 @@ pub fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &s
 
 /// A counter that may have no series yet (a command never used): 0 then.
 pub fn counter_or_zero(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let present = scrape
-        .samples
-        .iter()
-        .any(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)));
+    let present =
+        scrape.samples.iter().any(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)));
     if present { sample(scrape, name, labels) } else { 0.0 }
 }
 

@@ -44,11 +44,11 @@ pub use direct::{
 };
 pub use procs::{Stopped, kill9, kill9_pid, process_id, send_kill9, stop_node, vm_rss_kib, vm_size_kib};
 pub use proxy::{SlotwayHandle, start_error, start_slotway, start_slotway_tls, start_slotway_with};
-pub use tls::{Certs, tls_client, tls_connect};
-pub use resp3::{RawBytesConn, Reply, decode, frame_len};
-pub use standalone::Standalone;
 pub use resp::{RawConn, Value, connect, encode, expect_eof, expect_error_then_eof, parse_reply, try_connect};
+pub use resp3::{RawBytesConn, Reply, decode, frame_len};
 pub use slots::{
-    finish_migration, get_from_owners, get_on_owner, key_owner, keyslot, keyslots, migrate_keys, move_slot,
-    owners_of, slot_and_nodes, slot_owners, spread_keys, start_migration, tagged_keys,
+    finish_migration, get_from_owners, get_on_owner, key_owner, keyslot, keyslots, migrate_keys, move_slot, owners_of,
+    slot_and_nodes, slot_owners, spread_keys, start_migration, tagged_keys,
 };
+pub use standalone::Standalone;
+pub use tls::{Certs, tls_client, tls_connect};

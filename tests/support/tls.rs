@@ -79,8 +79,10 @@ pub fn tls_connect(addr: &str, ca: &Path, client: Option<(&Path, &Path)>) -> std
         roots.add(cert.unwrap()).unwrap();
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder =
-        ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().unwrap().with_root_certificates(roots);
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
     let config = match client {
         Some((cert, key)) => {
             let certs = CertificateDer::pem_file_iter(cert).unwrap().map(|c| c.unwrap()).collect();
@@ -103,5 +105,6 @@ pub fn tls_connect(addr: &str, ca: &Path, client: Option<(&Path, &Path)>) -> std
 /// [`tls_connect`] with the test CA, as a client holding `client.crt`.
 pub fn tls_client(addr: &str, certs: &Certs) -> RawConn {
     let (cert, key) = (certs.file("client.crt"), certs.file("client.key"));
-    tls_connect(addr, &certs.file("ca.crt"), Some((&cert, &key))).unwrap_or_else(|e| panic!("TLS connect to {addr}: {e}"))
+    tls_connect(addr, &certs.file("ca.crt"), Some((&cert, &key)))
+        .unwrap_or_else(|e| panic!("TLS connect to {addr}: {e}"))
 }

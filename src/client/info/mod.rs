@@ -19,8 +19,20 @@ pub use nodes::human;
 
 /// Every section, in Redis 7.0's order, then slotway's own.
 const SECTIONS: [&str; 14] = [
-    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats",
-    "errorstats", "latencystats", "cluster", "keyspace", "slotway",
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
+    "keyspace",
+    "slotway",
 ];
 /// Left out of a bare `INFO` (and `INFO default`), as Redis leaves them out.
 const NOT_DEFAULT: [&str; 2] = ["commandstats", "latencystats"];
@@ -62,22 +74,43 @@ impl Plan {
         for section in SECTIONS.into_iter().filter(|s| wants(s)) {
             let mut out = String::new();
             parts.push(match section {
-                "server" => Part::Ready({ own::server(&mut out, router, port); out }),
-                "clients" => Part::Ready({ own::clients(&mut out, router, maxclients); out }),
+                "server" => Part::Ready({
+                    own::server(&mut out, router, port);
+                    out
+                }),
+                "clients" => Part::Ready({
+                    own::clients(&mut out, router, maxclients);
+                    out
+                }),
                 "memory" => Part::Nodes(&nodes::MEMORY),
                 "persistence" => Part::Nodes(&nodes::PERSISTENCE),
                 "stats" => Part::Nodes(&nodes::STATS),
-                "replication" => Part::Ready({ own::replication(&mut out, router); out }),
-                "cpu" => Part::Ready({ own::cpu(&mut out); out }),
+                "replication" => Part::Ready({
+                    own::replication(&mut out, router);
+                    out
+                }),
+                "cpu" => Part::Ready({
+                    own::cpu(&mut out);
+                    out
+                }),
                 "modules" => Part::Ready("# Modules\r\n".into()),
-                "commandstats" => Part::Ready({ command_stats(&mut out, router); out }),
+                "commandstats" => Part::Ready({
+                    command_stats(&mut out, router);
+                    out
+                }),
                 // slotway counts its error replies but not by error code, nor latency
                 // percentiles per command: the sections are there, empty.
                 "errorstats" => Part::Ready("# Errorstats\r\n".into()),
                 "latencystats" => Part::Ready("# Latencystats\r\n".into()),
-                "cluster" => Part::Ready({ own::cluster(&mut out, router); out }),
+                "cluster" => Part::Ready({
+                    own::cluster(&mut out, router);
+                    out
+                }),
                 "keyspace" => Part::Keyspace,
-                _ => Part::Slotway({ slotway_section(&mut out, router); out }),
+                _ => Part::Slotway({
+                    slotway_section(&mut out, router);
+                    out
+                }),
             });
         }
         let own = if parts.iter().any(|p| matches!(p, Part::Nodes(_))) { own::values(router) } else { Vec::new() };

@@ -254,7 +254,8 @@ impl<'a> NodeFigures<'a> {
     }
 
     fn text(&self, field: &str, rule: &Rule) -> String {
-        let values: Vec<(&str, &str)> = self.nodes.iter().filter_map(|(f, addr)| Some((*f.get(field)?, *addr))).collect();
+        let values: Vec<(&str, &str)> =
+            self.nodes.iter().filter_map(|(f, addr)| Some((*f.get(field)?, *addr))).collect();
         match rule {
             Status => values.iter().find(|(v, _)| *v != "ok").map_or("ok", |(v, _)| v).to_string(),
             _ => match values.first() {
@@ -334,7 +335,12 @@ mod tests {
         ];
         let out = figures(&two, &MEMORY);
         assert!(out.starts_with("# Memory\r\nused_memory:2097152\r\nused_memory_human:2.00M\r\n"), "{out}");
-        for line in ["maxmemory:300", "maxmemory_policy:noeviction", "mem_fragmentation_ratio:2.00", "slotway_used_memory_rss:7"] {
+        for line in [
+            "maxmemory:300",
+            "maxmemory_policy:noeviction",
+            "mem_fragmentation_ratio:2.00",
+            "slotway_used_memory_rss:7",
+        ] {
             assert!(out.contains(&format!("{line}\r\n")), "{line} in {out}");
         }
         let unlimited = [two[0].clone(), (node(1, 1, 0, "allkeys-lru"), "b:2".to_string())];

@@ -16,7 +16,12 @@ pub fn server(out: &mut String, router: &Router, port: u16) {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let read = |path: &str| std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default();
     // As Redis's `uname -s -r -m`.
-    let os = format!("{} {} {}", read("/proc/sys/kernel/ostype"), read("/proc/sys/kernel/osrelease"), std::env::consts::ARCH);
+    let os = format!(
+        "{} {} {}",
+        read("/proc/sys/kernel/ostype"),
+        read("/proc/sys/kernel/osrelease"),
+        std::env::consts::ARCH
+    );
     let executable = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
     let config_file = router.live.load().config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let _ = write!(

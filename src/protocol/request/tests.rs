@@ -55,11 +55,7 @@ fn take(p: &mut RequestParser, buf: &mut BytesMut) -> Result<Option<Req>, Protoc
 /// What a session sees when `input` arrives in reads cut at `cuts`: after each read,
 /// `next` until it returns `None` or fails. Returns the requests, the error that
 /// stopped parsing (if any) and what is left in the buffer.
-fn feed(
-    input: &[u8],
-    cuts: &[usize],
-    max_bulk: usize,
-) -> (Vec<Req>, Option<ProtocolError>, BytesMut) {
+fn feed(input: &[u8], cuts: &[usize], max_bulk: usize) -> (Vec<Req>, Option<ProtocolError>, BytesMut) {
     let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(input.len())).collect();
     cuts.push(input.len());
     cuts.sort_unstable();
@@ -94,10 +90,7 @@ fn parse_ok(input: &[u8]) -> Vec<Req> {
 fn parse_err(input: &[u8], max_bulk: usize) -> ProtocolError {
     match feed(input, &[], max_bulk) {
         (_, Some(e), _) => e,
-        (reqs, None, rest) => panic!(
-            "{:?}: no error; got {reqs:?}, left {rest:?}",
-            String::from_utf8_lossy(input)
-        ),
+        (reqs, None, rest) => panic!("{:?}: no error; got {reqs:?}, left {rest:?}", String::from_utf8_lossy(input)),
     }
 }
 
@@ -337,10 +330,7 @@ fn inline_unbalanced_quotes() {
     ] {
         assert_eq!(parse_err(line, MAX_BULK), ProtocolError::UnbalancedQuotes, "{:?}", String::from_utf8_lossy(line));
     }
-    assert_eq!(
-        ProtocolError::UnbalancedQuotes.to_string(),
-        "Protocol error: unbalanced quotes in request"
-    );
+    assert_eq!(ProtocolError::UnbalancedQuotes.to_string(), "Protocol error: unbalanced quotes in request");
 }
 
 #[test]
@@ -618,9 +608,7 @@ impl Piece {
 
     fn expected(&self) -> Option<Req> {
         match self {
-            Piece::Multibulk(args) | Piece::Inline(args) | Piece::InlineQuoted(args) => {
-                Some(Req::multibulk(args))
-            }
+            Piece::Multibulk(args) | Piece::Inline(args) | Piece::InlineQuoted(args) => Some(Req::multibulk(args)),
             Piece::Skipped(_) => None,
         }
     }
