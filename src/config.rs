@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use serde::Deserialize;
 
 /// slotway: a Redis Cluster-aware routing proxy.
 ///
@@ -98,7 +99,7 @@ pub struct Config {
 
     /// Users clients may log in as (`AUTH user pass`), from the config file's `[[users]]`.
     #[arg(skip)]
-    pub users: Vec<crate::config_file::UserConfig>,
+    pub users: Vec<UserConfig>,
 
     /// Worker threads (0 = one per CPU core). Each runs its own event loop with its
     /// own share of the clients and its own connections to the nodes.
@@ -152,7 +153,7 @@ pub struct Config {
     /// slot, the primary when none is reachable) or `round-robin` (each client keeps
     /// to one of the primary and replicas). Writes always go to the primary.
     #[arg(long, env = "SLOTWAY_READ_FROM", value_enum, default_value = "primary")]
-    pub read_from: crate::backend::pool::ReadFrom,
+    pub read_from: ReadFrom,
 
     /// Replica reads skip a replica whose primary last heard from it more than this
     /// many seconds ago (`lag=` in the primary's `INFO replication`; Redis's
@@ -237,16 +238,16 @@ impl Config {
     }
 
     /// `pubsub_output_limit` read; Redis's defaults (32mb 8mb 60) where it does not parse.
-    pub fn pubsub_limit(&self) -> crate::pubsub::hub::OutputLimit {
+    pub fn pubsub_limit(&self) -> OutputLimit {
         let n: Vec<u64> = self.pubsub_output_limit.split_whitespace().filter_map(|v| v.parse().ok()).collect();
         match n[..] {
             // As in Redis, 0 turns a limit off.
-            [hard, soft, secs] => crate::pubsub::hub::OutputLimit {
+            [hard, soft, secs] => OutputLimit {
                 hard: if hard == 0 { usize::MAX } else { hard as usize },
                 soft: if soft == 0 { usize::MAX } else { soft as usize },
                 soft_seconds: secs,
             },
-            _ => crate::pubsub::hub::OutputLimit { hard: 32 << 20, soft: 8 << 20, soft_seconds: 60 },
+            _ => OutputLimit { hard: 32 << 20, soft: 8 << 20, soft_seconds: 60 },
         }
     }
 
@@ -261,4 +262,73 @@ impl Config {
     pub fn refresh_interval(&self) -> Duration {
         Duration::from_secs(self.refresh_interval_s.max(1))
     }
+}
+
+/// The configuration in force, swapped whole on reload (SIGHUP).
+pub type LiveConfig = std::sync::Arc<arc_swap::ArcSwap<Config>>;
+
+/// Redis's `client-output-buffer-limit pubsub <hard> <soft> <seconds>`.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputLimit {
+    pub hard: usize,
+    pub soft: usize,
+    pub soft_seconds: u64,
+}
+
+/// Where read-only commands go (`--read-from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[repr(u8)]
+pub enum ReadFrom {
+    /// Every command to the slot's primary.
+    #[default]
+    Primary = 0,
+    /// Reads to a replica of the slot (each client keeps to one), the primary when
+    /// no replica is reachable.
+    PreferReplica = 1,
+    /// Each client keeps to one of the primary and its replicas for its reads.
+    RoundRobin = 2,
+}
+
+impl ReadFrom {
+    pub fn from_u8(n: u8) -> Self {
+        match n {
+            1 => ReadFrom::PreferReplica,
+            2 => ReadFrom::RoundRobin,
+            _ => ReadFrom::Primary,
+        }
+    }
+}
+
+/// A user clients may log in as (`AUTH name password`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    /// The password in clear; or give `password_sha256` (hex) instead, as Redis ACL allows.
+    pub password: Option<String>,
+    pub password_sha256: Option<String>,
+    #[serde(default)]
+    pub access: Access,
+    /// Key patterns (Redis glob syntax) the user may touch; empty means every key.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// What a user may run.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// Commands that do not write.
+    ReadOnly,
+    /// Everything but administrative commands.
+    #[default]
+    ReadWrite,
+    /// Everything, including `CONFIG SET`, `FLUSHALL`, `SLOWLOG RESET`.
+    Admin,
 }

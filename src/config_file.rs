@@ -7,43 +7,10 @@ use std::path::Path;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
-use serde::Deserialize;
 
 use crate::config::Config;
 
-/// A user clients may log in as (`AUTH name password`).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct UserConfig {
-    pub name: String,
-    /// The password in clear; or give `password_sha256` (hex) instead, as Redis ACL allows.
-    pub password: Option<String>,
-    pub password_sha256: Option<String>,
-    #[serde(default)]
-    pub access: Access,
-    /// Key patterns (Redis glob syntax) the user may touch; empty means every key.
-    #[serde(default)]
-    pub keys: Vec<String>,
-    #[serde(default = "enabled")]
-    pub enabled: bool,
-}
-
-fn enabled() -> bool {
-    true
-}
-
-/// What a user may run.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum Access {
-    /// Commands that do not write.
-    ReadOnly,
-    /// Everything but administrative commands.
-    #[default]
-    ReadWrite,
-    /// Everything, including `CONFIG SET`, `FLUSHALL`, `SLOWLOG RESET`.
-    Admin,
-}
+pub use crate::config::{Access, UserConfig};
 
 /// The configuration for this process: command line, environment, `--config` file.
 pub fn load(args: Vec<OsString>) -> Result<Config, String> {

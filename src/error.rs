@@ -40,12 +40,32 @@ pub enum CommandError {
     Unsupported(String, &'static str),
     #[error("ERR {0}")]
     Invalid(String),
+    #[error("ERR {0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("ERR syntax error")]
+    Syntax,
+    #[error("ERR MULTI calls can not be nested")]
+    NestedMulti,
+    #[error("ERR WATCH inside MULTI is not allowed")]
+    WatchInMulti,
+    #[error("ERR EXEC without MULTI")]
+    ExecWithoutMulti,
+    #[error("ERR DISCARD without MULTI")]
+    DiscardWithoutMulti,
+    #[error("EXECABORT Transaction discarded because of previous errors.")]
+    ExecAbort,
+    #[error(
+        "ERR Can't execute '{0}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+    )]
+    NotInSubscribedContext(String),
 
     // --- the cluster (retryable by the client) ---
     #[error("CLUSTERDOWN Hash slot not served")]
     SlotNotServed,
     #[error("CLUSTERDOWN slotway has no topology yet: no seed node answered")]
     NoTopology,
+    #[error("TRYAGAIN the slot moved while the client had keys WATCHed")]
+    MovedWhileWatched,
     #[error("TRYAGAIN slotway followed {0} redirects for this command without reaching its node")]
     TooManyRedirects(u8),
 

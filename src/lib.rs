@@ -46,9 +46,11 @@ pub mod metrics;
 pub mod net;
 pub mod observe;
 pub mod protocol;
+pub mod proxy;
 pub mod pubsub;
 pub mod reload;
 pub mod route;
+pub mod task;
 pub mod workers;
 
 use std::future::Future;
@@ -114,24 +116,40 @@ pub async fn serve_with_reload(
     let connector = net::connect::NodeConnector::new(net::tls::node_config(&config)?);
     // Worker 0 is this runtime; the others start here and stop when serve returns.
     let (_worker_threads, workers) = workers::WorkerThreads::start(config.threads).map_err(Error::Runtime)?;
-    let router = route::dispatch::Router::with_workers(&config, connector, workers);
+    let proxy = proxy::Proxy::with_workers(&config, connector, workers);
     // Bound before the seeds are asked, so a bad --admin-listen fails at once; the
     // guard stops the admin port however serve returns.
     let _admin = match &config.admin_listen {
-        Some(addr) => Some(admin::start(addr, router.clone()).await?),
+        Some(addr) => Some(admin::start(addr, proxy.clone()).await?),
         None => None,
     };
-    if let Err(errors) = cluster::refresh::refresh_once(&router).await {
+    let refresher = proxy.refresher();
+    if let Err(errors) = cluster::refresh::refresh_once(&refresher).await {
         return Err(Error::NoSeed(
             errors.iter().map(|(addr, e)| format!("{addr}: {e}")).collect::<Vec<_>>().join("; "),
         ));
     }
-    let topology = router.map.load();
+    announce_ready(&proxy, listeners.plain.as_ref(), tls.as_ref().map(|(l, _)| l));
+    // Before clients come: their first HELLO already reports the nodes' version.
+    cluster::node_version::learn(&proxy.map, &proxy.node_version, proxy.live.load().reply_timeout()).await;
+    let background = start_background(&proxy, refresher, reloads);
+    let clients = listener::ClientListeners { plain: listeners.plain, tls };
+    listener::accept_loop(clients, proxy.clone(), shutdown).await;
+    drain(&proxy).await;
+    drop(background);
+    proxy.pool.clear();
+    let _ = proxy.map.store(cluster::topology::Topology::empty());
+    Ok(())
+}
+
+/// Logs that slotway serves, and warns when the cluster leaves slots unserved.
+fn announce_ready(proxy: &proxy::Proxy, plain: Option<&TcpListener>, tls: Option<&TcpListener>) {
+    let topology = proxy.map.load();
     let addr = |l: Option<&TcpListener>| l.and_then(|l| l.local_addr().ok()).map_or("-".to_string(), |a| a.to_string());
     info!(
-        listen = %addr(listeners.plain.as_ref()),
-        tls_listen = %addr(tls.as_ref().map(|(l, _)| l)),
-        node_tls = router.connector.is_tls(),
+        listen = %addr(plain),
+        tls_listen = %addr(tls),
+        node_tls = proxy.reach.connector.is_tls(),
         shards = topology.shards.len(),
         slots = topology.covered_slots(),
         "slotway ready"
@@ -139,39 +157,41 @@ pub async fn serve_with_reload(
     if topology.covered_slots() < cluster::slot::SLOT_COUNT {
         warn!(covered = topology.covered_slots(), "not every slot is served by the cluster");
     }
-    drop(topology);
-    // Before clients come: their first HELLO already reports the nodes' version.
-    cluster::node_version::learn(&router, router.live.load().reply_timeout()).await;
-    let rates = backend::connection::AbortOnDrop(tokio::spawn(metrics::sample_rates(router.clone())));
-    let version_watch = backend::connection::AbortOnDrop(tokio::spawn(cluster::node_version::watch(router.clone())));
-    let refresher = tokio::spawn(cluster::refresh::refresh_loop(router.clone()));
-    let lag_watch = backend::connection::AbortOnDrop(tokio::spawn(cluster::replica_lag::watch(router.clone())));
-    let reloader = reloads.map(|mut rx| {
-        let router = router.clone();
-        tokio::spawn(async move {
+}
+
+/// The tasks that run beside the clients (rates, version and lag watches, the
+/// topology refresher, reloads); each stops when its guard is dropped.
+fn start_background(
+    proxy: &Arc<proxy::Proxy>,
+    refresher: cluster::refresh::Refresher,
+    reloads: Option<tokio::sync::mpsc::Receiver<Config>>,
+) -> Vec<task::AbortOnDrop> {
+    let p = proxy;
+    let mut tasks = vec![
+        task::spawn_owned(metrics::sample_rates(p.metrics.clone())),
+        task::spawn_owned(cluster::node_version::watch(p.map.clone(), p.node_version.clone(), p.live.clone())),
+        task::spawn_owned(cluster::refresh::refresh_loop(refresher)),
+        task::spawn_owned(cluster::replica_lag::watch(p.map.clone(), p.pool.clone(), p.live.clone())),
+    ];
+    if let Some(mut rx) = reloads {
+        let proxy = proxy.clone();
+        tasks.push(task::spawn_owned(async move {
             while let Some(new) = rx.recv().await {
-                reload::apply(&router, new);
+                reload::apply(&proxy, new);
             }
-        })
-    });
-    let clients = listener::ClientListeners { plain: listeners.plain, tls };
-    listener::accept_loop(clients, router.clone(), shutdown).await;
-    if let Some(task) = reloader {
-        task.abort();
+        }));
     }
-    // Graceful: no new clients; sessions answer what they were sent, then close.
-    let grace = std::time::Duration::from_millis(router.live.load().shutdown_grace_ms);
-    router.stopping.cancel();
+    tasks
+}
+
+/// Graceful: no new clients; sessions answer what they were sent, then close, for
+/// at most `shutdown-grace-ms`.
+async fn drain(proxy: &proxy::Proxy) {
+    let grace = std::time::Duration::from_millis(proxy.live.load().shutdown_grace_ms);
+    proxy.stopping.cancel();
     let deadline = tokio::time::Instant::now() + grace;
-    while metrics::Metrics::get(&router.metrics.connected_clients) > 0 && tokio::time::Instant::now() < deadline {
+    while metrics::Metrics::get(&proxy.metrics.connected_clients) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    info!(remaining_clients = metrics::Metrics::get(&router.metrics.connected_clients), "slotway stopped");
-    refresher.abort();
-    drop(lag_watch);
-    drop(version_watch);
-    drop(rates);
-    router.pool.clear();
-    let _ = router.map.store(cluster::topology::Topology::empty());
-    Ok(())
+    info!(remaining_clients = metrics::Metrics::get(&proxy.metrics.connected_clients), "slotway stopped");
 }

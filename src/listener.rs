@@ -16,7 +16,7 @@ use crate::client::session::Session;
 use crate::metrics::Metrics;
 use crate::net::accept::{HANDSHAKE_TIMEOUT, handshake};
 use crate::net::stream::Stream;
-use crate::route::dispatch::Router;
+use crate::proxy::Proxy;
 
 /// What clients connect to: a plain listener, a TLS one, or both.
 pub struct ClientListeners {
@@ -25,7 +25,7 @@ pub struct ClientListeners {
 }
 
 /// Accepts clients until `shutdown` completes.
-pub async fn accept_loop(listeners: ClientListeners, router: Arc<Router>, shutdown: impl Future<Output = ()>) {
+pub async fn accept_loop(listeners: ClientListeners, proxy: Arc<Proxy>, shutdown: impl Future<Output = ()>) {
     let next_id = AtomicU64::new(1);
     let connected = Arc::new(AtomicUsize::new(0));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -46,9 +46,9 @@ pub async fn accept_loop(listeners: ClientListeners, router: Arc<Router>, shutdo
             }
         };
         // Read per client: a reload (SIGHUP) changes the limits for new clients.
-        let config = router.live.load_full();
+        let config = proxy.live.load_full();
         if connected.load(Ordering::Relaxed) >= config.maxclients {
-            Metrics::add(&router.metrics.rejected_connections, 1);
+            Metrics::add(&proxy.metrics.rejected_connections, 1);
             // A TLS client could not read a plain error: it is just closed.
             if tls.is_none() {
                 tokio::spawn(async move {
@@ -60,10 +60,10 @@ pub async fn accept_loop(listeners: ClientListeners, router: Arc<Router>, shutdo
         // A handshake in progress holds a client slot: maxclients bounds those too.
         connected.fetch_add(1, Ordering::Relaxed);
         let id = next_id.fetch_add(1, Ordering::Relaxed);
-        let session = Session::new(router.clone(), &config, id);
+        let session = Session::new(proxy.clone(), &config, id);
         let connected = connected.clone();
-        let router = router.clone();
-        let worker = router.workers.of_client(id);
+        let proxy = proxy.clone();
+        let worker = proxy.workers.of_client(id);
         // A socket belongs to the runtime it was registered with: one served by
         // another worker leaves this runtime as a plain socket and joins that one.
         let socket = match worker {
@@ -77,17 +77,17 @@ pub async fn accept_loop(listeners: ClientListeners, router: Arc<Router>, shutdo
                 }
             },
         };
-        let workers = router.workers.clone();
+        let workers = proxy.workers.clone();
         workers.spawn(
             worker,
             async move {
                 if let Some(stream) = secure(socket, tls, peer).await {
                     // As Redis's total_connections_received: clients refused at
                     // maxclients, or whose handshake failed, are not counted.
-                    Metrics::add(&router.metrics.total_connections, 1);
-                    Metrics::add(&router.metrics.connected_clients, 1);
+                    Metrics::add(&proxy.metrics.total_connections, 1);
+                    Metrics::add(&proxy.metrics.connected_clients, 1);
                     session.run(stream).await;
-                    router.metrics.connected_clients.fetch_sub(1, Ordering::Relaxed);
+                    proxy.metrics.connected_clients.fetch_sub(1, Ordering::Relaxed);
                 }
                 connected.fetch_sub(1, Ordering::Relaxed);
             }

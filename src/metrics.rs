@@ -85,8 +85,8 @@ pub const SAMPLE_HZ: u64 = 10;
 /// and publishes their rates over the last second, as Redis's
 /// `instantaneous_ops_per_sec` and `instantaneous_*_kbps` (Redis also averages
 /// samples taken by its cron over about a second and a half).
-pub async fn sample_rates(router: std::sync::Arc<crate::route::dispatch::Router>) {
-    let m = &router.metrics;
+pub async fn sample_rates(metrics: std::sync::Arc<Metrics>) {
+    let m = &metrics;
     let read = || {
         (
             Instant::now(),

@@ -14,11 +14,11 @@ use tracing::{info, warn};
 
 use crate::client::auth::Users;
 use crate::config::Config;
-use crate::route::dispatch::Router;
+use crate::proxy::Proxy;
 
 /// Applies `new`; returns (what changed live, what changed but needs a restart).
-pub fn apply(router: &Router, new: Config) -> (Vec<&'static str>, Vec<&'static str>) {
-    let old = router.live.load_full();
+pub fn apply(proxy: &Proxy, new: Config) -> (Vec<&'static str>, Vec<&'static str>) {
+    let old = proxy.live.load_full();
     let mut live = Vec::new();
     let mut restart = Vec::new();
     macro_rules! compare {
@@ -39,12 +39,12 @@ pub fn apply(router: &Router, new: Config) -> (Vec<&'static str>, Vec<&'static s
         tls_auth_clients, node_tls, node_tls_ca_cert_file, node_tls_cert_file, node_tls_key_file,
         node_tls_server_name);
     if live.iter().any(|f| matches!(*f, "users" | "requirepass")) {
-        router.users.store(Users::from_config(&new));
+        proxy.users.store(Users::from_config(&new));
     }
-    router.pool.set_read_from(new.read_from);
-    router.timeouts.update(&new);
-    router.observe.configure(&new);
-    router.live.store(std::sync::Arc::new(new));
+    proxy.pool.set_read_from(new.read_from);
+    proxy.reach.timeouts.update(&new);
+    proxy.observe.configure(&new);
+    proxy.live.store(std::sync::Arc::new(new));
     if !live.is_empty() {
         info!(changed = ?live, "configuration reloaded");
     }
@@ -66,23 +66,23 @@ mod tests {
         let config = Config::with_seeds(["127.0.0.1:1"]);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let router = Router::new(&config);
+            let proxy = Proxy::new(&config);
             let mut new = config.clone();
             new.maxclients = 7;
             new.requirepass = Some("pw".into());
             new.listen = "127.0.0.1:1".into();
             new.reply_timeout_ms = 1_234;
             new.max_redirects = 9;
-            let (live, restart) = apply(&router, new);
+            let (live, restart) = apply(&proxy, new);
             assert_eq!(live, vec!["maxclients", "requirepass", "reply_timeout_ms", "max_redirects"]);
             assert_eq!(
-                router.timeouts.reply(),
+                proxy.reach.timeouts.reply(),
                 std::time::Duration::from_millis(1_234),
                 "node connections read it at each use"
             );
             assert_eq!(restart, vec!["listen"]);
-            assert_eq!(router.live.load().maxclients, 7);
-            assert!(router.users.required());
+            assert_eq!(proxy.live.load().maxclients, 7);
+            assert!(proxy.users.required());
         });
     }
 }

@@ -289,8 +289,7 @@ fn admin_serve_starts_on_its_own_listener() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let router =
-        rt.block_on(async { slotway::route::dispatch::Router::new(&slotway::Config::with_seeds(["127.0.0.1:1"])) });
+    let router = rt.block_on(async { slotway::proxy::Proxy::new(&slotway::Config::with_seeds(["127.0.0.1:1"])) });
     let server = rt.spawn(slotway::admin::serve(listener, router));
     let scrape = scrape(&addr);
     assert_eq!(sample(&scrape, "slotway_topology_shards", &[]), 0.0);

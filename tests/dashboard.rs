@@ -14,7 +14,7 @@ const DASHBOARD: &str = include_str!("../docs/grafana-dashboard.json");
 /// family with no samples yet, such as `slotway_node_info` before any topology, still
 /// counts) and from the sample lines.
 fn exported_metrics() -> BTreeSet<String> {
-    let router = slotway::route::dispatch::Router::new(&slotway::Config::with_seeds(["127.0.0.1:1"]));
+    let router = slotway::proxy::Proxy::new(&slotway::Config::with_seeds(["127.0.0.1:1"]));
     let text = slotway::admin::prometheus::render(slotway::admin::status::ClusterStatus::of(&router));
     let mut names = BTreeSet::new();
     for line in text.lines() {

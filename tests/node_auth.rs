@@ -185,9 +185,8 @@ fn every_connection_logs_in_to_an_acl_user_cluster() {
     assert_eq!(seen, want);
 
     // Replica reads: READONLY connections to the replicas log in too.
-    let replicas_proxy = slotway_for(&cluster, Some(USER), Some(PASSWORD), |c| {
-        c.read_from = slotway::backend::pool::ReadFrom::PreferReplica
-    });
+    let replicas_proxy =
+        slotway_for(&cluster, Some(USER), Some(PASSWORD), |c| c.read_from = slotway::config::ReadFrom::PreferReplica);
     let mut r = connect(&replicas_proxy.addr);
     let replicas = cluster.replicas();
     let on_replicas = || replicas.iter().map(|n| get_calls(&cluster, n)).sum::<u64>();

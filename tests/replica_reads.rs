@@ -23,7 +23,7 @@ fn calls(addr: &str, command: &str) -> u64 {
 fn prefer_replica_sends_reads_to_replicas_and_writes_to_primaries() {
     let cluster = TestCluster::start();
     let mut config = slotway::Config::with_seeds(cluster.addrs());
-    config.read_from = slotway::backend::pool::ReadFrom::PreferReplica;
+    config.read_from = slotway::config::ReadFrom::PreferReplica;
     let proxy = start_slotway_with(config);
     let replicas = cluster.replicas();
     let primaries = cluster.primaries();
@@ -94,7 +94,7 @@ fn reading_from_a_replica(
 ) -> (TestCluster, support::SlotwayHandle, String, support::RawConn) {
     let cluster = TestCluster::start();
     let mut config = slotway::Config::with_seeds(cluster.addrs());
-    config.read_from = slotway::backend::pool::ReadFrom::PreferReplica;
+    config.read_from = slotway::config::ReadFrom::PreferReplica;
     config.replica_check_interval_ms = 100;
     tweak(&mut config);
     let proxy = start_slotway_with(config);

@@ -34,9 +34,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::backend::connection::AbortOnDrop;
 use crate::error::Error;
-use crate::route::dispatch::Router;
+use crate::proxy::Proxy;
+use crate::task::AbortOnDrop;
 
 /// The page, compiled in: the admin port serves no files from disk.
 const STATUS_PAGE: &str = include_str!("status.html");
@@ -47,15 +47,15 @@ const MAX_CONNECTIONS: usize = 64;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Binds `addr` and serves the admin port until the returned guard drops.
-pub(crate) async fn start(addr: &str, router: Arc<Router>) -> Result<AbortOnDrop, Error> {
+pub(crate) async fn start(addr: &str, proxy: Arc<Proxy>) -> Result<AbortOnDrop, Error> {
     let listener = TcpListener::bind(addr).await.map_err(|source| Error::Listen { addr: addr.to_string(), source })?;
     info!(admin = %listener.local_addr()?, "admin port ready (/metrics, /, /api/cluster)");
-    Ok(AbortOnDrop(tokio::spawn(serve(listener, router))))
+    Ok(AbortOnDrop(tokio::spawn(serve(listener, proxy))))
 }
 
 /// Serves the admin endpoints on `listener` until the task is dropped or aborted;
 /// the connections live in this task's `JoinSet`, so they end with it.
-pub async fn serve(listener: TcpListener, router: Arc<Router>) {
+pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) {
     let mut conns = JoinSet::new();
     loop {
         let stream = tokio::select! {
@@ -73,10 +73,10 @@ pub async fn serve(listener: TcpListener, router: Arc<Router>) {
         if conns.len() >= MAX_CONNECTIONS {
             continue; // dropping the stream closes it
         }
-        let router = router.clone();
+        let proxy = proxy.clone();
         conns.spawn(async move {
             let service = service_fn(move |req| {
-                let response = respond(&req, &router);
+                let response = respond(&req, &proxy);
                 async move { Ok::<_, Infallible>(response) }
             });
             let conn = http1::Builder::new()
@@ -89,7 +89,7 @@ pub async fn serve(listener: TcpListener, router: Arc<Router>) {
     }
 }
 
-fn respond(req: &Request<Incoming>, router: &Router) -> Response<Full<Bytes>> {
+fn respond(req: &Request<Incoming>, proxy: &Proxy) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut resp = reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only GET\n".into());
         resp.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -98,10 +98,10 @@ fn respond(req: &Request<Incoming>, router: &Router) -> Response<Full<Bytes>> {
     match req.uri().path() {
         "/" => reply(StatusCode::OK, "text/html; charset=utf-8", STATUS_PAGE.into()),
         "/metrics" => {
-            let text = prometheus::render(status::ClusterStatus::of(router));
+            let text = prometheus::render(status::ClusterStatus::of(proxy));
             reply(StatusCode::OK, prometheus::CONTENT_TYPE, text.into())
         }
-        "/api/cluster" => match serde_json::to_string(&status::ClusterStatus::of(router)) {
+        "/api/cluster" => match serde_json::to_string(&status::ClusterStatus::of(proxy)) {
             Ok(json) => reply(StatusCode::OK, "application/json", json.into()),
             Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", format!("{e}\n").into()),
         },

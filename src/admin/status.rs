@@ -12,7 +12,7 @@ use crate::cluster::topology::Topology;
 use crate::metrics::Metrics;
 use crate::observe::commands::CommandTotals;
 use crate::observe::latency::LatencySnapshot;
-use crate::route::dispatch::Router;
+use crate::proxy::Proxy;
 
 /// Clients listed by name and address; the count covers all of them. Enough for
 /// a page to show who is connected without sending thousands of rows a second.
@@ -101,9 +101,9 @@ pub struct ClientStatus {
 }
 
 impl ClusterStatus {
-    pub fn of(router: &Router) -> ClusterStatus {
-        let m = &router.metrics;
-        let topology = router.map.load();
+    pub fn of(proxy: &Proxy) -> ClusterStatus {
+        let m = &proxy.metrics;
+        let topology = proxy.map.load();
         let mut shards: Vec<ShardStatus> = topology
             .shards
             .iter()
@@ -142,7 +142,7 @@ impl ClusterStatus {
         ClusterStatus {
             version: env!("CARGO_PKG_VERSION"),
             uptime_seconds: m.started.elapsed().as_secs_f64(),
-            topology_version: router.map.version(),
+            topology_version: proxy.map.version(),
             topology_epoch: topology.epoch,
             topology_refreshes: Metrics::get(&m.topology_refreshes),
             topology_refresh_failures: Metrics::get(&m.topology_refresh_failures),
@@ -152,17 +152,17 @@ impl ClusterStatus {
             connections_received: Metrics::get(&m.total_connections),
             rejected_connections: Metrics::get(&m.rejected_connections),
             commands: Metrics::get(&m.total_commands),
-            error_replies: router.observe.commands.error_replies(),
-            slowlog_length: router.observe.slowlog.len(),
-            slowlog_entries: router.observe.slowlog.logged(),
-            hot_keys: router
+            error_replies: proxy.observe.commands.error_replies(),
+            slowlog_length: proxy.observe.slowlog.len(),
+            slowlog_entries: proxy.observe.slowlog.logged(),
+            hot_keys: proxy
                 .observe
                 .hotkeys
                 .top(HOT_KEYS_SHOWN)
                 .into_iter()
                 .map(|(key, n)| (String::from_utf8_lossy(&key).into_owned(), n))
                 .collect(),
-            command_stats: router
+            command_stats: proxy
                 .observe
                 .commands
                 .used()
@@ -170,18 +170,18 @@ impl ClusterStatus {
                 .map(|(name, totals)| CommandStatus { name, totals })
                 .collect(),
             redirects: Redirects { moved: Metrics::get(&m.redirects_moved), ask: Metrics::get(&m.redirects_ask) },
-            leased_connections: router.leases.in_use(),
-            nodes: node_statuses(router, &topology),
+            leased_connections: proxy.leases.in_use(),
+            nodes: node_statuses(proxy, &topology),
             shards,
-            clients: listed_clients(router),
+            clients: listed_clients(proxy),
         }
     }
 }
 
 /// One row per node address, its primary and replica-read connections together.
-fn node_statuses(router: &Router, topology: &Topology) -> Vec<NodeStatus> {
+fn node_statuses(proxy: &Proxy, topology: &Topology) -> Vec<NodeStatus> {
     let mut rows: Vec<NodeStatus> = Vec::new();
-    for (node, _readonly) in router.pool.nodes() {
+    for (node, _readonly) in proxy.pool.nodes() {
         let up = node.reachable.load(Ordering::Relaxed);
         let latency = node.stats.latency.snapshot();
         match rows.last_mut() {
@@ -205,8 +205,8 @@ fn node_statuses(router: &Router, topology: &Topology) -> Vec<NodeStatus> {
 
 /// The first clients of the registry, read from its `CLIENT LIST` lines (Redis's
 /// own `key=value` format, the registry's only view of all rows).
-fn listed_clients(router: &Router) -> Vec<ClientStatus> {
-    router
+fn listed_clients(proxy: &Proxy) -> Vec<ClientStatus> {
+    proxy
         .clients
         .list(None)
         .lines()

@@ -3,96 +3,53 @@
 //! A writer copies every queued request into one buffer and sends it with one write;
 //! a reader frames the replies and hands each to the request at the front of the
 //! in-flight FIFO. Redis answers in order, so the FIFO is all the matching needed.
-//! Redirect replies are not passed on: they go back to the router.
+//! Redirects and `NOSCRIPT` are not passed on: they go to routing, through
+//! [`Rerouter`](super::reroute::Rerouter).
 //!
 //! Connecting is lazy (on the first request). When the node cannot be reached,
 //! requests fail at once with a clear error during a backoff, instead of queueing.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::{Instant, sleep, sleep_until};
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
 use tracing::{debug, warn};
 
+use super::reach::NodeReach;
+use super::reader::{InFlight, Reader, Sent};
+use super::request::BackendRequest;
+use super::reroute::{Rerouter, RerouterRef};
 use crate::error::CommandError;
-use crate::net::connect::{NodeConnector, NodeLogin};
-use crate::net::stream::{ReadHalf, Stream, WriteHalf};
-use crate::observe::nodes::{NodeStats, ReplyClock};
-use crate::protocol::reply::{Redirect, ReplyScanner};
-use crate::route::dispatch::{ClientTag, Router};
-
-/// What a client waits on: the node's reply bytes, or why there is none.
-pub type ReplyResult = Result<Bytes, CommandError>;
-
-/// A request on its way to a node.
-#[derive(Debug)]
-pub struct BackendRequest {
-    /// The request exactly as the client sent it.
-    pub bytes: Bytes,
-    pub reply: oneshot::Sender<ReplyResult>,
-    /// The slot it was routed by, if any (needed to route it again after `TRYAGAIN`).
-    pub slot: Option<u16>,
-    /// Redirects followed so far.
-    pub hops: u8,
-    /// Send `ASKING` first (after an `-ASK` redirect).
-    pub asking: bool,
-    /// The client speaks RESP3: use the node's RESP3 connections.
-    pub resp3: bool,
-    /// The client it is for: picks the client's own connection to a node, also
-    /// after a redirect, so its commands to one node keep their order.
-    pub client_id: u64,
-    /// Replies the bytes produce: 1, or for a transaction block (`MULTI` ... `EXEC`)
-    /// one per command; the last one (`EXEC`'s) is the reply.
-    pub frames: u32,
-    /// Sent on a connection leased to one client (its `WATCH` lives there): never
-    /// redirected to another connection.
-    pub leased: bool,
-}
-
-impl BackendRequest {
-    /// An ordinary one-reply request for `client`: its id picks the client's own
-    /// connection to a node (one of its worker's), also after a redirect.
-    pub fn new(bytes: Bytes, reply: oneshot::Sender<ReplyResult>, slot: Option<u16>, client: ClientTag) -> Self {
-        let (client_id, resp3) = (client.id, client.resp3);
-        BackendRequest { bytes, reply, slot, hops: 0, asking: false, resp3, frames: 1, leased: false, client_id }
-    }
-}
-
-impl BackendRequest {
-    pub fn fail(self, err: CommandError) {
-        let _ = self.reply.send(Err(err));
-    }
-}
+use crate::net::stream::{Stream, WriteHalf};
+use crate::observe::nodes::NodeStats;
+use crate::task::AbortOnDrop;
 
 /// Settings a connection needs, copied out of the config.
 #[derive(Debug, Clone)]
 pub struct ConnSettings {
+    /// How to connect and log in; its timeouts (connect, reply, unreachable node)
+    /// change live on reload.
+    pub reach: NodeReach,
     /// Send `HELLO 3` after connecting, so the node replies in RESP3.
     pub resp3: bool,
-    /// Log in to the node after connecting.
-    pub login: Option<NodeLogin>,
     /// Send `READONLY` after connecting (connections for replica reads).
     pub readonly: bool,
     /// Set while the node can be reached, cleared while it cannot.
     pub reachable: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// The node's latency histogram and connection count (shared connections only).
     pub stats: Option<Arc<NodeStats>>,
-    /// Plain TCP or TLS; the connect timeout covers the handshake too.
-    pub connector: NodeConnector,
-    /// Connect, reply and unreachable-node timeouts, changed live by a reload.
-    pub timeouts: Arc<super::timeouts::Timeouts>,
-    /// How long a request waits for an unreachable node (or its replacement) before
-    /// it fails with `CLUSTERDOWN`.
     /// Connect again after the connection breaks. Leased connections do not: the
     /// state their holder built (a `WATCH`) would be gone.
     pub reconnect: bool,
-    /// `None` for connections leased to blocking commands, which wait as long as asked.
+    /// Replies are bounded by the reply timeout; `false` for connections leased to
+    /// blocking commands, which wait as long as the command asks.
     pub timed_replies: bool,
+    /// Requests written and not yet answered, at most: the writer waits past it.
     pub max_in_flight: usize,
 }
 
@@ -100,19 +57,10 @@ const ASKING: &[u8] = b"*1\r\n$6\r\nASKING\r\n";
 /// What slotway says first on a new RESP3 node connection (already logged in: see
 /// [`NodeConnector::connect`](crate::net::connect::NodeConnector::connect)).
 const HELLO_3: &[u8] = b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
-const READ_CHUNK: usize = 64 * 1024;
 const MAX_BATCH: usize = 512;
 
-/// A request written to the node whose reply has not arrived yet.
-enum InFlight {
-    Request(Sent),
-    /// A reply slotway asked for itself and drops: the `+OK` of an `ASKING` sent
-    /// before the next request, or the reply to `HELLO 3` on a new connection.
-    Discard,
-}
-
 /// Runs the connection to `addr` until every sender of `rx` is gone.
-pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, settings: ConnSettings, router: Weak<Router>) {
+pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, settings: ConnSettings, router: RerouterRef) {
     let mut backoff = Duration::from_millis(50);
     // Requests that found the node unreachable, oldest first, each with the moment it
     // gives up: they wait (bounded by `unreachable_wait`) for the cluster to promote a
@@ -122,11 +70,16 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
         let first = match parked.pop_front() {
             Some(entry) => entry,
             None => match rx.recv().await {
-                Some(req) => (req, Instant::now() + settings.timeouts.unreachable_wait()),
+                Some(req) => (req, Instant::now() + settings.reach.timeouts.unreachable_wait()),
                 None => break,
             },
         };
-        match settings.connector.connect(&addr, settings.timeouts.connect(), settings.login.as_ref()).await {
+        match settings
+            .reach
+            .connector
+            .connect(&addr, settings.reach.timeouts.connect(), settings.reach.login.as_ref())
+            .await
+        {
             Ok(stream) => {
                 backoff = Duration::from_millis(50);
                 debug!(%addr, "connected to node");
@@ -155,12 +108,12 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
                     // decide when clients learn of it. Coalesced by the refresher.
                     if let Some(router) = router.upgrade() {
                         router.request_refresh();
-                        settle_parked(&router, &addr, &mut parked, settings.reconnect, why.as_ref());
+                        settle_parked(&*router, &addr, &mut parked, settings.reconnect, why.as_ref());
                     }
                     let next_check = (Instant::now() + PARKED_CHECK).min(retry_at);
                     tokio::select! {
                         req = rx.recv() => match req {
-                            Some(req) => parked.push_back((req, Instant::now() + settings.timeouts.unreachable_wait())),
+                            Some(req) => parked.push_back((req, Instant::now() + settings.reach.timeouts.unreachable_wait())),
                             None => {
                                 for (req, _) in parked.drain(..) {
                                     req.fail(unreachable(&addr, why.as_ref()));
@@ -190,7 +143,7 @@ const PARKED_CHECK: Duration = Duration::from_millis(25);
 /// Sends waiting requests whose slot has a new owner there (in order), and fails,
 /// with a clear error, those that waited as long as allowed.
 fn settle_parked(
-    router: &Arc<Router>,
+    router: &dyn Rerouter,
     addr: &Arc<str>,
     parked: &mut VecDeque<(BackendRequest, Instant)>,
     reroutable: bool,
@@ -235,7 +188,7 @@ async fn serve(
     first: Vec<BackendRequest>,
     rx: &mut mpsc::Receiver<BackendRequest>,
     settings: &ConnSettings,
-    router: &Weak<Router>,
+    router: &RerouterRef,
 ) {
     let _open = settings.stats.as_ref().map(NodeStats::connection_open);
     let (rd, mut wr) = stream.into_split();
@@ -244,15 +197,15 @@ async fn serve(
     // The counter bounds it: the writer takes no new batch while max_in_flight are out.
     let (inflight_tx, inflight_rx) = mpsc::unbounded_channel();
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let mut reader = AbortOnDrop(tokio::spawn(read_replies(
-        rd,
+    let reader = Reader {
         inflight_rx,
-        in_flight.clone(),
-        addr.clone(),
-        settings.timed_replies.then(|| settings.timeouts.clone()),
-        router.clone(),
-        settings.stats.clone(),
-    )));
+        in_flight: in_flight.clone(),
+        addr: addr.clone(),
+        reply_timeout: settings.timed_replies.then(|| settings.reach.timeouts.clone()),
+        rerouter: router.clone(),
+        stats: settings.stats.clone(),
+    };
+    let mut reader = AbortOnDrop(tokio::spawn(reader.run(rd)));
     let mut out = BytesMut::with_capacity(16 * 1024);
     if settings.resp3 {
         out.extend_from_slice(HELLO_3);
@@ -327,7 +280,7 @@ async fn write_batch(
             }
         }
         out.extend_from_slice(&req.bytes);
-        let sent = Sent { req, at: now, seen: 0, redirect: None };
+        let sent = Sent::new(req, now);
         if let Err(mpsc::error::SendError(InFlight::Request(sent))) = inflight.send(InFlight::Request(sent)) {
             sent.req.fail(CommandError::ConnectionLost(addr.to_string()));
         }
@@ -338,170 +291,4 @@ async fn write_batch(
         *out = BytesMut::with_capacity(16 * 1024);
     }
     result
-}
-
-/// Frames replies and answers in-flight requests in order. On a broken connection,
-/// a timeout or bad bytes, every request still in flight gets an error (its outcome
-/// is unknown) and the connection is dropped.
-async fn read_replies(
-    mut rd: ReadHalf,
-    mut inflight_rx: mpsc::UnboundedReceiver<InFlight>,
-    in_flight: Arc<AtomicUsize>,
-    addr: Arc<str>,
-    reply_timeout: Option<Arc<super::timeouts::Timeouts>>,
-    router: Weak<Router>,
-    stats: Option<Arc<NodeStats>>,
-) {
-    let mut waiting: VecDeque<InFlight> = VecDeque::new();
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut scanner = ReplyScanner::default();
-    // One timer, armed for the oldest request in flight and armed again only when it
-    // fires early (a later request is the oldest by then; the FIFO's deadlines only
-    // grow). A timer armed per reply took the time driver's lock for every request.
-    let timer = sleep(Duration::ZERO);
-    tokio::pin!(timer);
-    let mut armed = false;
-    let error = loop {
-        while let Ok(item) = inflight_rx.try_recv() {
-            waiting.push_back(item);
-        }
-        if !armed && let Some(deadline) = oldest_deadline(&waiting, reply_timeout.as_deref()) {
-            timer.as_mut().reset(deadline);
-            armed = true;
-        }
-        tokio::select! {
-            biased;
-            read = rd.read_buf(&mut buf) => match read {
-                Ok(0) => break CommandError::ConnectionLost(addr.to_string()),
-                Err(e) => {
-                    debug!(%addr, error = %e, "node connection failed");
-                    break CommandError::ConnectionLost(addr.to_string());
-                }
-                Ok(_) => {
-                    let mut clock = ReplyClock::new(stats.as_deref());
-                    if let Err(e) = deliver(&mut buf, &mut scanner, &mut waiting, &mut inflight_rx, &in_flight, &addr, &router, &mut clock) {
-                        warn!(%addr, error = %e, "closing node connection");
-                        break CommandError::ConnectionLost(addr.to_string());
-                    }
-                    if buf.capacity() < READ_CHUNK / 4 {
-                        buf.reserve(READ_CHUNK);
-                    }
-                }
-            },
-            item = inflight_rx.recv(), if waiting.is_empty() => match item {
-                Some(item) => waiting.push_back(item),
-                None => return, // writer closed and nothing is in flight
-            },
-            _ = &mut timer, if armed => {
-                armed = false;
-                if oldest_deadline(&waiting, reply_timeout.as_deref()).is_some_and(|d| d <= Instant::now()) {
-                    warn!(%addr, "node did not reply in time; closing its connection");
-                    break CommandError::ReplyTimeout(addr.to_string());
-                }
-            }
-        }
-    };
-    inflight_rx.close();
-    while let Ok(item) = inflight_rx.try_recv() {
-        waiting.push_back(item);
-    }
-    for item in waiting {
-        if let InFlight::Request(sent) = item {
-            sent.req.fail(error.clone());
-        }
-    }
-    if let Some(router) = router.upgrade() {
-        router.request_refresh();
-    }
-}
-
-/// When the oldest request in flight runs out of time (`None`: nothing is in flight,
-/// or no reply timeout applies).
-fn oldest_deadline(waiting: &VecDeque<InFlight>, timeouts: Option<&super::timeouts::Timeouts>) -> Option<Instant> {
-    let timeout = timeouts?.reply();
-    waiting.iter().find_map(|w| match w {
-        InFlight::Request(sent) => Some(sent.at + timeout),
-        InFlight::Discard => None,
-    })
-}
-
-/// Hands every complete reply in `buf` to its request.
-#[allow(clippy::too_many_arguments)] // the reader's state, borrowed apart; a struct would only rename it
-fn deliver(
-    buf: &mut BytesMut,
-    scanner: &mut ReplyScanner,
-    waiting: &mut VecDeque<InFlight>,
-    inflight_rx: &mut mpsc::UnboundedReceiver<InFlight>,
-    in_flight: &AtomicUsize,
-    addr: &Arc<str>,
-    router: &Weak<Router>,
-    clock: &mut ReplyClock<'_>,
-) -> Result<(), String> {
-    while let Some(len) = scanner.next_len(buf).map_err(|e| e.to_string())? {
-        let reply = buf.split_to(len).freeze();
-        if waiting.is_empty() {
-            while let Ok(item) = inflight_rx.try_recv() {
-                waiting.push_back(item);
-            }
-        }
-        match waiting.front_mut() {
-            None => return Err("reply with no request waiting for it".into()),
-            // Inside a transaction block: remember a redirect, wait for EXEC's reply.
-            Some(InFlight::Request(sent)) if sent.seen + 1 < sent.req.frames => {
-                sent.seen += 1;
-                if sent.redirect.is_none() && reply.first() == Some(&b'-') {
-                    sent.redirect = Redirect::parse(&reply);
-                }
-                continue;
-            }
-            Some(_) => {}
-        }
-        let Some(InFlight::Request(sent)) = waiting.pop_front() else {
-            continue; // a discarded reply (`ASKING`, `HELLO 3`); an error shows in the next one anyway
-        };
-        in_flight.fetch_sub(1, Ordering::AcqRel);
-        clock.replied(sent.at.into_std());
-        let (req, block_redirect) = (sent.req, sent.redirect);
-        let redirect = match block_redirect {
-            // The node refused the queued commands (slot moved): EXEC aborted, nothing ran.
-            Some(r) if reply.starts_with(b"-EXECABORT") => Some(r),
-            Some(_) => None,
-            None if reply.first() == Some(&b'-') && req.frames == 1 => Redirect::parse(&reply),
-            None => None,
-        };
-        // The router is needed (and upgraded: two atomic operations) only for errors.
-        let router = match &redirect {
-            Some(_) => router.upgrade(),
-            None if reply.starts_with(b"-NOSCRIPT") => router.upgrade(),
-            None => None,
-        };
-        match (redirect, router) {
-            (Some(redirect), Some(router)) => router.follow(req, redirect, addr),
-            (None, Some(router)) => router.heal_noscript(req, reply, addr),
-            _ => {
-                let _ = req.reply.send(Ok(reply));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A request on the wire, and what its replies so far said.
-struct Sent {
-    req: BackendRequest,
-    at: Instant,
-    /// Replies of a transaction block received so far.
-    seen: u32,
-    /// The first redirect among a block's replies.
-    redirect: Option<Redirect>,
-}
-
-/// Aborts a task when dropped: a connection's reader ends with its connection,
-/// also when the connection task itself is aborted (a lease given back).
-pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

@@ -3,14 +3,16 @@
 //! `EXEC` (the watch lives on the connection). Their number is bounded; a lease
 //! given back closes its connection, so no state leaks to the next user.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Weak};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use super::connection::{self, AbortOnDrop, BackendRequest, ConnSettings};
+use super::connection::{self, ConnSettings};
+use super::request::BackendRequest;
+use super::reroute::RerouterRef;
 use crate::error::CommandError;
-use crate::route::dispatch::Router;
+use crate::task::AbortOnDrop;
 
 /// A connection to `node` that only its holder uses.
 pub struct Lease {
@@ -53,7 +55,7 @@ pub struct Leases {
     permits: Arc<Semaphore>,
     limit: usize,
     settings: ConnSettings,
-    router: Weak<Router>,
+    router: RerouterRef,
     /// Leases held by blocking commands now (`INFO`'s `blocked_clients`).
     blocked: Arc<AtomicUsize>,
 }
@@ -62,7 +64,7 @@ pub struct Leases {
 const LEASE_QUEUE: usize = 256;
 
 impl Leases {
-    pub fn new(limit: usize, settings: ConnSettings, router: Weak<Router>) -> Self {
+    pub fn new(limit: usize, settings: ConnSettings, router: RerouterRef) -> Self {
         Leases { permits: Arc::new(Semaphore::new(limit)), limit, settings, router, blocked: Default::default() }
     }
 

@@ -3,13 +3,17 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use tokio::sync::mpsc;
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
 
-use super::connection::{self, BackendRequest, ConnSettings};
+use super::connection::{self, ConnSettings};
+use super::request::{BackendRequest, ClientTag, ReplyResult};
+use super::reroute::RerouterRef;
+use crate::config::ReadFrom;
+use crate::error::CommandError;
 use crate::observe::nodes::NodeStats;
-use crate::route::dispatch::Router;
 use crate::workers::Workers;
 
 /// A cluster node: its address and the senders of its connections.
@@ -37,7 +41,7 @@ struct Spawner {
     count: usize,
     workers: Workers,
     queue: usize,
-    router: Weak<Router>,
+    router: RerouterRef,
 }
 
 impl Spawner {
@@ -89,6 +93,67 @@ impl Node {
     }
 }
 
+/// A request that found its connection's queue full, with what is needed to wait
+/// for room.
+pub struct Full(mpsc::Sender<BackendRequest>, BackendRequest, Arc<str>);
+
+impl Full {
+    /// Waits for room (the client is not read meanwhile: backpressure).
+    pub async fn wait(self) -> Result<(), CommandError> {
+        let Full(conn, req, addr) = self;
+        conn.send(req).await.map_err(|_| CommandError::NodeUnreachable(addr.to_string()))
+    }
+}
+
+impl Node {
+    /// Queues `req` on its client's connection without waiting; `Some` when the
+    /// queue is full.
+    pub fn try_queue(&self, req: BackendRequest) -> Result<Option<Full>, CommandError> {
+        let conn = self.conn(req.client_id, req.resp3);
+        match conn.try_send(req) {
+            Ok(()) => Ok(None),
+            Err(mpsc::error::TrySendError::Full(req)) => Ok(Some(Full(conn.clone(), req, self.addr.clone()))),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(CommandError::NodeUnreachable(self.addr.to_string())),
+        }
+    }
+
+    /// Queues `req`, waiting for room when the queue is full.
+    pub async fn queue(&self, req: BackendRequest) -> Result<(), CommandError> {
+        match self.try_queue(req)? {
+            Some(full) => full.wait().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Sends `bytes` to this node for `client`; the receiver yields the reply.
+    pub async fn send(&self, bytes: Bytes, client: ClientTag) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
+        let (tx, rx) = oneshot::channel();
+        self.queue(BackendRequest::new(bytes, tx, None, client)).await?;
+        Ok(rx)
+    }
+
+    /// Queues a redirected request. A node's reader calls this, so it must not wait:
+    /// when the queue is full, a task waits instead.
+    pub fn forward(&self, req: BackendRequest) {
+        let conn = self.conn(req.client_id, req.resp3);
+        match conn.try_send(req) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(req)) => {
+                let conn = conn.clone();
+                let addr = self.addr.clone();
+                tokio::spawn(async move {
+                    if let Err(mpsc::error::SendError(req)) = conn.send(req).await {
+                        req.fail(CommandError::NodeUnreachable(addr.to_string()));
+                    }
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(req)) => {
+                req.fail(CommandError::NodeUnreachable(self.addr.to_string()))
+            }
+        }
+    }
+}
+
 pub struct Pool {
     nodes: Mutex<HashMap<String, Arc<Node>>>,
     /// Replicas reached over `READONLY` connections, for replica reads.
@@ -98,7 +163,7 @@ pub struct Pool {
     settings: ConnSettings,
     conns_per_node: usize,
     queue: usize,
-    router: Weak<Router>,
+    router: RerouterRef,
     workers: Workers,
 }
 
@@ -107,7 +172,7 @@ impl Pool {
         settings: ConnSettings,
         conns_per_node: usize,
         queue: usize,
-        router: Weak<Router>,
+        router: RerouterRef,
         read_from: ReadFrom,
         workers: Workers,
     ) -> Self {
@@ -195,30 +260,6 @@ impl Pool {
     pub fn clear(&self) {
         for map in [&self.nodes, &self.readers] {
             map.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        }
-    }
-}
-
-/// Where read-only commands go (`--read-from`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-#[repr(u8)]
-pub enum ReadFrom {
-    /// Every command to the slot's primary.
-    #[default]
-    Primary = 0,
-    /// Reads to a replica of the slot (each client keeps to one), the primary when
-    /// no replica is reachable.
-    PreferReplica = 1,
-    /// Each client keeps to one of the primary and its replicas for its reads.
-    RoundRobin = 2,
-}
-
-impl ReadFrom {
-    fn from_u8(n: u8) -> Self {
-        match n {
-            1 => ReadFrom::PreferReplica,
-            2 => ReadFrom::RoundRobin,
-            _ => ReadFrom::Primary,
         }
     }
 }

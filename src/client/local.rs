@@ -5,14 +5,15 @@ use bytes::{BufMut, Bytes, BytesMut};
 use std::sync::{Arc, Mutex};
 
 use super::auth::{self, User};
-use super::registry::{ClientRow, lock};
 use super::single_node;
+use crate::backend::request::ClientTag;
 use crate::cluster::slot::hash_slot;
 use crate::command::table::Local;
 use crate::error::{CommandError, error_reply};
+use crate::observe::clients::{ClientRow, lock};
 use crate::protocol::encode::{self, NIL, OK, PONG};
 use crate::protocol::{parse_int, request::Args};
-use crate::route::dispatch::{ClientTag, Router};
+use crate::proxy::Proxy;
 
 /// Per-client state the local commands read and change.
 #[derive(Debug, Default)]
@@ -52,10 +53,10 @@ impl ClientState {
 }
 
 /// The reply to a local command. Arity was checked by the classifier.
-pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
+pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, proxy: &Proxy) -> Bytes {
     let addr = client.local_addr.unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 6380)));
     match cmd {
-        Local::ClusterInfo => client.text(single_node::cluster_info(router.map.load().covered_slots()).as_bytes()),
+        Local::ClusterInfo => client.text(single_node::cluster_info(proxy.map.load().covered_slots()).as_bytes()),
         Local::ClusterSlots => single_node::cluster_slots(&addr),
         Local::ClusterShards => single_node::cluster_shards(&addr),
         Local::ClusterNodes => client.text(single_node::cluster_nodes(&addr).as_bytes()),
@@ -89,8 +90,8 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
             Some(_) => error_reply("ERR SELECT is not allowed in cluster mode"),
             None => error_reply("ERR value is not an integer or out of range"),
         },
-        Local::Auth => auth(args, client, router),
-        Local::Hello => hello(args, client, router),
+        Local::Auth => auth(args, client, proxy),
+        Local::Hello => hello(args, client, proxy),
         Local::Reset => {
             client.resp3 = false;
             client.user = None;
@@ -116,7 +117,7 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
             let line = client.row.as_ref().map_or_else(String::new, |r| lock(r).render("client|info"));
             client.text(format!("{line}\n").as_bytes())
         }
-        Local::ClientList => client_list(args, client, router),
+        Local::ClientList => client_list(args, client, proxy),
         Local::ClientNoEvict | Local::ClientNoTouch => {
             let on = args.get(2);
             if on.eq_ignore_ascii_case(b"on") || on.eq_ignore_ascii_case(b"off") {
@@ -141,8 +142,8 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, router: &Rou
             "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
         ),
         Local::ClusterKeySlot => encode::integer(hash_slot(args.get(2)) as i64),
-        Local::SlotwaySlowlog => crate::observe::command::slowlog(args, &router.observe),
-        Local::SlotwayHotkeys => crate::observe::command::hotkeys(args, &router.observe),
+        Local::SlotwaySlowlog => crate::observe::command::slowlog(args, &proxy.observe),
+        Local::SlotwayHotkeys => crate::observe::command::hotkeys(args, &proxy.observe),
         Local::SlotwayHelp => crate::observe::command::help(),
     }
 }
@@ -151,11 +152,11 @@ const NO_PASSWORD: &str = "ERR AUTH <password> called without any password confi
                            Are you sure your configuration is correct?";
 
 /// `AUTH [user] password`.
-fn auth(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
+fn auth(args: Args<'_>, client: &mut ClientState, proxy: &Proxy) -> Bytes {
     if args.len() > 3 {
         return error_reply("ERR syntax error");
     }
-    if !router.users.required() {
+    if !proxy.users.required() {
         // As Redis's `default` user with `nopass`: any password for `default` in the
         // two-argument form, the one-argument form refused.
         return match args.len() {
@@ -165,7 +166,7 @@ fn auth(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
         };
     }
     let (user, password) = if args.len() == 2 { (&b"default"[..], args.get(1)) } else { (args.get(1), args.get(2)) };
-    match router.users.load().login(user, password) {
+    match proxy.users.load().login(user, password) {
         Some(user) => {
             client.user = Some(user);
             Bytes::from_static(OK)
@@ -175,7 +176,7 @@ fn auth(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
 }
 
 /// `CLIENT LIST [TYPE normal|...] [ID id ...]` about slotway's clients.
-fn client_list(args: Args<'_>, client: &ClientState, router: &Router) -> Bytes {
+fn client_list(args: Args<'_>, client: &ClientState, proxy: &Proxy) -> Bytes {
     let mut ids = None;
     let mut i = 2;
     while i < args.len() {
@@ -202,7 +203,7 @@ fn client_list(args: Args<'_>, client: &ClientState, router: &Router) -> Bytes {
             return error_reply("ERR syntax error");
         }
     }
-    client.text(router.clients.list(ids.as_deref()).as_bytes())
+    client.text(proxy.clients.list(ids.as_deref()).as_bytes())
 }
 
 /// `CLIENT SETINFO LIB-NAME|LIB-VER value` (Redis 7.2), shown in `CLIENT LIST`.
@@ -239,7 +240,7 @@ fn set_name(name: &[u8], client: &mut ClientState) -> Bytes {
 
 /// `HELLO [protover [AUTH user pass] [SETNAME name]]`: switches between RESP2 and
 /// RESP3 and describes the server, as a map (a flat array in RESP2).
-fn hello(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
+fn hello(args: Args<'_>, client: &mut ClientState, proxy: &Proxy) -> Bytes {
     let mut protocol = client.protocol();
     if args.len() >= 2 {
         match parse_int(args.get(1)) {
@@ -253,13 +254,13 @@ fn hello(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
     while i < args.len() {
         let opt = args.get(i);
         if opt.eq_ignore_ascii_case(b"auth") && i + 2 < args.len() {
-            if !router.users.required() {
+            if !proxy.users.required() {
                 // No login asked: `default` (nopass) takes any password, as in Redis.
                 if args.get(i + 1) != b"default" {
                     return auth::wrongpass();
                 }
             } else {
-                match router.users.load().login(args.get(i + 1), args.get(i + 2)) {
+                match proxy.users.load().login(args.get(i + 1), args.get(i + 2)) {
                     Some(user) => client.user = Some(user),
                     None => return auth::wrongpass(),
                 }
@@ -273,7 +274,7 @@ fn hello(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
                 .to_reply();
         }
     }
-    if router.users.required() && client.user.is_none() {
+    if proxy.users.required() && client.user.is_none() {
         return error_reply(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> \
              AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol \
@@ -296,7 +297,7 @@ fn hello(args: Args<'_>, client: &mut ClientState, router: &Router) -> Bytes {
     } else {
         encode::put_array_header(&mut out, 14);
     }
-    let version = router.node_version.get();
+    let version = proxy.node_version.get();
     for (k, v) in [("server", "redis"), ("version", version.as_str())] {
         encode::put_bulk(&mut out, k.as_bytes());
         encode::put_bulk(&mut out, v.as_bytes());

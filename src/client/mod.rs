@@ -2,11 +2,12 @@
 //! back strictly in request order.
 
 pub mod auth;
+pub mod dispatch;
 pub mod info;
 pub mod local;
-pub mod registry;
 pub mod reply_queue;
 pub mod session;
 pub mod single_node;
+mod subscribed;
 pub mod subscriptions;
 pub mod transaction;

@@ -9,11 +9,12 @@ use std::task::Poll;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
 
-use crate::backend::connection::ReplyResult;
+use super::info;
 use crate::backend::lease::Lease;
+use crate::backend::request::ReplyResult;
 use crate::error::CommandError;
 use crate::observe::{ClientObserver, Origin};
-use crate::route::fanout::{Merge, merge};
+use crate::route::fanout::{Merge, Part, merge};
 
 enum Pending {
     Ready(Bytes),
@@ -43,15 +44,15 @@ impl Pending {
     }
 }
 
-/// One part of a fanned-out command.
-pub enum Part {
-    Done(ReplyResult),
-    Waiting(oneshot::Receiver<ReplyResult>),
-}
-
 struct Merging {
     parts: Vec<Part>,
-    merge: Merge,
+    merge: Gather,
+}
+
+/// How a fanned-out command's replies become one: a routing merge, or `INFO`'s.
+enum Gather {
+    Merge(Merge),
+    Info(Box<info::Gather>),
 }
 
 impl Merging {
@@ -76,7 +77,10 @@ impl Merging {
                 Part::Waiting(_) => Err(lost()),
             })
             .collect();
-        Poll::Ready(merge(&self.merge, results))
+        Poll::Ready(match &self.merge {
+            Gather::Merge(m) => merge(m, results),
+            Gather::Info(info) => info.merge(results),
+        })
     }
 }
 
@@ -199,7 +203,12 @@ impl ReplyQueue {
     }
 
     pub fn push_merging(&mut self, parts: Vec<Part>, merge: Merge) {
-        self.push(Pending::Merging(Box::new(Merging { parts, merge })));
+        self.push(Pending::Merging(Box::new(Merging { parts, merge: Gather::Merge(merge) })));
+    }
+
+    /// `INFO` sent to the primaries: answered once they all replied.
+    pub fn push_info(&mut self, parts: Vec<Part>, gather: info::Gather) {
+        self.push(Pending::Merging(Box::new(Merging { parts, merge: Gather::Info(Box::new(gather)) })));
     }
 
     /// Waits for the front reply, then moves it and every reply after it that is

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
 
-use crate::backend::connection::ReplyResult;
+use crate::backend::request::ReplyResult;
 use crate::pubsub::hub::{Hub, Subscriber};
 use crate::pubsub::{Kind, push_frame};
 

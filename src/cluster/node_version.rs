@@ -11,7 +11,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 
-use crate::route::dispatch::{OWN_REQUESTS, Router, reply_text};
+use super::refresh::ClusterMap;
+use crate::backend::request::{OWN_REQUESTS, reply_text};
+use crate::config::LiveConfig;
 
 /// Longest time between two checks when the topology does not change.
 const RECHECK: Duration = Duration::from_secs(300);
@@ -58,11 +60,12 @@ pub fn from_info(text: &str) -> Option<&str> {
 
 /// Asks every primary for `INFO server` and keeps the lowest version. Nodes that do
 /// not answer within `wait` are left out; when none answers nothing changes.
-pub async fn learn(router: &Router, wait: Duration) {
+pub async fn learn(map: &ClusterMap, version: &NodeVersion, wait: Duration) {
     // All asked first, then all awaited: the waits overlap.
     let mut pending = Vec::new();
-    for node in router.all_nodes(false) {
-        if let Ok(rx) = router.send_to(&node, Bytes::from_static(INFO_SERVER), OWN_REQUESTS).await {
+    let primaries: Vec<_> = map.load().shards.iter().map(|s| s.primary.clone()).collect();
+    for node in primaries {
+        if let Ok(rx) = node.send(Bytes::from_static(INFO_SERVER), OWN_REQUESTS).await {
             pending.push(rx);
         }
     }
@@ -71,22 +74,22 @@ pub async fn learn(router: &Router, wait: Duration) {
         texts.extend(reply_text(rx, wait).await);
     }
     if let Some(v) = lowest(texts.iter().filter_map(|t| from_info(t))) {
-        router.node_version.set(v.to_string());
+        version.set(v.to_string());
     }
 }
 
 /// Runs until aborted: learns again after each change of slot ownership and every
 /// [`RECHECK`].
-pub async fn watch(router: Arc<Router>) {
-    let mut seen = router.map.version();
+pub async fn watch(map: Arc<ClusterMap>, version: Arc<NodeVersion>, live: LiveConfig) {
+    let mut seen = map.version();
     let mut since = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(POLL).await;
-        let now = router.map.version();
+        let now = map.version();
         if now != seen || since.elapsed() >= RECHECK {
             seen = now;
             since = tokio::time::Instant::now();
-            learn(&router, router.live.load().reply_timeout()).await;
+            learn(&map, &version, live.load().reply_timeout()).await;
         }
     }
 }

@@ -18,9 +18,12 @@ use tracing::{debug, info, warn};
 use redis_protocol::resp2::types::OwnedFrame;
 
 use super::topology::{SlotRange, Topology, add_unlisted_replicas, max_config_epoch, parse_cluster_slots};
+use crate::backend::pool::Pool;
+use crate::backend::reach::NodeReach;
+use crate::config::LiveConfig;
+use crate::metrics::Metrics;
 use crate::net::connect::{NodeConnector, NodeLogin};
 use crate::net::stream::Stream;
-use crate::route::dispatch::Router;
 
 /// Least time between two refreshes, so a burst of redirects costs one query.
 const MIN_GAP: Duration = Duration::from_millis(100);
@@ -96,17 +99,31 @@ impl Default for ClusterMap {
     }
 }
 
+/// What refreshing the topology needs, and whom it tells of a change.
+#[derive(Clone)]
+pub struct Refresher {
+    pub map: Arc<ClusterMap>,
+    /// Topology snapshots hold the pool's nodes; nodes that left are forgotten.
+    pub pool: Arc<Pool>,
+    pub seeds: Vec<String>,
+    pub reach: NodeReach,
+    pub metrics: Arc<Metrics>,
+    pub live: LiveConfig,
+    /// Called after a new snapshot is swapped in.
+    pub on_change: Arc<dyn Fn() + Send + Sync>,
+}
+
 /// Runs until aborted: refresh on demand or every `interval`.
-pub async fn refresh_loop(router: Arc<Router>) {
+pub async fn refresh_loop(refresher: Refresher) {
     loop {
         // Read each round: a reload may change it.
-        let interval = router.live.load().refresh_interval();
+        let interval = refresher.live.load().refresh_interval();
         tokio::select! {
-            _ = router.map.wake.notified() => {}
+            _ = refresher.map.wake.notified() => {}
             _ = tokio::time::sleep(interval) => {}
         }
-        if let Err(errors) = refresh_once(&router).await {
-            crate::metrics::Metrics::add(&router.metrics.topology_refresh_failures, 1);
+        if let Err(errors) = refresh_once(&refresher).await {
+            Metrics::add(&refresher.metrics.topology_refresh_failures, 1);
             warn!(?errors, "topology refresh failed on every node tried");
         }
         tokio::time::sleep(MIN_GAP).await;
@@ -115,11 +132,11 @@ pub async fn refresh_loop(router: Arc<Router>) {
 
 /// Asks known primaries, then the seeds, for `CLUSTER SLOTS`; the first full answer
 /// becomes the new snapshot. On failure, returns each address tried with its error.
-pub async fn refresh_once(router: &Router) -> Result<(), Vec<(String, String)>> {
+pub async fn refresh_once(refresher: &Refresher) -> Result<(), Vec<(String, String)>> {
     // Reachable primaries first, then the seeds, then primaries that are down: a node
     // that drops packets would cost a whole connect timeout per refresh.
     let (mut candidates, mut down) = (Vec::new(), Vec::new());
-    for shard in &router.map.load().shards {
+    for shard in &refresher.map.load().shards {
         let addr = shard.primary.addr.to_string();
         if shard.primary.reachable.load(std::sync::atomic::Ordering::Relaxed) {
             candidates.push(addr);
@@ -127,17 +144,24 @@ pub async fn refresh_once(router: &Router) -> Result<(), Vec<(String, String)>> 
             down.push(addr);
         }
     }
-    for addr in router.seeds.iter().chain(&down) {
+    for addr in refresher.seeds.iter().chain(&down) {
         if !candidates.contains(addr) {
             candidates.push(addr.clone());
         }
     }
     let mut errors = Vec::new();
-    let current_epoch = router.map.load().epoch;
+    let current_epoch = refresher.map.load().epoch;
     let mut stale = Vec::new();
     let mut unreachable = 0;
     for addr in candidates {
-        match fetch_slots(&addr, &router.connector, router.timeouts.connect(), router.login.as_ref()).await {
+        match fetch_slots(
+            &addr,
+            &refresher.reach.connector,
+            refresher.reach.timeouts.connect(),
+            refresher.reach.login.as_ref(),
+        )
+        .await
+        {
             // A view older than the one in use (a node cut off in a minority partition
             // that missed a failover) must not roll the map back.
             Ok(view) if !view.ranges.is_empty() && view.epoch.is_some_and(|e| e < current_epoch) => {
@@ -145,8 +169,8 @@ pub async fn refresh_once(router: &Router) -> Result<(), Vec<(String, String)>> 
                 stale.push(view);
             }
             Ok(view) if !view.ranges.is_empty() => {
-                router.map.stale_rounds.store(0, std::sync::atomic::Ordering::Relaxed);
-                install(router, view);
+                refresher.map.stale_rounds.store(0, std::sync::atomic::Ordering::Relaxed);
+                install(refresher, view);
                 return Ok(());
             }
             Ok(_) => errors.push((addr, "node serves no slots (is the cluster created?)".into())),
@@ -159,13 +183,13 @@ pub async fn refresh_once(router: &Router) -> Result<(), Vec<(String, String)>> 
     // Every node answered, all with older epochs: the cluster itself went back (it
     // was recreated). After a few such rounds, believe it.
     if unreachable == 0 && !stale.is_empty() {
-        let rounds = router.map.stale_rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let rounds = refresher.map.stale_rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if rounds >= 5
             && let Some(view) = stale.into_iter().max_by_key(|v| v.epoch)
         {
             warn!(epoch = ?view.epoch, "every node reports an older epoch: taking the cluster's view");
-            router.map.stale_rounds.store(0, std::sync::atomic::Ordering::Relaxed);
-            install(router, view);
+            refresher.map.stale_rounds.store(0, std::sync::atomic::Ordering::Relaxed);
+            install(refresher, view);
             return Ok(());
         }
     }
@@ -173,17 +197,16 @@ pub async fn refresh_once(router: &Router) -> Result<(), Vec<(String, String)>> 
 }
 
 /// Makes `view` the topology in use.
-fn install(router: &Router, view: View) {
-    crate::metrics::Metrics::add(&router.metrics.topology_refreshes, 1);
-    let mut topology = Topology::build(&view.ranges, &router.pool);
-    topology.epoch = view.epoch.unwrap_or(router.map.load().epoch);
-    if topology.shards.len() != router.map.load().shards.len() {
+fn install(refresher: &Refresher, view: View) {
+    Metrics::add(&refresher.metrics.topology_refreshes, 1);
+    let mut topology = Topology::build(&view.ranges, &refresher.pool);
+    topology.epoch = view.epoch.unwrap_or(refresher.map.load().epoch);
+    if topology.shards.len() != refresher.map.load().shards.len() {
         info!(shards = topology.shards.len(), slots = topology.covered_slots(), "cluster topology changed");
     }
-    router.pool.retain(|a| topology.has_node(a));
-    if router.map.store(topology) {
-        // Subscriptions follow the slots and primaries they belong to.
-        router.hub.reconcile();
+    refresher.pool.retain(|a| topology.has_node(a));
+    if refresher.map.store(topology) {
+        (refresher.on_change)();
     }
 }
 

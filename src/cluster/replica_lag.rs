@@ -19,8 +19,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use tracing::{info, warn};
 
-use crate::backend::pool::ReadFrom;
-use crate::route::dispatch::{OWN_REQUESTS, Router, reply_text};
+use super::refresh::ClusterMap;
+use crate::backend::pool::{Node, Pool};
+use crate::backend::request::{OWN_REQUESTS, reply_text};
+use crate::config::{LiveConfig, ReadFrom};
 
 /// One replica as its primary sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,16 +94,16 @@ impl Replication {
 const INFO_REPLICATION: &[u8] = b"*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n";
 
 /// Runs until aborted.
-pub async fn watch(router: Arc<Router>) {
+pub async fn watch(map: Arc<ClusterMap>, pool: Arc<Pool>, live: LiveConfig) {
     loop {
-        let config = router.live.load_full();
+        let config = live.load_full();
         tokio::time::sleep(Duration::from_millis(config.replica_check_interval_ms.max(10))).await;
-        if router.pool.read_from() == ReadFrom::Primary {
+        if pool.read_from() == ReadFrom::Primary {
             continue;
         }
         let bound = LagBound { max_seconds: config.replica_max_lag_s, max_bytes: config.replica_max_lag_bytes };
-        probe_unreachable(&router).await;
-        check_once(&router, bound, config.reply_timeout()).await;
+        probe_unreachable(&map).await;
+        check_once(&map, bound, config.reply_timeout()).await;
     }
 }
 
@@ -112,18 +114,18 @@ const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 /// replica that came back (restarted faster than the cluster marks a node failed,
 /// so the topology never dropped it) would never serve reads again. The connection
 /// marks it reachable once it connects; the reply itself is not needed.
-async fn probe_unreachable(router: &Router) {
-    let topology = arc_swap::Guard::into_inner(router.map.load());
+async fn probe_unreachable(map: &ClusterMap) {
+    let topology = arc_swap::Guard::into_inner(map.load());
     for reader in topology.shards.iter().flat_map(|s| &s.readers).filter(|r| !r.reachable.load(Relaxed)) {
-        let _ = router.send_to(reader, Bytes::from_static(PING), OWN_REQUESTS).await;
+        let _ = reader.send(Bytes::from_static(PING), OWN_REQUESTS).await;
     }
 }
 
 /// Asks every primary with replicas once and marks its replicas.
-pub async fn check_once(router: &Router, bound: LagBound, wait: Duration) {
-    let topology = arc_swap::Guard::into_inner(router.map.load());
+pub async fn check_once(map: &ClusterMap, bound: LagBound, wait: Duration) {
+    let topology = arc_swap::Guard::into_inner(map.load());
     for shard in topology.shards.iter().filter(|s| !s.readers.is_empty()) {
-        let Some(text) = ask(router, &shard.primary, wait).await else { continue };
+        let Some(text) = ask(&shard.primary, wait).await else { continue };
         let replication = Replication::parse(&text);
         for reader in &shard.readers {
             let verdict = replication.too_far_behind(&reader.addr, bound);
@@ -138,8 +140,8 @@ pub async fn check_once(router: &Router, bound: LagBound, wait: Duration) {
 }
 
 /// `INFO replication` of `node`, or `None` when it cannot answer in time.
-async fn ask(router: &Router, node: &crate::backend::pool::Node, wait: Duration) -> Option<String> {
-    let rx = router.send_to(node, Bytes::from_static(INFO_REPLICATION), OWN_REQUESTS).await.ok()?;
+async fn ask(node: &Node, wait: Duration) -> Option<String> {
+    let rx = node.send(Bytes::from_static(INFO_REPLICATION), OWN_REQUESTS).await.ok()?;
     reply_text(rx, wait).await
 }
 

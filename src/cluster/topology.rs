@@ -7,7 +7,9 @@ use std::sync::Arc;
 use redis_protocol::resp2::types::OwnedFrame;
 
 use super::slot::SLOT_COUNT;
-use crate::backend::pool::{Node, Pool, ReadFrom};
+use crate::backend::pool::{Node, Pool};
+use crate::config::ReadFrom;
+use crate::error::CommandError;
 
 const NO_SHARD: u16 = u16::MAX;
 
@@ -129,6 +131,31 @@ impl Topology {
             _ => client_id % count,
         };
         usable().nth(pick as usize)
+    }
+
+    /// Where a request for `slot` goes: its primary (for `None`, a primary spread by
+    /// `hint`), or why there is none.
+    pub fn owner(&self, slot: Option<u16>, hint: u64) -> Result<&Arc<Node>, CommandError> {
+        let node = match slot {
+            Some(slot) => self.primary(slot),
+            None => self.any_primary(hint),
+        };
+        match node {
+            Some(node) => Ok(node),
+            None if self.shards.is_empty() => Err(CommandError::NoTopology),
+            None => Err(CommandError::SlotNotServed),
+        }
+    }
+
+    /// Every primary, and with `replicas` every replica too (their connections from `pool`).
+    pub fn nodes(&self, replicas: bool, pool: &Pool) -> Vec<Arc<Node>> {
+        let mut nodes: Vec<Arc<Node>> = self.shards.iter().map(|s| s.primary.clone()).collect();
+        if replicas {
+            for shard in &self.shards {
+                nodes.extend(shard.replicas.iter().map(|r| pool.node(r)));
+            }
+        }
+        nodes
     }
 
     /// A primary for keyless commands, spread by `hint`.

@@ -2,14 +2,16 @@
 
 use super::keys::{request_slot, whole_pairs};
 use super::table::{self, CommandSpec, Local, Route, flag};
+use crate::command::combine::Combine;
 use crate::error::CommandError;
 use crate::protocol::request::Args;
-use crate::route::fanout::Combine;
 
 #[derive(Debug)]
 pub enum Action {
     /// Send the request bytes to the primary of `slot` (any primary when `None`).
     Forward { slot: Option<u16> },
+    /// A read-only command for `slot`: to a replica where `--read-from` allows.
+    Read { slot: u16 },
     /// Keys span slots: one request per slot, replies merged (`fanout::split`).
     Split,
     /// `PUBLISH`: to any primary, its count of receivers corrected (`Hub::publish_adjustment`).
@@ -55,7 +57,7 @@ pub fn classify_after(
     };
     match spec {
         Err(e) => (Action::Reject(e), None),
-        Ok(spec) => (route(spec, args), Some(spec)),
+        Ok(spec) => (reads_apart(route(spec, args), spec), Some(spec)),
     }
 }
 
@@ -99,6 +101,15 @@ pub fn find_spec(args: Args<'_>) -> Result<&'static CommandSpec, CommandError> {
 fn lower_into(dst: &mut [u8], src: &[u8]) {
     for (d, s) in dst.iter_mut().zip(src) {
         *d = s.to_ascii_lowercase();
+    }
+}
+
+/// A read-only command with a slot may go to a replica: the table's `readonly`
+/// flag decides, not the caller.
+fn reads_apart(action: Action, spec: &CommandSpec) -> Action {
+    match action {
+        Action::Forward { slot: Some(slot) } if spec.is(flag::READONLY) => Action::Read { slot },
+        action => action,
     }
 }
 

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::table::{self, CommandSpec, Local, Movable, Route, flag};
-use crate::route::fanout::Combine;
+use crate::command::combine::Combine;
 
 /// How slotway serves `spec`, in a few words.
 pub fn behaviour(spec: &CommandSpec) -> String {

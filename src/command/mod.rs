@@ -2,6 +2,7 @@
 //! `COMMAND` metadata), its keys, and from those the slot or the local handler.
 
 pub mod classify;
+pub mod combine;
 pub mod docs;
 pub mod keys;
 mod redis_commands;

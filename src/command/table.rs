@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use super::redis_commands::REDIS_COMMANDS;
-use crate::route::fanout::Combine;
+use crate::command::combine::Combine;
 
 /// Command flags, as Redis's `COMMAND` reports them.
 pub mod flag {

@@ -14,6 +14,7 @@
 //! - [`nodes`]: per-node latency and connection counts
 //! - [`slowlog`]: commands slower end to end than a threshold (`SLOTWAY SLOWLOG`)
 
+pub mod clients;
 pub mod command;
 pub mod commands;
 pub mod hotkeys;
@@ -26,14 +27,14 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::client::registry::{ClientRow, lock};
+use self::clients::{ClientRow, lock};
 use crate::command::table::CommandSpec;
 use crate::config::Config;
 use commands::{CommandStats, Outcome};
 use hotkeys::HotKeys;
 use slowlog::{Sender, SlowLog};
 
-/// Everything slotway observes about the commands it serves; one per [`crate::route::dispatch::Router`].
+/// Everything slotway observes about the commands it serves; one per proxy.
 #[derive(Debug)]
 pub struct Observer {
     pub commands: CommandStats,

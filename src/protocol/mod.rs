@@ -10,6 +10,7 @@
 //! frame tree per command. Its output is checked against `redis-protocol` by proptest.
 
 pub mod encode;
+pub mod glob;
 pub mod reply;
 pub mod request;
 

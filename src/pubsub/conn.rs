@@ -13,8 +13,8 @@ use tracing::{debug, warn};
 
 use super::Kind;
 use super::hub::Hub;
-use crate::backend::connection::AbortOnDrop;
-use crate::net::connect::{NodeConnector, NodeLogin};
+use crate::backend::reach::NodeReach;
+use crate::task::AbortOnDrop;
 
 /// A command for the node, with the number of confirmations it will produce and
 /// who to tell when they have all arrived.
@@ -22,14 +22,6 @@ pub struct SubCommand {
     pub bytes: Bytes,
     pub acks: usize,
     pub done: Option<oneshot::Sender<()>>,
-}
-
-/// How to open and log in on a node connection.
-#[derive(Clone)]
-pub struct NodeReach {
-    pub connector: NodeConnector,
-    pub timeouts: Arc<crate::backend::timeouts::Timeouts>,
-    pub login: Option<NodeLogin>,
 }
 
 /// The handle the hub keeps; dropping it closes the connection.

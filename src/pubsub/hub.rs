@@ -11,26 +11,20 @@ use bytes::Bytes;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::{debug, warn};
 
-use super::conn::{NodeReach, SubCommand, SubConn};
+use super::conn::{SubCommand, SubConn};
 use super::{Kind, is_keyspace, push_frame};
-use crate::backend::connection::ReplyResult;
-use crate::client::auth::glob_match;
+use crate::backend::reach::NodeReach;
+use crate::backend::request::ReplyResult;
+use crate::cluster::refresh::ClusterMap;
 use crate::cluster::slot::hash_slot;
+use crate::config::OutputLimit;
 use crate::protocol::encode;
-use crate::route::dispatch::Router;
+use crate::protocol::glob::glob_match;
 
 /// Pushes one client may have waiting, whatever their size (bytes are bounded separately).
 const PUSH_QUEUE: usize = 64 * 1024;
 /// How long a client waits for its subscriptions to be confirmed by the nodes.
 const CONFIRM_WAIT: Duration = Duration::from_secs(5);
-
-/// Redis's `client-output-buffer-limit pubsub <hard> <soft> <seconds>`.
-#[derive(Debug, Clone, Copy)]
-pub struct OutputLimit {
-    pub hard: usize,
-    pub soft: usize,
-    pub soft_seconds: u64,
-}
 
 /// What a subscribed client's session reads pushes from.
 pub struct Subscriber {
@@ -68,7 +62,8 @@ struct State {
 
 pub struct Hub {
     state: Mutex<State>,
-    router: Weak<Router>,
+    /// Where subscriptions belong, and who to tell when a node connection fails.
+    map: Arc<ClusterMap>,
     limit: OutputLimit,
     /// How subscription connections reach and log in to nodes.
     reach: NodeReach,
@@ -76,8 +71,8 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(router: Weak<Router>, limit: OutputLimit, reach: NodeReach) -> Arc<Hub> {
-        Arc::new_cyclic(|me| Hub { state: Mutex::new(State::default()), router, limit, reach, me: me.clone() })
+    pub fn new(map: Arc<ClusterMap>, limit: OutputLimit, reach: NodeReach) -> Arc<Hub> {
+        Arc::new_cyclic(|me| Hub { state: Mutex::new(State::default()), map, limit, reach, me: me.clone() })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -285,9 +280,7 @@ impl Hub {
                 state.global = None;
             }
         }
-        if let Some(router) = self.router.upgrade() {
-            router.request_refresh();
-        }
+        self.map.request_refresh();
         self.reconcile_soon();
     }
 
@@ -343,8 +336,7 @@ impl Hub {
 
     /// The nodes a subscription belongs on.
     fn targets(&self, state: &mut State, (kind, name): &Sub) -> Vec<Arc<str>> {
-        let Some(router) = self.router.upgrade() else { return Vec::new() };
-        let topology = router.map.load();
+        let topology = self.map.load();
         match kind {
             Kind::Shard => topology.primary(hash_slot(name)).map(|n| n.addr.clone()).into_iter().collect(),
             _ if is_keyspace(name) => topology.shards.iter().map(|s| s.primary.addr.clone()).collect(),

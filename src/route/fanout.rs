@@ -3,10 +3,17 @@
 //! `SCRIPT LOAD`, ...). Each part is an ordinary request; when all parts have
 //! answered, their replies are merged into the one reply a single Redis would give.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use std::sync::Arc;
 
-use crate::backend::connection::ReplyResult;
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::sync::oneshot;
+
+use super::dispatch::{Outgoing, Router, Target};
+use crate::backend::pool::Node;
+use crate::backend::request::{ClientTag, ReplyResult};
 use crate::cluster::slot::hash_slot;
+use crate::cluster::topology::Topology;
+use crate::command::combine::Combine;
 use crate::error::error_reply;
 use crate::protocol::encode;
 use crate::protocol::reply::{ReplyScanner, bulk_body};
@@ -18,11 +25,6 @@ pub enum Merge {
     /// `MGET` split by slot: for each part, the client's position of each of its keys.
     Mget(Vec<Vec<usize>>),
     Combine(Combine),
-    /// `INFO`: slotway's sections and the primaries' figures combined.
-    Info {
-        plan: Box<crate::client::info::Plan>,
-        resp3: bool,
-    },
     /// `CONFIG GET` from these nodes (in part order).
     ConfigGet(Vec<String>),
     /// `SLOWLOG GET`: at most this many entries (all when `None`).
@@ -36,30 +38,43 @@ pub enum Merge {
     NumSub(Vec<i64>),
 }
 
-/// Merges that need nothing but the replies themselves (used by the command table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Combine {
-    /// Every part answers `+OK`: so does the merge.
-    AllOk,
-    /// Integers added up (`DEL`, `EXISTS`, `DBSIZE`, ...).
-    Sum,
-    /// Arrays concatenated (`KEYS`).
-    Concat,
-    /// Arrays concatenated without repeats (`PUBSUB CHANNELS`).
-    ConcatUnique,
-    /// `[name, count, ...]` arrays: counts added per position (`PUBSUB NUMSUB`).
-    PairSum,
-    /// `CONFIG GET`: each parameter's value, or every node's value where they disagree.
-    ConfigGet,
-    /// `SLOWLOG GET [count]`: every node's entries, newest first.
-    NewestFirst,
-    /// Every part must give the same reply (`SCRIPT LOAD`'s SHA): that reply.
-    Same,
-    /// Arrays of 0/1 combined element-wise with OR (`SCRIPT EXISTS`: a script on some
-    /// primary runs by `EVALSHA` anywhere, since slotway loads it where it is missing).
-    AnyOfArrays,
-    /// The first part's reply that is not nil (`RANDOMKEY`).
-    FirstNonNil,
+/// One part of a fanned-out command: its reply, or the wait for it.
+pub enum Part {
+    Done(ReplyResult),
+    Waiting(oneshot::Receiver<ReplyResult>),
+}
+
+impl Part {
+    fn of(sent: Result<oneshot::Receiver<ReplyResult>, crate::error::CommandError>) -> Part {
+        match sent {
+            Ok(rx) => Part::Waiting(rx),
+            Err(e) => Part::Done(Err(e)),
+        }
+    }
+}
+
+/// Sends each `(slot, request)` part to its slot's primary in `view`.
+pub async fn send_split(router: &Router, view: &Topology, parts: Vec<(u16, Bytes)>, client: ClientTag) -> Vec<Part> {
+    let mut sent = Vec::with_capacity(parts.len());
+    for (slot, bytes) in parts {
+        let target = Target::Primary { slot: Some(slot), view };
+        sent.push(Part::of(router.send(target, Outgoing::one(bytes, Some(slot), client)).await));
+    }
+    sent
+}
+
+/// Sends `request` to each of `nodes`, in order.
+pub async fn send_each(router: &Router, nodes: &[Arc<Node>], request: &Bytes, client: ClientTag) -> Vec<Part> {
+    let mut sent = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        sent.push(Part::of(router.send(Target::Node(node), Outgoing::one(request.clone(), None, client)).await));
+    }
+    sent
+}
+
+/// The nodes' addresses, in the order their replies come.
+pub fn addrs(nodes: &[Arc<Node>]) -> Vec<String> {
+    nodes.iter().map(|n| n.addr.to_string()).collect()
 }
 
 /// A multi-key command split into one request per slot.
@@ -100,9 +115,6 @@ pub fn split(name: &'static str, args: Args<'_>) -> Split {
 
 /// The reply to give the client once every part has answered (in part order).
 pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
-    if let Merge::Info { plan, resp3 } = merge {
-        return info(plan, *resp3, parts);
-    }
     let mut replies = Vec::with_capacity(parts.len());
     for part in parts {
         match part {
@@ -211,7 +223,6 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             Some(reply) => super::scan::reply(step, reply),
             None => unexpected(&replies),
         },
-        Merge::Info { .. } => unexpected(&replies), // answered above
         Merge::Mget(positions) => {
             let total = positions.iter().map(Vec::len).sum();
             let mut slots: Vec<&[u8]> = vec![&[][..]; total];
@@ -230,22 +241,6 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
             array(&slots)
         }
     }
-}
-
-/// `INFO`: a node that does not answer (or answers an error) is left out, not
-/// the reason to fail; `# Slotway` counts such nodes.
-fn info(plan: &crate::client::info::Plan, resp3: bool, parts: Vec<ReplyResult>) -> Bytes {
-    let total = parts.len();
-    let texts: Vec<(String, String)> = parts
-        .iter()
-        .zip(&plan.addrs)
-        .filter_map(|(part, addr)| {
-            let body = bulk_body(part.as_ref().ok()?)?;
-            Some((String::from_utf8_lossy(body).into_owned(), addr.clone()))
-        })
-        .collect();
-    let text = plan.render(&texts, total - texts.len());
-    if resp3 { encode::verbatim(text.as_bytes()) } else { encode::bulk(text.as_bytes()) }
 }
 
 /// A parameter name and each node's value for it (value, node address).

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::backend::connection::ReplyResult;
+use crate::backend::request::ReplyResult;
 use crate::protocol::encode;
 use crate::protocol::request::{Args, RequestParser};
 use crate::route::dispatch::Router;

@@ -8,9 +8,12 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 
+use crate::backend::request::ReplyResult;
 use crate::metrics::Metrics;
+use crate::protocol::encode;
+use crate::protocol::reply::bulk_body;
 use crate::protocol::request::Args;
-use crate::route::dispatch::Router;
+use crate::proxy::Proxy;
 
 mod nodes;
 mod own;
@@ -45,8 +48,33 @@ pub struct Plan {
     parts: Vec<Part>,
     /// slotway's own values for fields of the node-figure sections.
     own: Vec<(&'static str, String)>,
-    /// The nodes asked, in the order of their replies (set by the broadcast).
+}
+
+/// An `INFO` waiting for the primaries: its plan, and the nodes asked in the order
+/// of their replies.
+#[derive(Debug)]
+pub struct Gather {
+    pub plan: Plan,
     pub addrs: Vec<String>,
+    pub resp3: bool,
+}
+
+impl Gather {
+    /// The reply, once every node answered. A node that does not answer (or answers
+    /// an error) is left out, not the reason to fail; `# Slotway` counts such nodes.
+    pub fn merge(&self, parts: Vec<ReplyResult>) -> Bytes {
+        let total = parts.len();
+        let texts: Vec<(String, String)> = parts
+            .iter()
+            .zip(&self.addrs)
+            .filter_map(|(part, addr)| {
+                let body = bulk_body(part.as_ref().ok()?)?;
+                Some((String::from_utf8_lossy(body).into_owned(), addr.clone()))
+            })
+            .collect();
+        let text = self.plan.render(&texts, total - texts.len());
+        if self.resp3 { encode::verbatim(text.as_bytes()) } else { encode::bulk(text.as_bytes()) }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +91,7 @@ impl Plan {
     /// What `INFO [section ...]` asks for. As Redis: names are case-insensitive,
     /// unknown ones are ignored, `all` and `everything` mean every section,
     /// `default` (or no name) the default ones, and the order is always Redis's.
-    pub fn new(args: Args<'_>, router: &Router, maxclients: usize, port: u16) -> Plan {
+    pub fn new(args: Args<'_>, proxy: &Proxy, maxclients: usize, port: u16) -> Plan {
         let asked: Vec<String> = args.iter().skip(1).map(|a| String::from_utf8_lossy(a).to_lowercase()).collect();
         let everything = asked.iter().any(|a| matches!(a.as_str(), "all" | "everything"));
         let default = asked.is_empty() || asked.iter().any(|a| a == "default");
@@ -75,18 +103,18 @@ impl Plan {
             let mut out = String::new();
             parts.push(match section {
                 "server" => Part::Ready({
-                    own::server(&mut out, router, port);
+                    own::server(&mut out, proxy, port);
                     out
                 }),
                 "clients" => Part::Ready({
-                    own::clients(&mut out, router, maxclients);
+                    own::clients(&mut out, proxy, maxclients);
                     out
                 }),
                 "memory" => Part::Nodes(&nodes::MEMORY),
                 "persistence" => Part::Nodes(&nodes::PERSISTENCE),
                 "stats" => Part::Nodes(&nodes::STATS),
                 "replication" => Part::Ready({
-                    own::replication(&mut out, router);
+                    own::replication(&mut out, proxy);
                     out
                 }),
                 "cpu" => Part::Ready({
@@ -95,7 +123,7 @@ impl Plan {
                 }),
                 "modules" => Part::Ready("# Modules\r\n".into()),
                 "commandstats" => Part::Ready({
-                    command_stats(&mut out, router);
+                    command_stats(&mut out, proxy);
                     out
                 }),
                 // slotway counts its error replies but not by error code, nor latency
@@ -103,18 +131,18 @@ impl Plan {
                 "errorstats" => Part::Ready("# Errorstats\r\n".into()),
                 "latencystats" => Part::Ready("# Latencystats\r\n".into()),
                 "cluster" => Part::Ready({
-                    own::cluster(&mut out, router);
+                    own::cluster(&mut out, proxy);
                     out
                 }),
                 "keyspace" => Part::Keyspace,
                 _ => Part::Slotway({
-                    slotway_section(&mut out, router);
+                    slotway_section(&mut out, proxy);
                     out
                 }),
             });
         }
-        let own = if parts.iter().any(|p| matches!(p, Part::Nodes(_))) { own::values(router) } else { Vec::new() };
-        Plan { parts, own, addrs: Vec::new() }
+        let own = if parts.iter().any(|p| matches!(p, Part::Nodes(_))) { own::values(proxy) } else { Vec::new() };
+        Plan { parts, own }
     }
 
     /// The `INFO` request for the primaries, or `None` when no section needs them.
@@ -159,9 +187,9 @@ impl Plan {
 /// `# Commandstats` in Redis's format, counted by slotway: time is end to end
 /// through slotway, `failed_calls` are error replies, `rejected_calls` requests
 /// slotway refused before sending them (CROSSSLOT, unsupported).
-fn command_stats(out: &mut String, router: &Router) {
+fn command_stats(out: &mut String, proxy: &Proxy) {
     out.push_str("# Commandstats\r\n");
-    for (name, t) in router.observe.commands.used() {
+    for (name, t) in proxy.observe.commands.used() {
         let per_call = if t.calls > 0 { t.usec as f64 / t.calls as f64 } else { 0.0 };
         let _ = write!(
             out,
@@ -175,29 +203,29 @@ fn command_stats(out: &mut String, router: &Router) {
 const INFO_HOT_KEYS: usize = 5;
 
 /// `# Slotway`: the proxy's own state (topology, nodes, slow log, hot keys).
-fn slotway_section(out: &mut String, router: &Router) {
-    let topology = router.map.load();
-    let nodes = router.pool.nodes();
+fn slotway_section(out: &mut String, proxy: &Proxy) {
+    let topology = proxy.map.load();
+    let nodes = proxy.pool.nodes();
     let up = nodes.iter().filter(|(n, _)| n.reachable.load(std::sync::atomic::Ordering::Relaxed)).count();
-    let m = &router.metrics;
+    let m = &proxy.metrics;
     let _ = write!(
         out,
         "# Slotway\r\ntopology_version:{}\r\ntopology_epoch:{}\r\ntopology_refreshes:{}\r\n\
          topology_refresh_failures:{}\r\nbackend_nodes_up:{up}\r\nbackend_nodes_down:{}\r\n\
          leased_connections:{}\r\nslowlog_len:{}\r\nslowlog_entries_total:{}\r\nhotkeys_sample_rate:{}\r\n",
-        router.map.version(),
+        proxy.map.version(),
         topology.epoch,
         Metrics::get(&m.topology_refreshes),
         Metrics::get(&m.topology_refresh_failures),
         nodes.len() - up,
-        router.leases.in_use(),
-        router.observe.slowlog.len(),
-        router.observe.slowlog.logged(),
-        router.live.load().hotkeys_sample_rate,
+        proxy.leases.in_use(),
+        proxy.observe.slowlog.len(),
+        proxy.observe.slowlog.logged(),
+        proxy.live.load().hotkeys_sample_rate,
     );
     // The few hottest keys, in Redis's `name:field=value,...` style (keys shown
     // lossily, without the characters that would break a line).
-    for (i, (key, requests)) in router.observe.hotkeys.top(INFO_HOT_KEYS).into_iter().enumerate() {
+    for (i, (key, requests)) in proxy.observe.hotkeys.top(INFO_HOT_KEYS).into_iter().enumerate() {
         let key: String =
             String::from_utf8_lossy(&key).chars().map(|c| if c.is_control() || c == ',' { '?' } else { c }).collect();
         let _ = write!(out, "hotkey{i}:key={key},requests={requests}\r\n");

@@ -7,11 +7,11 @@ use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::metrics::{Metrics, SAMPLE_HZ};
-use crate::route::dispatch::Router;
+use crate::proxy::Proxy;
 
 /// What the process is, for `# Server`: slotway's own values in Redis's fields.
-pub fn server(out: &mut String, router: &Router, port: u16) {
-    let m = &router.metrics;
+pub fn server(out: &mut String, proxy: &Proxy, port: u16) {
+    let m = &proxy.metrics;
     let uptime = m.started.elapsed().as_secs();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let read = |path: &str| std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default();
@@ -23,7 +23,7 @@ pub fn server(out: &mut String, router: &Router, port: u16) {
         std::env::consts::ARCH
     );
     let executable = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
-    let config_file = router.live.load().config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let config_file = proxy.live.load().config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let _ = write!(
         out,
         "# Server\r\nredis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\n\
@@ -32,7 +32,7 @@ pub fn server(out: &mut String, router: &Router, port: u16) {
          process_supervised:no\r\nrun_id:{}\r\ntcp_port:{port}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\n\
          uptime_in_days:{}\r\nhz:{SAMPLE_HZ}\r\nconfigured_hz:{SAMPLE_HZ}\r\nlru_clock:{}\r\nexecutable:{executable}\r\n\
          config_file:{config_file}\r\nio_threads_active:0\r\nslotway_version:{}\r\n",
-        router.node_version.get(),
+        proxy.node_version.get(),
         usize::BITS,
         std::process::id(),
         m.run_id,
@@ -44,26 +44,26 @@ pub fn server(out: &mut String, router: &Router, port: u16) {
     );
 }
 
-pub fn clients(out: &mut String, router: &Router, maxclients: usize) {
+pub fn clients(out: &mut String, proxy: &Proxy, maxclients: usize) {
     let _ = write!(
         out,
         "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{maxclients}\r\n\
          client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\n\
          tracking_clients:0\r\nclients_in_timeout_table:0\r\n",
-        Metrics::get(&router.metrics.connected_clients),
-        router.leases.blocked(),
+        Metrics::get(&proxy.metrics.connected_clients),
+        proxy.leases.blocked(),
     );
 }
 
 /// One primary without replicas, as `ROLE` and `CLUSTER NODES` present slotway.
-pub fn replication(out: &mut String, router: &Router) {
+pub fn replication(out: &mut String, proxy: &Proxy) {
     let _ = write!(
         out,
         "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\n\
          master_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\n\
          second_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\n\
          repl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
-        router.metrics.replid
+        proxy.metrics.replid
     );
 }
 
@@ -93,8 +93,8 @@ pub fn cpu(out: &mut String) {
     );
 }
 
-pub fn cluster(out: &mut String, router: &Router) {
-    let topology = router.map.load();
+pub fn cluster(out: &mut String, proxy: &Proxy) {
+    let topology = proxy.map.load();
     let _ = write!(
         out,
         "# Cluster\r\ncluster_enabled:1\r\nslotway_cluster_primaries:{}\r\nslotway_cluster_slots_covered:{}\r\n",
@@ -104,10 +104,10 @@ pub fn cluster(out: &mut String, router: &Router) {
 }
 
 /// slotway's own values for the fields of `# Memory` and `# Stats` marked `Own`.
-pub fn values(router: &Router) -> Vec<(&'static str, String)> {
-    let m = &router.metrics;
+pub fn values(proxy: &Proxy) -> Vec<(&'static str, String)> {
+    let m = &proxy.metrics;
     let kbps = |v: &std::sync::atomic::AtomicU64| format!("{:.2}", f64::from_bits(Metrics::get(v)));
-    let [channels, patterns, shard_channels] = router.hub.counts();
+    let [channels, patterns, shard_channels] = proxy.hub.counts();
     vec![
         ("slotway_used_memory_rss", resident_bytes().to_string()),
         ("total_connections_received", Metrics::get(&m.total_connections).to_string()),
@@ -123,7 +123,7 @@ pub fn values(router: &Router) -> Vec<(&'static str, String)> {
         ("pubsub_channels", channels.to_string()),
         ("pubsub_patterns", patterns.to_string()),
         ("pubsubshard_channels", shard_channels.to_string()),
-        ("total_error_replies", router.observe.commands.error_replies().to_string()),
+        ("total_error_replies", proxy.observe.commands.error_replies().to_string()),
         ("slotway_moved_redirects", Metrics::get(&m.redirects_moved).to_string()),
         ("slotway_ask_redirects", Metrics::get(&m.redirects_ask).to_string()),
     ]
