@@ -165,28 +165,42 @@ impl CommandSpec {
 /// The decision for each command. Commands with fixed key positions route by key;
 /// every keyless command is listed here explicitly, so none is guessed.
 fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
-    use self::Local::*;
-    use Route::{AnyPrimary, Keys, Local as L, Movable, Refused, Splittable};
-    let primaries = |combine| Route::Broadcast { combine, replicas: false };
-    const LATER: &str = "not supported yet";
-    const PROXY: &str = "it acts on one node, and slotway hides the nodes";
     if flags & flag::MOVABLEKEYS != 0 {
-        return Movable(match name {
-            "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro" => self::Movable::NumkeysAt2,
-            "sintercard" | "zintercard" | "zdiff" | "zinter" | "zunion" | "lmpop" | "zmpop" => {
-                self::Movable::NumkeysAt1
-            }
-            "zunionstore" | "zinterstore" | "zdiffstore" => self::Movable::DestThenNumkeys,
-            "blmpop" | "bzmpop" => self::Movable::TimeoutThenNumkeys,
-            "xread" | "xreadgroup" => self::Movable::Streams,
-            "sort" => self::Movable::Sort,
-            "sort_ro" => self::Movable::SortRo,
-            "georadius" | "georadiusbymember" => self::Movable::GeoStore,
-            "migrate" => self::Movable::Migrate,
-            _ => return Refused("its keys cannot be found by slotway"),
-        });
+        return movable_route(name);
     }
-    match name {
+    if let Some(route) = ahead_of_keys(name) {
+        return route;
+    }
+    if first_key > 0 {
+        return Route::Keys;
+    }
+    local_route(name).unwrap_or_else(|| keyless_route(name, flags))
+}
+
+/// How a command with movable keys (`movablekeys`) finds them.
+fn movable_route(name: &str) -> Route {
+    use Route::{Movable, Refused};
+    Movable(match name {
+        "eval" | "eval_ro" | "evalsha" | "evalsha_ro" | "fcall" | "fcall_ro" => self::Movable::NumkeysAt2,
+        "sintercard" | "zintercard" | "zdiff" | "zinter" | "zunion" | "lmpop" | "zmpop" => self::Movable::NumkeysAt1,
+        "zunionstore" | "zinterstore" | "zdiffstore" => self::Movable::DestThenNumkeys,
+        "blmpop" | "bzmpop" => self::Movable::TimeoutThenNumkeys,
+        "xread" | "xreadgroup" => self::Movable::Streams,
+        "sort" => self::Movable::Sort,
+        "sort_ro" => self::Movable::SortRo,
+        "georadius" | "georadiusbymember" => self::Movable::GeoStore,
+        "migrate" => self::Movable::Migrate,
+        _ => return Refused("its keys cannot be found by slotway"),
+    })
+}
+
+/// Commands decided by name even when they have keys: transactions, subscriptions,
+/// and the multi-key commands slotway splits by slot.
+fn ahead_of_keys(name: &str) -> Option<Route> {
+    use self::Local::*;
+    use Route::{Local as L, Refused, Splittable};
+    let primaries = |combine| Route::Broadcast { combine, replicas: false };
+    Some(match name {
         // WAIT counts the replicas that acknowledged this connection's writes; a
         // client's writes travel on shared connections, so the count would mean nothing.
         "wait" => Refused("it counts one connection's writes, and slotway shares node connections"),
@@ -207,26 +221,15 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         "watch" => L(Watch),
         "unwatch" => L(Unwatch),
         "mget" | "mset" | "del" | "unlink" | "exists" | "touch" => Splittable,
-        _ if first_key > 0 => Keys,
-        "dbsize" => primaries(Combine::Sum),
-        // DEBUG OBJECT key goes to the key's primary; every other DEBUG is refused.
-        "debug" => Route::DebugObject,
-        "scan" => Route::Scan,
-        "keys" => primaries(Combine::Concat),
-        "flushall" | "flushdb" | "script|flush" | "function|delete" | "function|flush" | "function|restore" => {
-            primaries(Combine::AllOk)
-        }
-        "randomkey" => primaries(Combine::FirstNonNil),
-        "script|load" | "function|load" => primaries(Combine::Same),
-        "script|exists" => primaries(Combine::AnyOfArrays),
-        // Tuning the whole cluster through slotway: every node, replicas included.
-        "config|set" | "config|resetstat" | "config|rewrite" | "slowlog|reset" => {
-            Route::Broadcast { combine: Combine::AllOk, replicas: true }
-        }
-        "slowlog|len" => Route::Broadcast { combine: Combine::Sum, replicas: true },
-        "slowlog|get" => Route::Broadcast { combine: Combine::NewestFirst, replicas: true },
-        "config|get" => Route::Broadcast { combine: Combine::ConfigGet, replicas: true },
-        "function|list" | "function|dump" | "function|stats" => AnyPrimary,
+        _ => return None,
+    })
+}
+
+/// Keyless commands slotway answers itself.
+fn local_route(name: &str) -> Option<Route> {
+    use self::Local::*;
+    use Route::Local as L;
+    Some(match name {
         "ping" => L(Ping),
         "echo" => L(Echo),
         "quit" => L(Quit),
@@ -260,6 +263,36 @@ fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
         "slotway|slowlog" => L(SlotwaySlowlog),
         "slotway|hotkeys" => L(SlotwayHotkeys),
         "slotway|help" => L(SlotwayHelp),
+        _ => return None,
+    })
+}
+
+/// Every other keyless command: to every node (merged), any primary, or refused.
+fn keyless_route(name: &str, flags: u32) -> Route {
+    use Route::{AnyPrimary, Refused};
+    let primaries = |combine| Route::Broadcast { combine, replicas: false };
+    const LATER: &str = "not supported yet";
+    const PROXY: &str = "it acts on one node, and slotway hides the nodes";
+    match name {
+        "dbsize" => primaries(Combine::Sum),
+        // DEBUG OBJECT key goes to the key's primary; every other DEBUG is refused.
+        "debug" => Route::DebugObject,
+        "scan" => Route::Scan,
+        "keys" => primaries(Combine::Concat),
+        "flushall" | "flushdb" | "script|flush" | "function|delete" | "function|flush" | "function|restore" => {
+            primaries(Combine::AllOk)
+        }
+        "randomkey" => primaries(Combine::FirstNonNil),
+        "script|load" | "function|load" => primaries(Combine::Same),
+        "script|exists" => primaries(Combine::AnyOfArrays),
+        // Tuning the whole cluster through slotway: every node, replicas included.
+        "config|set" | "config|resetstat" | "config|rewrite" | "slowlog|reset" => {
+            Route::Broadcast { combine: Combine::AllOk, replicas: true }
+        }
+        "slowlog|len" => Route::Broadcast { combine: Combine::Sum, replicas: true },
+        "slowlog|get" => Route::Broadcast { combine: Combine::NewestFirst, replicas: true },
+        "config|get" => Route::Broadcast { combine: Combine::ConfigGet, replicas: true },
+        "function|list" | "function|dump" | "function|stats" => AnyPrimary,
         "cluster|countkeysinslot" | "cluster|getkeysinslot" => Route::SlotArgument,
         "publish" => Route::Publish,
         // Same answer from any node.

@@ -3,5 +3,6 @@
 
 pub mod dispatch;
 pub mod fanout;
+pub mod merge;
 pub mod scan;
 pub mod scripts;
