@@ -19,6 +19,8 @@
 //! - [`Standalone`]: a standalone redis-server, the reference for what one Redis answers.
 //! - `resp3`: replies as exact bytes ([`RawBytesConn`]) and typed RESP2/RESP3 trees ([`Reply`]).
 //! - `procs`: node processes ([`process_id`], [`kill9`]) and this process's memory.
+//! - `fake_node`: scripted fake nodes ([`FakeCluster`], [`Script`], [`Action`]) for
+//!   redirect and failure edge cases a real cluster cannot stage on demand.
 
 // Every test file compiles this module and uses only part of it.
 #![allow(dead_code, unused_imports)]
@@ -26,6 +28,7 @@
 mod admin;
 mod cluster;
 mod direct;
+mod fake_node;
 mod procs;
 mod proxy;
 mod resp;
@@ -41,6 +44,10 @@ pub use cluster::{ClusterNode, Login, TestCluster, cluster_nodes, parse_cluster_
 pub use direct::{
     Cmd, admin_ok, array, bulk, client_list, cmd, dbsizes, int, node_id, pipeline, pipeline_raw, pipeline_raw_within,
     text,
+};
+pub use fake_node::{
+    Action, FakeCluster, FakeNode, NodeCtx, Script, Then, answer_as_owner, fake_value, get_key, hash_slot, is_cmd,
+    plain_node, script, show, wait_until,
 };
 pub use procs::{Stopped, kill9, kill9_pid, process_id, send_kill9, stop_node, vm_rss_kib, vm_size_kib};
 pub use proxy::{SlotwayHandle, start_error, start_slotway, start_slotway_tls, start_slotway_with};
