@@ -88,9 +88,18 @@ pub async fn run(addr: Arc<str>, mut rx: mpsc::Receiver<BackendRequest>, setting
                 }
                 let mut batch = vec![first.0];
                 batch.extend(parked.drain(..).map(|(req, _)| req));
-                serve(stream, &addr, batch, &mut rx, &settings, &router).await;
+                let unsent = serve(stream, &addr, batch, &mut rx, &settings, &router).await;
                 if !settings.reconnect {
+                    unsent.into_iter().for_each(|req| req.fail(CommandError::ConnectionLost(addr.to_string())));
                     break;
+                }
+                if !unsent.is_empty() {
+                    // Never written: they go first on the next connection, after a
+                    // pause so a node that drops every connection at once is not
+                    // reconnected to in a tight loop.
+                    let give_up = Instant::now() + settings.reach.timeouts.unreachable_wait();
+                    parked.extend(unsent.into_iter().map(|req| (req, give_up)));
+                    tokio::time::sleep(PARKED_CHECK).await;
                 }
             }
             Err(failure) => {
@@ -182,6 +191,9 @@ fn jitter(d: Duration) -> Duration {
 }
 
 /// Pumps requests and replies over one established connection until it fails.
+/// Returns the requests taken off the queue but never written to this connection:
+/// they are safe to send on the next one (a request written and not answered is
+/// failed by the reader instead, since it may have run).
 async fn serve(
     stream: Stream,
     addr: &Arc<str>,
@@ -189,7 +201,7 @@ async fn serve(
     rx: &mut mpsc::Receiver<BackendRequest>,
     settings: &ConnSettings,
     router: &RerouterRef,
-) {
+) -> Vec<BackendRequest> {
     let _open = settings.stats.as_ref().map(NodeStats::connection_open);
     let (rd, mut wr) = stream.into_split();
     // The in-flight FIFO is an unbounded channel with its own counter: a bounded
@@ -210,17 +222,17 @@ async fn serve(
     if settings.resp3 {
         out.extend_from_slice(HELLO_3);
         if inflight_tx.send(InFlight::Discard).is_err() {
-            return;
+            return first;
         }
     }
     if settings.readonly {
         out.extend_from_slice(b"*1\r\n$8\r\nREADONLY\r\n");
         if inflight_tx.send(InFlight::Discard).is_err() {
-            return;
+            return first;
         }
     }
+    let mut batch = first;
     let writer = async {
-        let mut batch = first;
         loop {
             if batch.is_empty() {
                 if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
@@ -236,19 +248,23 @@ async fn serve(
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             in_flight.fetch_add(batch.len(), Ordering::AcqRel);
-            if write_batch(&mut wr, &mut out, &mut batch, &inflight_tx, addr).await.is_err() {
+            if write_batch(&mut wr, &mut out, &mut batch, &inflight_tx).await.is_err() {
                 return;
             }
         }
     };
-    // Requests dropped here unanswered are seen by their clients as a lost connection.
-    tokio::select! {
-        _ = writer => {}
-        _ = &mut reader.0 => return,
+    // The reader ends first when the connection broke: what the writer holds then
+    // was never written.
+    let reader_ended = tokio::select! {
+        _ = writer => false,
+        _ = &mut reader.0 => true,
+    };
+    if !reader_ended {
+        drop(inflight_tx);
+        let _ = wr.shutdown().await;
+        let _ = (&mut reader.0).await;
     }
-    drop(inflight_tx);
-    let _ = wr.shutdown().await;
-    let _ = (&mut reader.0).await;
+    batch
 }
 
 /// Moves what is queued now into `batch` (up to [`MAX_BATCH`]) without waiting.
@@ -263,26 +279,28 @@ fn take_queued(rx: &mut mpsc::Receiver<BackendRequest>, batch: &mut Vec<BackendR
 }
 
 /// Writes a batch of requests with one write, registering each as in flight first.
+/// When the reader is gone (the connection broke), the requests not registered are
+/// left in `batch`, and nothing of the batch is written.
 async fn write_batch(
     wr: &mut WriteHalf,
     out: &mut BytesMut,
     batch: &mut Vec<BackendRequest>,
     inflight: &mpsc::UnboundedSender<InFlight>,
-    addr: &Arc<str>,
 ) -> std::io::Result<()> {
     let now = Instant::now();
-    for req in batch.drain(..) {
+    let mut pending = std::mem::take(batch).into_iter();
+    while let Some(req) = pending.next() {
         if req.asking {
-            out.extend_from_slice(ASKING);
             if inflight.send(InFlight::Discard).is_err() {
-                req.fail(CommandError::ConnectionLost(addr.to_string()));
-                continue;
+                return unwritten(out, batch, req, pending);
             }
+            out.extend_from_slice(ASKING);
         }
         out.extend_from_slice(&req.bytes);
-        let sent = Sent::new(req, now);
-        if let Err(mpsc::error::SendError(InFlight::Request(sent))) = inflight.send(InFlight::Request(sent)) {
-            sent.req.fail(CommandError::ConnectionLost(addr.to_string()));
+        if let Err(mpsc::error::SendError(InFlight::Request(sent))) =
+            inflight.send(InFlight::Request(Sent::new(req, now)))
+        {
+            return unwritten(out, batch, sent.req, pending);
         }
     }
     let result = wr.send(out).await;
@@ -291,4 +309,17 @@ async fn write_batch(
         *out = BytesMut::with_capacity(16 * 1024);
     }
     result
+}
+
+/// The reader is gone: `req` and the rest go back to `batch`, unwritten.
+fn unwritten(
+    out: &mut BytesMut,
+    batch: &mut Vec<BackendRequest>,
+    req: BackendRequest,
+    rest: impl Iterator<Item = BackendRequest>,
+) -> std::io::Result<()> {
+    out.clear();
+    batch.push(req);
+    batch.extend(rest);
+    Err(std::io::ErrorKind::BrokenPipe.into())
 }
