@@ -5,13 +5,19 @@
 #
 #   ./test.sh [extra arguments for cargo nextest / cargo test]
 #
-# Installs redis-server/redis-tools if missing. Uses cargo-nextest when present
-# (one process per test), else cargo test.
+# Installs redis-server/redis-tools if missing, and Valkey 8.1 and Redis 8.0 into
+# target/servers/ (cluster-testbed/ensure-server.sh). SLOTWAY_TEST_SERVER=valkey-8.1
+# (or redis-8.0, or a binary's absolute path) runs every cluster on that server.
+# Uses cargo-nextest when present (one process per test), else cargo test.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 command -v cargo >/dev/null || { echo "test.sh: cargo is missing: install Rust (https://rustup.rs)" >&2; exit 1; }
 cluster-testbed/ensure-redis.sh
+# The other servers tests/servers.rs runs clusters of (and SLOTWAY_TEST_SERVER may
+# name), cached in target/servers/: the first run on a machine builds Redis 8.0,
+# a few minutes that belong here rather than inside one test's time limit.
+for server in valkey-8.1 redis-8.0; do cluster-testbed/ensure-server.sh "$server" >/dev/null; done
 
 # Benchmarks are not run here (speed is not tested by timing), but they must build.
 cargo build --quiet --benches --tests

@@ -3,7 +3,7 @@
 # 127.0.0.1, for the integration tests, CI and hand testing.
 #
 #   testbed.sh start  [--base-port N] [--dir DIR] [--node-timeout MS] [--tls CERTDIR]
-#                     [--requirepass PW | --acl-user NAME:PW]
+#                     [--requirepass PW | --acl-user NAME:PW] [--server BIN]
 #   testbed.sh stop   [--dir DIR] [--clean]
 #   testbed.sh status [--dir DIR]
 #
@@ -19,6 +19,11 @@
 # every permission, the `default` user is off (nothing works without logging in
 # as NAME), and replicas sync as NAME (`masteruser`/`masterauth`).
 # Like --tls, the login is remembered in DIR, so stop and status need no option.
+#
+# --server BIN: the server binary the nodes run (default: redis-server on PATH),
+# e.g. a Valkey or Redis 8 from ensure-server.sh. Remembered in DIR as well: stop
+# tells a live node from a reused PID by the binary's name in its command line.
+# redis-cli (Debian's 7.0) creates the cluster and runs the checks whatever BIN is.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,6 +42,7 @@ node_timeout=5000
 clean=0
 certs=""
 login="" # "requirepass PW" or "acl-user NAME:PW"
+server="" # the server binary, an absolute path once resolved
 while [ $# -gt 0 ]; do
     case "$1" in
         --base-port) base_port="${2:?}"; shift 2 ;;
@@ -46,6 +52,7 @@ while [ $# -gt 0 ]; do
         --tls) certs="$(cd "${2:?}" && pwd)"; shift 2 ;;
         --requirepass) login="requirepass ${2:?}"; shift 2 ;;
         --acl-user) login="acl-user ${2:?}"; shift 2 ;;
+        --server) server="${2:?}"; shift 2 ;;
         *) usage ;;
     esac
 done
@@ -56,6 +63,23 @@ load_tls() {
     [ -z "$certs" ] && [ -f "$dir/tls-certs" ] && certs="$(cat "$dir/tls-certs")"
     [ -z "$certs" ] && return 0
     tls_args=(--tls --cacert "$certs/ca.crt" --cert "$certs/node.crt" --key "$certs/node.key")
+}
+
+# The server binary: --server, else what this testbed remembers, else
+# redis-server. Stop needs only its name, so it works even if the binary is gone.
+load_server() {
+    [ -z "$server" ] && [ -f "$dir/server" ] && server="$(cat "$dir/server")"
+    [ -n "$server" ] || server=redis-server
+    server_name="$(basename "$server")"
+}
+
+# For start: an absolute path (nodes daemonize; stop may run with another PATH).
+resolve_server() {
+    if [[ "$server" != */* ]]; then
+        server="$(command -v "$server")" || die "no $server on PATH"
+    fi
+    { [ -f "$server" ] && [ -x "$server" ]; } || die "--server: $server is not an executable"
+    server="$(cd "$(dirname "$server")" && pwd)/$(basename "$server")"
 }
 
 # A testbed with a login remembers it too; auth_args is how redis-cli logs in.
@@ -111,13 +135,15 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # Node dirs of an existing testbed, one per port.
 node_dirs() { find "$dir" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' 2>/dev/null | sort; }
 
-is_redis() { grep -q redis-server "/proc/$1/cmdline" 2>/dev/null; }
+# Is PID still one of our nodes? Servers keep their binary's name in the process
+# title ("redis-server 127.0.0.1:7000 [cluster]", "valkey-server ...").
+is_server() { grep -qF -- "$server_name" "/proc/$1/cmdline" 2>/dev/null; }
 
-# The PID in a pidfile, only if it is still a redis-server (PIDs get reused).
+# The PID in a pidfile, only if it is still our server (PIDs get reused).
 live_pid() {
     local pid
     pid="$(cat "$1/redis.pid" 2>/dev/null)" || return 1
-    [ -n "$pid" ] && is_redis "$pid" && echo "$pid"
+    [ -n "$pid" ] && is_server "$pid" && echo "$pid"
 }
 
 # Up means: the server answering on the port is the one this testbed started.
@@ -134,7 +160,7 @@ node_up() {
     logpid="$(sed -n 's/^\([0-9]\{1,\}\):.*/\1/p' "$nd/redis.log" 2>/dev/null | tail -1)"
     if [ -n "$logpid" ] && ! kill -0 "$logpid" 2>/dev/null; then
         tail -n 5 "$nd/redis.log" >&2
-        die "redis-server on port $port exited during startup"
+        die "$server_name on port $port exited during startup"
     fi
     return 1
 }
@@ -177,7 +203,10 @@ start() {
 
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)" # redis-server needs absolute paths once daemonized
-    rm -f "$dir/tls-certs" "$dir/login"
+    rm -f "$dir/tls-certs" "$dir/login" "$dir/server"
+    load_server
+    resolve_server
+    echo "$server" >"$dir/server"
     load_login
     # Only the user running the testbed may read the password.
     [ -z "$login" ] || (umask 077 && echo "$login" >"$dir/login")
@@ -223,9 +252,9 @@ enable-debug-command local
 repl-diskless-sync-delay 0
 $(login_conf)
 CONF
-        redis-server "$nd/redis.conf"
+        "$server" "$nd/redis.conf"
     done
-    for p in "${ports[@]}"; do wait_for 10 "redis-server on port $p" node_up "$p"; done
+    for p in "${ports[@]}"; do wait_for 10 "$server_name on port $p" node_up "$p"; done
 
     local addrs=()
     for p in "${ports[@]}"; do addrs+=("127.0.0.1:$p"); done
@@ -255,18 +284,19 @@ stop_nodes() {
     # Liveness is judged by /proc/PID/cmdline: it empties once the process is a
     # zombie (a container's PID 1 may never reap it) and changes if the PID is reused.
     for pid in "${pids[@]}"; do
-        while is_redis "$pid" && [ "$(now_us)" -lt "$deadline" ]; do sleep 0.05; done
-        if is_redis "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+        while is_server "$pid" && [ "$(now_us)" -lt "$deadline" ]; do sleep 0.05; done
+        if is_server "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
     done
 }
 
 stop() {
     local nd nds=()
     while read -r nd; do [ -n "$nd" ] && nds+=("$nd"); done < <(node_dirs)
+    [ "${#nds[@]}" -eq 0 ] || load_server
     stop_nodes "${nds[@]}"
     if [ "$clean" = 1 ]; then
         while read -r nd; do [ -n "$nd" ] && rm -rf "$nd"; done < <(node_dirs)
-        rm -f "$dir/cluster-create.log" "$dir/tls-certs" "$dir/login"
+        rm -f "$dir/cluster-create.log" "$dir/tls-certs" "$dir/login" "$dir/server"
         rmdir "$dir" 2>/dev/null || true
     fi
 }
@@ -274,6 +304,7 @@ stop() {
 status() {
     local nd port pid state role
     [ -n "$(node_dirs)" ] || die "no testbed in $dir"
+    load_server
     load_tls
     load_login
     while read -r nd; do
