@@ -206,8 +206,8 @@ fn kill_and_fail_over(observer: &str, victim: &str) -> (Window, String) {
 fn restart(cluster: &TestCluster, addr: &str) -> Window {
     let conf = cluster.dir().join(port_of(addr)).join("redis.conf");
     let start = Instant::now();
-    let status = Command::new("redis-server").arg(&conf).status().expect("run redis-server");
-    assert!(status.success(), "redis-server {}", conf.display());
+    let status = Command::new(cluster.server()).arg(&conf).status().expect("run the server");
+    assert!(status.success(), "{} {}", cluster.server().display(), conf.display());
     let end = loop {
         let synced = std::net::TcpStream::connect(addr).is_ok() && {
             let info = connect(addr).cmd(&["INFO", "replication"]).text().unwrap_or_default();

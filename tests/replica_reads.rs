@@ -183,7 +183,7 @@ fn a_replica_that_comes_back_serves_reads_again() {
     // It comes back at once, before the cluster could mark it failed (2 s), so the
     // topology never drops it: only slotway's own retry can bring reads back to it.
     let conf = cluster.dir().join(support::port_of(&replica)).join("redis.conf");
-    assert!(std::process::Command::new("redis-server").arg(&conf).status().unwrap().success());
+    assert!(std::process::Command::new(cluster.server()).arg(&conf).status().unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(20);
     // Synced first: a replica still loading would answer the GET without the key.
     while !(std::net::TcpStream::connect(&replica).is_ok()

@@ -10,10 +10,16 @@ use std::process::Command;
 use serde_norway::Value as Yaml;
 use support::{TestCluster, Value, connect, parse_reply};
 
-/// A PID counts as gone once it is no longer a redis-server: a zombie (when nothing
-/// reaps it) has an empty cmdline, and a reused PID names another program.
-fn is_redis(pid: u32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.windows(12).any(|w| w == b"redis-server"))
+/// A PID counts as gone once it is no longer the cluster's server (`redis-server`,
+/// `valkey-server`: see `SLOTWAY_TEST_SERVER`): a zombie (when nothing reaps it) has
+/// an empty cmdline, and a reused PID names another program.
+fn is_server(pid: u32, name: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.windows(name.len()).any(|w| w == name))
+}
+
+/// The file name of the server binary the cluster's nodes run.
+fn server_name(cluster: &TestCluster) -> Vec<u8> {
+    cluster.server().file_name().expect("a server binary").as_encoded_bytes().to_vec()
 }
 
 #[test]
@@ -56,10 +62,11 @@ fn testbed_starts_a_settled_cluster_and_stops_every_node() {
 
     let pids = cluster.pids();
     assert_eq!(pids.len(), 6);
-    assert!(pids.iter().all(|&p| is_redis(p)));
+    let name = server_name(&cluster);
+    assert!(pids.iter().all(|&p| is_server(p, &name)));
     let dir = cluster.dir().to_path_buf();
     drop(cluster);
-    let alive: Vec<u32> = pids.into_iter().filter(|&p| is_redis(p)).collect();
+    let alive: Vec<u32> = pids.into_iter().filter(|&p| is_server(p, &name)).collect();
     assert!(alive.is_empty(), "nodes still running after drop: {alive:?}");
     assert!(!dir.exists(), "temp dir {dir:?} left behind");
 }
@@ -102,8 +109,9 @@ fn testbed_starts_clusters_whose_nodes_want_a_login() {
         assert_eq!(status.matches("role=slave cluster_state=ok").count(), 3, "{status}");
         // stop remembers it too (dropping stops the nodes).
         let pids = cluster.pids();
+        let name = server_name(&cluster);
         drop(cluster);
-        assert!(pids.iter().all(|&p| !is_redis(p)), "nodes still running after drop");
+        assert!(pids.iter().all(|&p| !is_server(p, &name)), "nodes still running after drop");
     }
 }
 

@@ -1,11 +1,14 @@
 //! One real six-node cluster per test, on its own ports and in its own temp dir, so
 //! tests (and test binaries) run in parallel without sharing state.
+//!
+//! The nodes run the server named by `SLOTWAY_TEST_SERVER` (see [`default_server`]),
+//! Debian 12's Redis 7.0 when it is unset; [`TestCluster::start_server`] picks one.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use tempfile::TempDir;
 
@@ -28,6 +31,8 @@ pub struct TestCluster {
     tls: Option<PathBuf>,
     /// For a cluster whose nodes want a login: how to log in.
     login: Option<Login>,
+    /// The server binary its nodes run (absolute).
+    server: PathBuf,
 }
 
 /// How clients log in to the nodes of a cluster started with
@@ -82,6 +87,48 @@ fn testbed_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-testbed/testbed.sh")
 }
 
+/// The server binary that clusters (and [`Standalone`](super::Standalone)) run unless
+/// a test names one: `SLOTWAY_TEST_SERVER`, as for [`server_binary`], else `redis-7.0`.
+/// Resolved once per test process.
+pub fn default_server() -> &'static Path {
+    static SERVER: OnceLock<PathBuf> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let name = std::env::var("SLOTWAY_TEST_SERVER").unwrap_or_default();
+        server_binary(if name.is_empty() { "redis-7.0" } else { &name })
+    })
+}
+
+/// The server binary for `name`: an absolute path as it is, else a name that
+/// `cluster-testbed/ensure-server.sh` knows (`redis-7.0`, `valkey-8.1`, `redis-8.0`),
+/// which installs or builds it the first time on a machine (Redis 8.0: a few minutes)
+/// and prints its path. Asked once per name per test process.
+pub fn server_binary(name: &str) -> PathBuf {
+    if Path::new(name).is_absolute() {
+        return PathBuf::from(name);
+    }
+    static RESOLVED: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+    // Held while the script runs: threads wanting the same name wait for one answer.
+    let mut resolved = RESOLVED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let resolved = resolved.get_or_insert_with(HashMap::new);
+    if let Some(path) = resolved.get(name) {
+        return path.clone();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-testbed/ensure-server.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(name)
+        .stdin(Stdio::null())
+        // Its progress lines ("building Redis 8.0.2 ...") go to the test's stderr.
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run cluster-testbed/ensure-server.sh");
+    assert!(out.status.success(), "ensure-server.sh {name} failed ({})", out.status);
+    let path = PathBuf::from(String::from_utf8(out.stdout).expect("UTF-8 path").trim());
+    assert!(path.is_absolute(), "ensure-server.sh {name} printed {path:?}, not an absolute path");
+    resolved.insert(name.to_string(), path.clone());
+    path
+}
+
 /// The port of "host:port", as text.
 pub fn port_of(addr: &str) -> &str {
     addr.rsplit(':').next().expect("addr is host:port")
@@ -92,37 +139,47 @@ impl TestCluster {
     /// waiting). Retries on other ports: parallel test processes can race for a range
     /// between our bind check and redis-server's bind.
     pub fn start() -> TestCluster {
-        TestCluster::start_with(None, None)
+        TestCluster::start_with(None, None, default_server())
+    }
+
+    /// A cluster whose nodes run the server `name` (as for [`server_binary`]:
+    /// `redis-7.0`, `valkey-8.1`, `redis-8.0`, or an absolute path), whatever
+    /// `SLOTWAY_TEST_SERVER` says.
+    pub fn start_server(name: &str) -> TestCluster {
+        TestCluster::start_with(None, None, &server_binary(name))
     }
 
     /// A TLS-only cluster (`testbed.sh --tls`): nodes on `tls-port`, TLS on the bus
     /// and for replication, client certificates required (`certs` as for
     /// [`Certs`](super::Certs)). Plain-TCP helpers cannot talk to its nodes.
     pub fn start_tls(certs: &Path) -> TestCluster {
-        TestCluster::start_with(Some(certs.to_path_buf()), None)
+        TestCluster::start_with(Some(certs.to_path_buf()), None, default_server())
     }
 
     /// A cluster whose nodes want `AUTH <password>` (`testbed.sh --requirepass`).
     /// [`redis_cli`](Self::redis_cli), [`connect_node`](Self::connect_node) and the
     /// topology helpers log in; the free helpers (`connect`, `slot_owners` ...) do not.
     pub fn start_requirepass(password: &str) -> TestCluster {
-        TestCluster::start_with(None, Some(Login { user: None, password: password.into() }))
+        TestCluster::start_with(None, Some(Login { user: None, password: password.into() }), default_server())
     }
 
     /// A cluster whose nodes know only the ACL user `user` (`testbed.sh --acl-user`:
     /// the `default` user is off); logging in as for [`start_requirepass`](Self::start_requirepass).
     pub fn start_acl_user(user: &str, password: &str) -> TestCluster {
-        TestCluster::start_with(None, Some(Login { user: Some(user.into()), password: password.into() }))
+        let login = Login { user: Some(user.into()), password: password.into() };
+        TestCluster::start_with(None, Some(login), default_server())
     }
 
-    fn start_with(tls: Option<PathBuf>, login: Option<Login>) -> TestCluster {
+    fn start_with(tls: Option<PathBuf>, login: Option<Login>, server: &Path) -> TestCluster {
         let mut failures = Vec::new();
         for _ in 0..START_ATTEMPTS {
             let dir = tempfile::Builder::new().prefix("slotway-cluster-").tempdir().expect("temp dir");
             let base_port = reserve_base_port();
-            let cluster = TestCluster { base_port, dir, tls: tls.clone(), login: login.clone() };
+            let cluster =
+                TestCluster { base_port, dir, tls: tls.clone(), login: login.clone(), server: server.to_path_buf() };
             let base = base_port.to_string();
-            let mut args = vec!["start", "--base-port", &base, "--node-timeout", "2000"];
+            let server_arg = server.to_str().expect("UTF-8 server path");
+            let mut args = vec!["start", "--base-port", &base, "--node-timeout", "2000", "--server", server_arg];
             if let Some(certs) = &tls {
                 args.extend(["--tls", certs.to_str().expect("UTF-8 cert dir")]);
             }
@@ -178,6 +235,11 @@ impl TestCluster {
     pub fn pid_of(&self, addr: &str) -> Option<u32> {
         let file = self.dir.path().join(port_of(addr)).join("redis.pid");
         std::fs::read_to_string(file).ok()?.trim().parse().ok()
+    }
+
+    /// The server binary its nodes run, for starting a stopped node again by hand.
+    pub fn server(&self) -> &Path {
+        &self.server
     }
 
     /// How this cluster's nodes want clients to log in, if they do.

@@ -1,10 +1,12 @@
 //! A standalone (not cluster) redis-server on a free port: the reference for what a
-//! single Redis 7.0 answers. The same `redis-server` binary as the test clusters'
-//! nodes, with their persistence settings; stopped (by its PID) when dropped.
+//! single Redis 7.0 answers (or the server `SLOTWAY_TEST_SERVER` names: the same
+//! binary as the test clusters' nodes, see [`default_server`]), with their
+//! persistence settings; stopped (by its PID) when dropped.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use super::cluster::default_server;
 use super::resp::try_connect;
 
 pub struct Standalone {
@@ -26,7 +28,7 @@ impl Standalone {
         for _ in 0..5 {
             let dir = tempfile::Builder::new().prefix("slotway-standalone-").tempdir().expect("temp dir");
             let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let child = Command::new("redis-server")
+            let child = Command::new(default_server())
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
                 .args(options)
                 .current_dir(dir.path())
