@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{Instrument, debug_span, info, warn};
 
 use crate::client::session::Session;
+use crate::error::CommandError;
 use crate::metrics::Metrics;
 use crate::net::accept::{HANDSHAKE_TIMEOUT, handshake};
 use crate::net::stream::Stream;
@@ -52,7 +53,7 @@ pub async fn accept_loop(listeners: ClientListeners, proxy: Arc<Proxy>, shutdown
             // A TLS client could not read a plain error: it is just closed.
             if tls.is_none() {
                 tokio::spawn(async move {
-                    let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+                    let _ = stream.write_all(&CommandError::MaxClients.to_reply()).await;
                 });
             }
             continue;

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::command::table::{CommandSpec, flag};
 use crate::config::Config;
 use crate::config_file::Access;
-use crate::error::error_reply;
+use crate::error::CommandError;
 use crate::protocol::glob::glob_match;
 
 /// A user a client may be logged in as.
@@ -111,32 +111,23 @@ impl Users {
 }
 
 impl User {
-    /// `Some(error reply)` if this user may not run `spec`.
-    pub fn refuse_command(&self, spec: &CommandSpec) -> Option<bytes::Bytes> {
+    /// `Some(error)` if this user may not run `spec`.
+    pub fn refuse_command(&self, spec: &CommandSpec) -> Option<CommandError> {
         let allowed = match self.access {
             Access::Admin => true,
             Access::ReadWrite => !(spec.is(flag::ADMIN) || DANGEROUS.contains(&spec.name)),
             Access::ReadOnly => !(spec.is(flag::WRITE) || spec.is(flag::ADMIN) || DANGEROUS.contains(&spec.name)),
         };
-        (!allowed)
-            .then(|| error_reply(&format!("NOPERM this user has no permissions to run the '{}' command", spec.name)))
+        (!allowed).then_some(CommandError::NoPermCommand(spec.name))
     }
 
-    /// `Some(error reply)` if this user may not touch `key`.
-    pub fn refuse_key(&self, key: &[u8]) -> Option<bytes::Bytes> {
+    /// `Some(error)` if this user may not touch `key`.
+    pub fn refuse_key(&self, key: &[u8]) -> Option<CommandError> {
         if self.keys.is_empty() || self.keys.iter().any(|p| glob_match(p, key)) {
             return None;
         }
-        Some(error_reply("NOPERM this user has no permissions to access one of the keys used as arguments"))
+        Some(CommandError::NoPermKey)
     }
-}
-
-pub fn noauth() -> bytes::Bytes {
-    error_reply("NOAUTH Authentication required.")
-}
-
-pub fn wrongpass() -> bytes::Bytes {
-    error_reply("WRONGPASS invalid username-password pair or user is disabled.")
 }
 
 fn decode_hex(hex: &str) -> Option<[u8; 32]> {

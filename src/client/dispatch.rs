@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::auth;
 use super::info;
 use super::local::{self, ClientState};
 use super::reply_queue::{ReplyMode, ReplyQueue};
@@ -127,7 +126,7 @@ impl Client {
     /// logged in, no permission, or in RESP2 subscribed mode.
     fn refusal(&self, action: &Action, spec: Option<&'static CommandSpec>, args: Args<'_>) -> Option<Bytes> {
         if let Some(refusal) = self.auth_refusal(action, spec, args) {
-            return Some(refusal);
+            return Some(refusal.to_reply());
         }
         if self.subs.active() && !self.state.resp3 {
             return subscribed_mode_refusal(action, spec, args);
@@ -136,7 +135,12 @@ impl Client {
     }
 
     /// Authentication and permissions: the error reply if this client may not run it.
-    fn auth_refusal(&self, action: &Action, spec: Option<&'static CommandSpec>, args: Args<'_>) -> Option<Bytes> {
+    fn auth_refusal(
+        &self,
+        action: &Action,
+        spec: Option<&'static CommandSpec>,
+        args: Args<'_>,
+    ) -> Option<CommandError> {
         if !self.proxy.users.required() {
             return None;
         }
@@ -146,7 +150,7 @@ impl Client {
                 action,
                 Action::Reject(_) | Action::Local(Local::Auth | Local::Hello | Local::Quit | Local::Reset)
             );
-            return (!allowed).then(auth::noauth);
+            return (!allowed).then_some(CommandError::NoAuth);
         };
         let spec = spec?;
         if let Some(refusal) = user.refuse_command(spec) {

@@ -4,12 +4,12 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use std::sync::{Arc, Mutex};
 
-use super::auth::{self, User};
+use super::auth::User;
 use super::single_node;
 use crate::backend::request::ClientTag;
 use crate::cluster::slot::hash_slot;
 use crate::command::table::Local;
-use crate::error::{CommandError, error_reply};
+use crate::error::CommandError;
 use crate::observe::clients::{ClientRow, lock};
 use crate::protocol::encode::{self, NIL, OK, PONG};
 use crate::protocol::{parse_int, request::Args};
@@ -73,7 +73,7 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, proxy: &Prox
         | Local::Unsubscribe
         | Local::PUnsubscribe
         | Local::SUnsubscribe
-        | Local::ClientReply => crate::error::error_reply("ERR this command is answered by the client session"),
+        | Local::ClientReply => CommandError::AnsweredBySession.to_reply(),
         Local::ClusterMyId => encode::bulk(single_node::node_id(&addr).as_bytes()),
         Local::ClusterReplicas => single_node::cluster_replicas(&addr, args),
         Local::Ping if args.len() == 1 => Bytes::from_static(PONG),
@@ -87,8 +87,8 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, proxy: &Prox
         }
         Local::Select => match parse_int(args.get(1)) {
             Some(0) => Bytes::from_static(OK),
-            Some(_) => error_reply("ERR SELECT is not allowed in cluster mode"),
-            None => error_reply("ERR value is not an integer or out of range"),
+            Some(_) => CommandError::SelectInCluster.to_reply(),
+            None => CommandError::NotAnInteger.to_reply(),
         },
         Local::Auth => auth(args, client, proxy),
         Local::Hello => hello(args, client, proxy),
@@ -128,7 +128,7 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, proxy: &Prox
                 }
                 Bytes::from_static(OK)
             } else {
-                error_reply("ERR syntax error")
+                CommandError::Syntax.to_reply()
             }
         }
         Local::ClientSetInfo => set_info(args.get(2), args.get(3), client),
@@ -138,9 +138,7 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, proxy: &Prox
         } else {
             b"*6\r\n$5\r\nflags\r\n*1\r\n$3\r\noff\r\n$8\r\nredirect\r\n:-1\r\n$8\r\nprefixes\r\n*0\r\n"
         }),
-        Local::ClientCaching => error_reply(
-            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
-        ),
+        Local::ClientCaching => CommandError::CachingWithoutTracking.to_reply(),
         Local::ClusterKeySlot => encode::integer(hash_slot(args.get(2)) as i64),
         Local::SlotwaySlowlog => crate::observe::command::slowlog(args, &proxy.observe),
         Local::SlotwayHotkeys => crate::observe::command::hotkeys(args, &proxy.observe),
@@ -148,21 +146,18 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, proxy: &Prox
     }
 }
 
-const NO_PASSWORD: &str = "ERR AUTH <password> called without any password configured for the default user. \
-                           Are you sure your configuration is correct?";
-
 /// `AUTH [user] password`.
 fn auth(args: Args<'_>, client: &mut ClientState, proxy: &Proxy) -> Bytes {
     if args.len() > 3 {
-        return error_reply("ERR syntax error");
+        return CommandError::Syntax.to_reply();
     }
     if !proxy.users.required() {
         // As Redis's `default` user with `nopass`: any password for `default` in the
         // two-argument form, the one-argument form refused.
         return match args.len() {
-            2 => error_reply(NO_PASSWORD),
+            2 => CommandError::AuthWithoutPassword.to_reply(),
             _ if args.get(1) == b"default" => Bytes::from_static(OK),
-            _ => auth::wrongpass(),
+            _ => CommandError::WrongPass.to_reply(),
         };
     }
     let (user, password) = if args.len() == 2 { (&b"default"[..], args.get(1)) } else { (args.get(1), args.get(2)) };
@@ -171,7 +166,7 @@ fn auth(args: Args<'_>, client: &mut ClientState, proxy: &Proxy) -> Bytes {
             client.user = Some(user);
             Bytes::from_static(OK)
         }
-        None => auth::wrongpass(),
+        None => CommandError::WrongPass.to_reply(),
     }
 }
 
@@ -186,7 +181,7 @@ fn client_list(args: Args<'_>, client: &ClientState, proxy: &Proxy) -> Bytes {
             for a in args.iter().skip(i + 1) {
                 match parse_int(a) {
                     Some(id) if id > 0 => list.push(id as u64),
-                    _ => return error_reply("ERR Invalid client ID"),
+                    _ => return CommandError::InvalidClientId.to_reply(),
                 }
             }
             ids = Some(list);
@@ -196,11 +191,11 @@ fn client_list(args: Args<'_>, client: &ClientState, proxy: &Proxy) -> Bytes {
             match kind.as_str() {
                 "normal" | "pubsub" => {}
                 "master" | "replica" | "slave" => return client.text(b""),
-                _ => return error_reply(&format!("ERR Unknown client type '{kind}'")),
+                _ => return CommandError::UnknownClientType(kind).to_reply(),
             }
             i += 2;
         } else {
-            return error_reply("ERR syntax error");
+            return CommandError::Syntax.to_reply();
         }
     }
     client.text(proxy.clients.list(ids.as_deref()).as_bytes())
@@ -209,10 +204,7 @@ fn client_list(args: Args<'_>, client: &ClientState, proxy: &Proxy) -> Bytes {
 /// `CLIENT SETINFO LIB-NAME|LIB-VER value` (Redis 7.2), shown in `CLIENT LIST`.
 fn set_info(attr: &[u8], value: &[u8], client: &mut ClientState) -> Bytes {
     if value.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
-        return error_reply(&format!(
-            "ERR {} cannot contain spaces, newlines or special characters.",
-            String::from_utf8_lossy(attr)
-        ));
+        return CommandError::BadClientInfo(String::from_utf8_lossy(attr).into_owned()).to_reply();
     }
     let value = String::from_utf8_lossy(value).into_owned();
     let Some(row) = &client.row else { return Bytes::from_static(OK) };
@@ -222,14 +214,14 @@ fn set_info(attr: &[u8], value: &[u8], client: &mut ClientState) -> Bytes {
     } else if attr.eq_ignore_ascii_case(b"lib-ver") {
         row.lib_ver = value;
     } else {
-        return error_reply(&format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(attr)));
+        return CommandError::UnrecognizedOption(String::from_utf8_lossy(attr).into_owned()).to_reply();
     }
     Bytes::from_static(OK)
 }
 
 fn set_name(name: &[u8], client: &mut ClientState) -> Bytes {
     if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
-        return error_reply("ERR Client names cannot contain spaces, newlines or special characters.");
+        return CommandError::BadClientName.to_reply();
     }
     // Only printable ASCII gets here, so the text is the name byte for byte.
     if let Some(row) = &client.row {
@@ -245,8 +237,8 @@ fn hello(args: Args<'_>, client: &mut ClientState, proxy: &Proxy) -> Bytes {
     if args.len() >= 2 {
         match parse_int(args.get(1)) {
             Some(v @ (2 | 3)) => protocol = v as u8,
-            Some(_) => return error_reply("NOPROTO unsupported protocol version"),
-            None => return error_reply("ERR Protocol version is not an integer or out of range"),
+            Some(_) => return CommandError::NoProto.to_reply(),
+            None => return CommandError::ProtocolVersionNotInteger.to_reply(),
         }
     }
     let mut i = 2;
@@ -257,12 +249,12 @@ fn hello(args: Args<'_>, client: &mut ClientState, proxy: &Proxy) -> Bytes {
             if !proxy.users.required() {
                 // No login asked: `default` (nopass) takes any password, as in Redis.
                 if args.get(i + 1) != b"default" {
-                    return auth::wrongpass();
+                    return CommandError::WrongPass.to_reply();
                 }
             } else {
                 match proxy.users.load().login(args.get(i + 1), args.get(i + 2)) {
                     Some(user) => client.user = Some(user),
-                    None => return auth::wrongpass(),
+                    None => return CommandError::WrongPass.to_reply(),
                 }
             }
             i += 3;
@@ -270,16 +262,11 @@ fn hello(args: Args<'_>, client: &mut ClientState, proxy: &Proxy) -> Bytes {
             new_name = Some(args.get(i + 1));
             i += 2;
         } else {
-            return CommandError::Invalid(format!("Syntax error in HELLO option '{}'", String::from_utf8_lossy(opt)))
-                .to_reply();
+            return CommandError::HelloSyntax(String::from_utf8_lossy(opt).into_owned()).to_reply();
         }
     }
     if proxy.users.required() && client.user.is_none() {
-        return error_reply(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> \
-             AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol \
-             version at the same time",
-        );
+        return CommandError::HelloNoAuth.to_reply();
     }
     if let Some(name) = new_name {
         let r = set_name(name, client);

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::error::error_reply;
+use crate::error::CommandError;
 use crate::protocol::encode;
 use crate::protocol::request::Args;
 
@@ -92,7 +92,7 @@ pub fn cluster_replicas(addr: &SocketAddr, args: Args<'_>) -> Bytes {
     if id == node_id(addr).as_bytes() {
         Bytes::from_static(b"*0\r\n")
     } else {
-        error_reply(&format!("ERR Unknown node {}", String::from_utf8_lossy(id)))
+        CommandError::UnknownNode(String::from_utf8_lossy(id).into_owned()).to_reply()
     }
 }
 

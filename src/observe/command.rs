@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::Observer;
 use super::slowlog::encode_entries;
-use crate::error::{CommandError, error_reply};
+use crate::error::CommandError;
 use crate::protocol::encode::{self, OK};
 use crate::protocol::{parse_int, request::Args};
 
@@ -45,7 +45,7 @@ pub fn slowlog(args: Args<'_>, observer: &Observer) -> Bytes {
             match parse_int(args.get(3)) {
                 Some(-1) => None,
                 Some(n) if n >= 0 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
-                _ => return error_reply("ERR count should be greater than or equal to -1"),
+                _ => return CommandError::SlowlogCount.to_reply(),
             }
         } else {
             Some(DEFAULT_SLOWLOG_COUNT)
@@ -59,10 +59,8 @@ pub fn slowlog(args: Args<'_>, observer: &Observer) -> Bytes {
     } else if [&b"get"[..], b"len", b"reset"].iter().any(|o| op.eq_ignore_ascii_case(o)) {
         CommandError::WrongArity(format!("slotway|slowlog|{}", String::from_utf8_lossy(op).to_lowercase())).to_reply()
     } else {
-        error_reply(&format!(
-            "ERR unknown subcommand 'slowlog {}'. Try SLOTWAY HELP.",
-            String::from_utf8_lossy(op.get(..128).unwrap_or(op))
-        ))
+        let sub = String::from_utf8_lossy(op.get(..128).unwrap_or(op));
+        CommandError::UnknownSubcommand { cmd: "SLOTWAY".into(), sub: format!("slowlog {sub}") }.to_reply()
     }
 }
 
@@ -72,7 +70,7 @@ pub fn hotkeys(args: Args<'_>, observer: &Observer) -> Bytes {
         2 => DEFAULT_HOTKEYS_COUNT,
         3 => match parse_int(args.get(2)) {
             Some(n) if n > 0 => usize::try_from(n).unwrap_or(usize::MAX),
-            _ => return error_reply("ERR count should be a positive integer"),
+            _ => return CommandError::HotkeysCount.to_reply(),
         },
         _ => return CommandError::WrongArity("slotway|hotkeys".into()).to_reply(),
     };

@@ -80,7 +80,7 @@ impl CommandStats {
     }
 
     /// Counts an error reply sent to a client.
-    pub fn error_reply(&self) {
+    pub fn error_replied(&self) {
         self.error_replies.fetch_add(1, Ordering::Relaxed);
     }
 

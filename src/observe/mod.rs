@@ -105,7 +105,7 @@ impl ClientObserver {
         let Some(started) = origin.started else { return };
         let failed = matches!(reply.first(), Some(b'-' | b'!'));
         if failed {
-            self.observer.commands.error_reply();
+            self.observer.commands.error_replied();
         }
         let Some(command) = origin.command else { return };
         let now = *now.get_or_insert_with(Instant::now);

@@ -6,7 +6,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::backend::request::ReplyResult;
 use crate::command::combine::Combine;
-use crate::error::error_reply;
+use crate::error::CommandError;
 use crate::protocol::encode;
 use crate::protocol::reply::{ReplyScanner, bulk_body};
 
@@ -60,7 +60,7 @@ fn combined(combine: Combine, replies: &[Bytes]) -> Option<Bytes> {
         Combine::Sum => replies.iter().map(|r| integer(r)).sum::<Option<i64>>().map(encode::integer),
         Combine::Same => match replies.split_first() {
             Some((first, rest)) if rest.iter().all(|r| r == first) => Some(first.clone()),
-            Some(_) => Some(error_reply("ERR the cluster's nodes gave different replies")),
+            Some(_) => Some(CommandError::NodesDisagree.to_reply()),
             None => None,
         },
         Combine::FirstNonNil => Some(
@@ -199,7 +199,7 @@ fn map_elements(reply: &[u8]) -> Option<Vec<&[u8]>> {
 
 fn unexpected(replies: &[Bytes]) -> Bytes {
     tracing::warn!(?replies, "cannot merge the nodes' replies");
-    error_reply("ERR slotway could not merge the nodes' replies")
+    CommandError::MergeFailed.to_reply()
 }
 
 /// `:n\r\n` as a number.

@@ -20,7 +20,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::cluster::topology::Topology;
-use crate::error::{CommandError, error_reply};
+use crate::error::CommandError;
 use crate::protocol::{encode, request::Args};
 
 const SLOT_BITS: u32 = 14;
@@ -51,10 +51,8 @@ fn tag_of(topology: &Topology) -> u64 {
 
 /// Plans the next step of `SCAN cursor [options]`.
 pub fn plan(args: Args<'_>, topology: &Topology) -> Result<ScanStep, CommandError> {
-    let cursor = std::str::from_utf8(args.get(1))
-        .ok()
-        .and_then(|c| c.parse::<u64>().ok())
-        .ok_or_else(|| CommandError::Invalid("invalid cursor".into()))?;
+    let cursor =
+        std::str::from_utf8(args.get(1)).ok().and_then(|c| c.parse::<u64>().ok()).ok_or(CommandError::InvalidCursor)?;
     let tag = tag_of(topology);
     let order = &topology.scan_order;
     let first = *order.first().ok_or(CommandError::NoTopology)?;
@@ -79,13 +77,13 @@ pub fn plan(args: Args<'_>, topology: &Topology) -> Result<ScanStep, CommandErro
 /// The client's reply from the node's `[cursor, [keys...]]`.
 pub fn reply(step: &ScanStep, node_reply: &[u8]) -> Bytes {
     let Some((node_cursor, keys)) = split_reply(node_reply) else {
-        return error_reply("ERR slotway could not read a node's SCAN reply");
+        return CommandError::BadScanReply.to_reply();
     };
     let cursor = match (node_cursor, step.next_slot) {
         (0, None) => 0,
         (0, Some(next)) => next as u64 | step.tag << SLOT_BITS,
         (n, _) if n <= NODE_MAX => step.slot as u64 | step.tag << SLOT_BITS | n << NODE_SHIFT,
-        _ => return error_reply("ERR a node's SCAN cursor is too large for slotway to carry"),
+        _ => return CommandError::ScanCursorTooLarge.to_reply(),
     };
     let mut out = BytesMut::with_capacity(keys.len() + 32);
     out.put_slice(b"*2\r\n");
