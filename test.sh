@@ -19,7 +19,15 @@ cluster-testbed/ensure-redis.sh
 # a few minutes that belong here rather than inside one test's time limit.
 for server in valkey-8.1 redis-8.0; do cluster-testbed/ensure-server.sh "$server" >/dev/null; done
 
+# The tree is formatted and lint-free (issue 12): checked before anything runs,
+# cheap next to the build.
+echo "test.sh: checking formatting (cargo fmt --check)" >&2
+cargo fmt --check
+echo "test.sh: linting (cargo clippy --all-targets -- -D warnings; the first build takes a few minutes)" >&2
+cargo clippy --quiet --all-targets -- -D warnings
+
 # Benchmarks are not run here (speed is not tested by timing), but they must build.
+echo "test.sh: building the tests and benchmarks" >&2
 cargo build --quiet --benches --tests
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --no-fail-fast "$@"

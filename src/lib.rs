@@ -4,13 +4,20 @@
 //!
 //! # Data path
 //!
-//! client socket → [`listener`] → [`client::session`] (one task per client)
-//! → [`protocol::request`] (framing, raw bytes kept) → [`command::classify`]
-//! (table lookup, keys, [`cluster::slot`]) → [`route::dispatch`] (slot → primary via
-//! the [`cluster::topology`] snapshot) → [`backend::connection`] (shared, pipelined,
-//! FIFO of in-flight requests) → node → reply framed by [`protocol::reply`]
-//! (redirects go back to [`route::dispatch`]) → [`client::reply_queue`] (request
-//! order) → client socket.
+//! client socket → [`listener`] → [`client::session`] (the socket loop, one task per
+//! client) → [`protocol::request`] (framing, raw bytes kept) → [`client::dispatch`]
+//! (one method per [`command::classify::Action`]: table lookup, keys,
+//! [`cluster::slot`]; transactions in [`client::transaction`], subscribed mode in
+//! `client::subscribed`) → [`route::dispatch`] (`Router::send` to a `Target`: the
+//! slot's primary by the [`cluster::topology`] snapshot, a replica, a node, a lease;
+//! fan-outs split and merged by [`route::fanout`] and [`route::merge`]) →
+//! [`backend::connection`] (shared, pipelined, FIFO of in-flight requests) → node →
+//! reply framed by [`backend`]'s reader (redirects and `NOSCRIPT` go back up through
+//! [`backend::reroute::Rerouter`], which the router implements) →
+//! [`client::reply_queue`] (request order) → client socket.
+//!
+//! [`proxy::Proxy`] holds the shared state and hands each part the narrow thing it
+//! needs; imports point one way, down this path (ARCHITECTURE.md has the rule).
 //!
 //! Either socket may be TLS: [`net`] (plain or TLS streams, the TLS handshake with
 //! clients, opening node connections).

@@ -3,8 +3,8 @@
 //! A writer copies every queued request into one buffer and sends it with one write;
 //! a reader frames the replies and hands each to the request at the front of the
 //! in-flight FIFO. Redis answers in order, so the FIFO is all the matching needed.
-//! Redirects and `NOSCRIPT` are not passed on: they go to routing, through
-//! [`Rerouter`](super::reroute::Rerouter).
+//! Redirects and `NOSCRIPT` are not passed on: they go to routing, through the
+//! [`Rerouter`].
 //!
 //! Connecting is lazy (on the first request). When the node cannot be reached,
 //! requests fail at once with a clear error during a backoff, instead of queueing.

@@ -1,7 +1,7 @@
 //! What happens to one classified request of a client: one method per
 //! [`Action`]. The socket loop ([`super::session`]) hands each request here;
 //! transactions ([`super::transaction`]) and subscribed mode
-//! ([`super::subscribed`]) are the client's other two states.
+//! (`super::subscribed`) are the client's other two states.
 
 use std::ops::Range;
 use std::sync::Arc;
