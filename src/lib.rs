@@ -58,6 +58,7 @@ pub mod pubsub;
 pub mod reload;
 pub mod route;
 pub mod task;
+pub mod users;
 pub mod workers;
 
 use std::future::Future;

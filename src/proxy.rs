@@ -13,7 +13,7 @@ use crate::backend::pool::Pool;
 use crate::backend::reach::NodeReach;
 use crate::backend::reroute::RerouterRef;
 use crate::backend::timeouts::Timeouts;
-use crate::client::auth::{LiveUsers, Users};
+use crate::users::{LiveUsers, Users};
 use crate::cluster::node_version::NodeVersion;
 use crate::cluster::refresh::{ClusterMap, Refresher};
 use crate::config::{Config, LiveConfig};

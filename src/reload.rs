@@ -12,7 +12,7 @@
 
 use tracing::{info, warn};
 
-use crate::client::auth::Users;
+use crate::users::Users;
 use crate::config::Config;
 use crate::proxy::Proxy;
 

@@ -4,7 +4,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use std::sync::{Arc, Mutex};
 
-use super::auth::User;
+use crate::users::User;
 use super::single_node;
 use crate::backend::request::ClientTag;
 use crate::cluster::slot::hash_slot;

@@ -1,7 +1,6 @@
 //! One task per client connection: read requests, route them, and write the replies
 //! back strictly in request order.
 
-pub mod auth;
 pub mod dispatch;
 pub mod info;
 pub mod local;
