@@ -3,19 +3,55 @@
 //! wins. The file may set any flag (by its long name, `-` or `_`) plus `[[users]]`.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
+use thiserror::Error;
 
 use crate::config::Config;
+use crate::net::tls::TlsError;
 
 pub use crate::config::{Access, UserConfig};
 
+/// Why the configuration cannot be used; names the file, key and line where it can.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// A flag or environment variable clap refuses, in clap's words.
+    #[error("{0}")]
+    Args(#[from] clap::Error),
+    #[error("cannot read {}: {source}", .path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    /// Not TOML (the message says where).
+    #[error("{}: {source}", .path.display())]
+    Toml { path: PathBuf, source: toml::de::Error },
+    #[error("{}: `users` (line {line}): {source}", .path.display())]
+    Users { path: PathBuf, line: usize, source: toml::de::Error },
+    #[error("{}: unknown key `{key}` (line {line})", .path.display())]
+    UnknownKey { path: PathBuf, key: String, line: usize },
+    #[error("{}: key `{key}` (line {line}): unsupported value {value}", .path.display())]
+    UnsupportedValue { path: PathBuf, key: String, line: usize, value: toml::Value },
+    /// What is wrong with the settings a file gives (`--check-config`).
+    #[error("{}: {source}", .path.display())]
+    InFile { path: PathBuf, source: Box<ConfigError> },
+    #[error("no cluster seeds: give --cluster HOST:PORT (or `cluster = [\"HOST:PORT\"]` in the config file)")]
+    NoSeeds,
+    #[error("nothing to listen on: --listen is empty and --tls-listen is not set")]
+    NothingToListen,
+    #[error("node-user is set but node-password is not: give both (or node-password alone for requirepass)")]
+    NodeUserWithoutPassword,
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+    #[error("user `{0}`: password_sha256 must be 64 hex digits")]
+    BadPasswordHash(String),
+    #[error("user `{0}`: give exactly one of password, password_sha256")]
+    PasswordChoice(String),
+}
+
 /// The configuration for this process: command line, environment, `--config` file.
-pub fn load(args: Vec<OsString>) -> Result<Config, String> {
-    let matches = Config::command().try_get_matches_from(&args).map_err(|e| e.to_string())?;
-    let first = Config::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+pub fn load(args: Vec<OsString>) -> Result<Config, ConfigError> {
+    let matches = Config::command().try_get_matches_from(&args)?;
+    let first = Config::from_arg_matches(&matches)?;
     let Some(path) = first.config.clone() else { return validate(first) };
     let (file_args, users) = read_file(&path, Some(&matches))?;
     let mut merged: Vec<OsString> = args.iter().take(1).cloned().collect();
@@ -27,20 +63,21 @@ pub fn load(args: Vec<OsString>) -> Result<Config, String> {
 }
 
 impl Config {
-    fn try_parse_from_merged(args: Vec<OsString>) -> Result<Config, String> {
-        let matches = Config::command().try_get_matches_from(args).map_err(|e| e.to_string())?;
-        Config::from_arg_matches(&matches).map_err(|e| e.to_string())
+    fn try_parse_from_merged(args: Vec<OsString>) -> Result<Config, ConfigError> {
+        let matches = Config::command().try_get_matches_from(args)?;
+        Ok(Config::from_arg_matches(&matches)?)
     }
 }
 
 /// `--check-config FILE`: the settings it gives, or what is wrong with it.
-pub fn check(path: &Path) -> Result<String, String> {
+pub fn check(path: &Path) -> Result<String, ConfigError> {
     let (args, users) = read_file(path, None)?;
     let mut argv: Vec<OsString> = vec!["slotway".into()];
     argv.extend(args);
-    let mut config = Config::try_parse_from_merged(argv).map_err(|e| format!("{}: {e}", path.display()))?;
+    let in_file = |e| ConfigError::InFile { path: path.to_path_buf(), source: Box::new(e) };
+    let mut config = Config::try_parse_from_merged(argv).map_err(in_file)?;
     config.users = users;
-    let config = validate(config).map_err(|e| format!("{}: {e}", path.display()))?;
+    let config = validate(config).map_err(in_file)?;
     Ok(format!(
         "{}: OK ({} seed(s), {} user(s){})",
         path.display(),
@@ -50,31 +87,27 @@ pub fn check(path: &Path) -> Result<String, String> {
     ))
 }
 
-fn validate(config: Config) -> Result<Config, String> {
+fn validate(config: Config) -> Result<Config, ConfigError> {
     if config.seeds.is_empty() {
-        return Err(
-            "no cluster seeds: give --cluster HOST:PORT (or `cluster = [\"HOST:PORT\"]` in the config file)".into()
-        );
+        return Err(ConfigError::NoSeeds);
     }
     if config.listen.is_empty() && config.tls_listen.is_none() {
-        return Err("nothing to listen on: --listen is empty and --tls-listen is not set".into());
+        return Err(ConfigError::NothingToListen);
     }
     if config.node_user.is_some() && config.node_password.is_none() {
         // Redis's AUTH needs the password with a user name; without one slotway would
         // quietly log in as nobody and every node would answer NOAUTH.
-        return Err(
-            "node-user is set but node-password is not: give both (or node-password alone for requirepass)".into()
-        );
+        return Err(ConfigError::NodeUserWithoutPassword);
     }
     // Certificate and key files are read now, so a missing one stops the start (or
     // a reload) with the setting and file named, not the first client or node.
-    crate::net::tls::check(&config).map_err(|e| e.to_string())?;
+    crate::net::tls::check(&config)?;
     for user in &config.users {
         match (&user.password, &user.password_sha256) {
             (Some(_), None) => {}
             (None, Some(hash)) if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {}
-            (None, Some(_)) => return Err(format!("user `{}`: password_sha256 must be 64 hex digits", user.name)),
-            _ => return Err(format!("user `{}`: give exactly one of password, password_sha256", user.name)),
+            (None, Some(_)) => return Err(ConfigError::BadPasswordHash(user.name.clone())),
+            _ => return Err(ConfigError::PasswordChoice(user.name.clone())),
         }
     }
     Ok(config)
@@ -82,23 +115,27 @@ fn validate(config: Config) -> Result<Config, String> {
 
 /// The file's settings as command-line arguments (only those not already set on the
 /// command line or in the environment), and its users.
-fn read_file(path: &Path, given: Option<&clap::ArgMatches>) -> Result<(Vec<OsString>, Vec<UserConfig>), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+fn read_file(path: &Path, given: Option<&clap::ArgMatches>) -> Result<(Vec<OsString>, Vec<UserConfig>), ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|source| ConfigError::Toml { path: path.to_path_buf(), source })?;
     let command = Config::command();
     let mut args = Vec::new();
     let mut users = Vec::new();
     for (key, value) in table {
         let line = line_of(&text, &key);
         if key == "users" {
-            users = value
-                .try_into::<Vec<UserConfig>>()
-                .map_err(|e| format!("{}: `users` (line {line}): {e}", path.display()))?;
+            users = value.try_into::<Vec<UserConfig>>().map_err(|source| ConfigError::Users {
+                path: path.to_path_buf(),
+                line,
+                source,
+            })?;
             continue;
         }
         let long = key.replace('_', "-");
         let Some(arg) = command.get_arguments().find(|a| a.get_long() == Some(long.as_str())) else {
-            return Err(format!("{}: unknown key `{key}` (line {line})", path.display()));
+            return Err(ConfigError::UnknownKey { path: path.to_path_buf(), key, line });
         };
         let id = arg.get_id().as_str();
         if matches!(given.and_then(|m| m.value_source(id)), Some(ValueSource::CommandLine | ValueSource::EnvVariable)) {
@@ -114,8 +151,8 @@ fn read_file(path: &Path, given: Option<&clap::ArgMatches>) -> Result<(Vec<OsStr
                 toml::Value::Integer(n) => n.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 toml::Value::Float(f) => f.to_string(),
-                other => {
-                    return Err(format!("{}: key `{key}` (line {line}): unsupported value {other}", path.display()));
+                value => {
+                    return Err(ConfigError::UnsupportedValue { path: path.to_path_buf(), key, line, value });
                 }
             };
             args.push(OsString::from(format!("--{long}")));
@@ -188,16 +225,16 @@ mod tests {
     #[test]
     fn errors_name_the_key_and_line() {
         let f = file("cluster = [\"a:1\"]\n\nmaxclientz = 5\n");
-        let e = check(&f.0).unwrap_err();
+        let e = check(&f.0).unwrap_err().to_string();
         assert!(e.contains("unknown key `maxclientz` (line 3)"), "{e}");
         let f = file("cluster = [\"a:1\"]\nmaxclients = \"many\"\n");
         assert!(check(&f.0).is_err());
         let f = file("cluster = [\"a:1\"\n");
-        assert!(check(&f.0).unwrap_err().contains("line"), "syntax errors say where");
+        assert!(check(&f.0).unwrap_err().to_string().contains("line"), "syntax errors say where");
         let f = file("cluster = [\"a:1\"]\n[[users]]\nname = \"x\"\n");
-        assert!(check(&f.0).unwrap_err().contains("exactly one of password"));
-        assert!(load(args(&["slotway"])).unwrap_err().contains("no cluster seeds"));
-        let e = load(args(&["slotway", "--cluster", "a:1", "--node-user", "proxy"])).unwrap_err();
+        assert!(check(&f.0).unwrap_err().to_string().contains("exactly one of password"));
+        assert!(load(args(&["slotway"])).unwrap_err().to_string().contains("no cluster seeds"));
+        let e = load(args(&["slotway", "--cluster", "a:1", "--node-user", "proxy"])).unwrap_err().to_string();
         assert!(e.contains("node-password is not"), "{e}");
         assert!(
             load(args(&["slotway", "--cluster", "a:1", "--node-password", "pw"])).is_ok(),

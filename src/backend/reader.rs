@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use thiserror::Error;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep};
@@ -20,9 +21,18 @@ use super::timeouts::Timeouts;
 use crate::error::CommandError;
 use crate::net::stream::ReadHalf;
 use crate::observe::nodes::{NodeStats, ReplyClock};
-use crate::protocol::reply::{Redirect, ReplyScanner};
+use crate::protocol::reply::{BadReply, Redirect, ReplyScanner};
 
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Why a node's byte stream cannot be trusted any more: its connection is closed.
+#[derive(Debug, Error)]
+pub enum StreamError {
+    #[error("{0}")]
+    BadReply(#[from] BadReply),
+    #[error("reply with no request waiting for it")]
+    Unrequested,
+}
 
 /// A request written to the node whose reply has not arrived yet.
 pub(super) enum InFlight {
@@ -150,9 +160,9 @@ impl Reader {
         buf: &mut BytesMut,
         scanner: &mut ReplyScanner,
         waiting: &mut VecDeque<InFlight>,
-    ) -> Result<(), String> {
+    ) -> Result<(), StreamError> {
         let mut clock = ReplyClock::new(self.stats.as_deref());
-        while let Some(len) = scanner.next_len(buf).map_err(|e| e.to_string())? {
+        while let Some(len) = scanner.next_len(buf)? {
             let reply = buf.split_to(len).freeze();
             if waiting.is_empty() {
                 while let Ok(item) = self.inflight_rx.try_recv() {
@@ -160,7 +170,7 @@ impl Reader {
                 }
             }
             match waiting.front_mut() {
-                None => return Err("reply with no request waiting for it".into()),
+                None => return Err(StreamError::Unrequested),
                 // Inside a transaction block: remember a redirect, wait for EXEC's reply.
                 Some(InFlight::Request(sent)) if sent.seen + 1 < sent.req.frames => {
                     sent.seen += 1;

@@ -17,7 +17,9 @@ use tracing::{debug, info, warn};
 
 use redis_protocol::resp2::types::OwnedFrame;
 
-use super::topology::{SlotRange, Topology, add_unlisted_replicas, max_config_epoch, parse_cluster_slots};
+use super::topology::{
+    SlotRange, Topology, TopologyError, add_unlisted_replicas, max_config_epoch, parse_cluster_slots,
+};
 use crate::backend::pool::Pool;
 use crate::backend::reach::NodeReach;
 use crate::config::LiveConfig;
@@ -124,6 +126,7 @@ pub async fn refresh_loop(refresher: Refresher) {
         }
         if let Err(errors) = refresh_once(&refresher).await {
             Metrics::add(&refresher.metrics.topology_refresh_failures, 1);
+            let errors: Vec<(&str, String)> = errors.iter().map(|(addr, e)| (addr.as_str(), e.to_string())).collect();
             warn!(?errors, "topology refresh failed on every node tried");
         }
         tokio::time::sleep(MIN_GAP).await;
@@ -132,7 +135,7 @@ pub async fn refresh_loop(refresher: Refresher) {
 
 /// Asks known primaries, then the seeds, for `CLUSTER SLOTS`; the first full answer
 /// becomes the new snapshot. On failure, returns each address tried with its error.
-pub async fn refresh_once(refresher: &Refresher) -> Result<(), Vec<(String, String)>> {
+pub async fn refresh_once(refresher: &Refresher) -> Result<(), Vec<(String, TopologyError)>> {
     // Reachable primaries first, then the seeds, then primaries that are down: a node
     // that drops packets would cost a whole connect timeout per refresh.
     let (mut candidates, mut down) = (Vec::new(), Vec::new());
@@ -165,7 +168,7 @@ pub async fn refresh_once(refresher: &Refresher) -> Result<(), Vec<(String, Stri
             // A view older than the one in use (a node cut off in a minority partition
             // that missed a failover) must not roll the map back.
             Ok(view) if !view.ranges.is_empty() && view.epoch.is_some_and(|e| e < current_epoch) => {
-                errors.push((addr, format!("stale view: epoch {:?} < {current_epoch}", view.epoch)));
+                errors.push((addr, TopologyError::Stale { epoch: view.epoch, current: current_epoch }));
                 stale.push(view);
             }
             Ok(view) if !view.ranges.is_empty() => {
@@ -173,7 +176,7 @@ pub async fn refresh_once(refresher: &Refresher) -> Result<(), Vec<(String, Stri
                 install(refresher, view);
                 return Ok(());
             }
-            Ok(_) => errors.push((addr, "node serves no slots (is the cluster created?)".into())),
+            Ok(_) => errors.push((addr, TopologyError::NoSlots)),
             Err(e) => {
                 unreachable += 1;
                 errors.push((addr, e));
@@ -217,12 +220,12 @@ pub async fn fetch_slots(
     connector: &NodeConnector,
     wait: Duration,
     login: Option<&NodeLogin>,
-) -> Result<View, String> {
-    let mut stream = connector.connect(addr, wait, login).await.map_err(|e| e.to_string())?;
+) -> Result<View, TopologyError> {
+    let mut stream = connector.connect(addr, wait, login).await?;
     let mut buf = BytesMut::with_capacity(8192);
     let frame = round_trip(&mut stream, &mut buf, b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n", wait).await?;
     if let OwnedFrame::Error(e) = &frame {
-        return Err(e.clone());
+        return Err(TopologyError::Refused(e.clone()));
     }
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
     let mut ranges = parse_cluster_slots(&frame, host)?;
@@ -253,22 +256,19 @@ async fn round_trip(
     buf: &mut BytesMut,
     request: &[u8],
     wait: Duration,
-) -> Result<OwnedFrame, String> {
-    timeout(wait, stream.send(request)).await.map_err(|_| "write timed out".to_string())?.map_err(|e| e.to_string())?;
+) -> Result<OwnedFrame, TopologyError> {
+    timeout(wait, stream.send(request)).await.map_err(|_| TopologyError::WriteTimeout)??;
     loop {
-        if let Some((frame, len)) = decode(buf).map_err(|e| format!("bad reply: {e:?}"))? {
+        if let Some((frame, len)) = decode(buf).map_err(TopologyError::BadReply)? {
             let _ = buf.split_to(len);
             return Ok(frame);
         }
         if buf.len() > MAX_REPLY {
-            return Err("CLUSTER reply too large".into());
+            return Err(TopologyError::TooLarge);
         }
-        let n = timeout(wait, stream.read_buf(buf))
-            .await
-            .map_err(|_| "reply timed out".to_string())?
-            .map_err(|e| e.to_string())?;
+        let n = timeout(wait, stream.read_buf(buf)).await.map_err(|_| TopologyError::ReplyTimeout)??;
         if n == 0 {
-            return Err("connection closed".into());
+            return Err(TopologyError::Closed);
         }
     }
 }

@@ -4,12 +4,57 @@
 
 use std::sync::Arc;
 
+use redis_protocol::error::RedisProtocolError;
 use redis_protocol::resp2::types::OwnedFrame;
+use thiserror::Error;
 
 use super::slot::SLOT_COUNT;
 use crate::backend::pool::{Node, Pool};
 use crate::config::ReadFrom;
 use crate::error::CommandError;
+use crate::net::connect::ConnectError;
+
+/// Why one node's view of the cluster could not be had: logged by the refresh, and
+/// at start-up the reason, per seed, that slotway does not start.
+#[derive(Debug, Error)]
+pub enum TopologyError {
+    #[error("{0}")]
+    Connect(#[from] ConnectError),
+    #[error("write timed out")]
+    WriteTimeout,
+    #[error("reply timed out")]
+    ReplyTimeout,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("bad reply: {0:?}")]
+    BadReply(RedisProtocolError),
+    #[error("CLUSTER reply too large")]
+    TooLarge,
+    #[error("connection closed")]
+    Closed,
+    /// The node's own error reply to `CLUSTER SLOTS`.
+    #[error("{0}")]
+    Refused(String),
+    #[error("CLUSTER SLOTS answered {0:?}")]
+    NotAnArray(OwnedFrame),
+    #[error("CLUSTER SLOTS entry is not an array")]
+    EntryNotAnArray,
+    #[error("bad slot number in CLUSTER SLOTS: {0:?}")]
+    BadSlot(Option<OwnedFrame>),
+    #[error("CLUSTER SLOTS entry without a primary")]
+    NoPrimary,
+    #[error("CLUSTER SLOTS node is not an array")]
+    NodeNotAnArray,
+    #[error("bad node host in CLUSTER SLOTS: {0:?}")]
+    BadHost(Option<OwnedFrame>),
+    #[error("bad node port in CLUSTER SLOTS: {0:?}")]
+    BadPort(Option<OwnedFrame>),
+    /// The node's view is older than the one in use (a node cut off from the others).
+    #[error("stale view: epoch {epoch:?} < {current}")]
+    Stale { epoch: Option<u64>, current: u64 },
+    #[error("node serves no slots (is the cluster created?)")]
+    NoSlots,
+}
 
 const NO_SHARD: u16 = u16::MAX;
 
@@ -177,20 +222,20 @@ impl Topology {
 
 /// Reads a `CLUSTER SLOTS` reply. `queried_host` fills in nodes that report an empty
 /// address (a node that does not know its own IP answers with "").
-pub fn parse_cluster_slots(frame: &OwnedFrame, queried_host: &str) -> Result<Vec<SlotRange>, String> {
+pub fn parse_cluster_slots(frame: &OwnedFrame, queried_host: &str) -> Result<Vec<SlotRange>, TopologyError> {
     let OwnedFrame::Array(entries) = frame else {
-        return Err(format!("CLUSTER SLOTS answered {frame:?}"));
+        return Err(TopologyError::NotAnArray(frame.clone()));
     };
     let mut ranges = Vec::with_capacity(entries.len());
     for entry in entries {
-        let OwnedFrame::Array(parts) = entry else { return Err("CLUSTER SLOTS entry is not an array".into()) };
+        let OwnedFrame::Array(parts) = entry else { return Err(TopologyError::EntryNotAnArray) };
         let int = |i: usize| match parts.get(i) {
             Some(OwnedFrame::Integer(n)) if (0..SLOT_COUNT as i64).contains(n) => Ok(*n as u16),
-            other => Err(format!("bad slot number in CLUSTER SLOTS: {other:?}")),
+            other => Err(TopologyError::BadSlot(other.cloned())),
         };
         let (start, end) = (int(0)?, int(1)?);
         let mut nodes = parts.iter().skip(2).map(|n| node_addr(n, queried_host));
-        let primary = nodes.next().ok_or("CLUSTER SLOTS entry without a primary")??;
+        let primary = nodes.next().ok_or(TopologyError::NoPrimary)??;
         let replicas = nodes.collect::<Result<Vec<_>, _>>()?;
         ranges.push(SlotRange { start, end, primary, replicas });
     }
@@ -250,22 +295,42 @@ pub fn add_unlisted_replicas(ranges: &mut [SlotRange], nodes_text: &str, queried
     }
 }
 
-fn node_addr(frame: &OwnedFrame, queried_host: &str) -> Result<String, String> {
-    let OwnedFrame::Array(fields) = frame else { return Err("CLUSTER SLOTS node is not an array".into()) };
+fn node_addr(frame: &OwnedFrame, queried_host: &str) -> Result<String, TopologyError> {
+    let OwnedFrame::Array(fields) = frame else { return Err(TopologyError::NodeNotAnArray) };
     let host = match fields.first() {
         Some(OwnedFrame::BulkString(h)) | Some(OwnedFrame::SimpleString(h)) => String::from_utf8_lossy(h).into_owned(),
-        other => return Err(format!("bad node host in CLUSTER SLOTS: {other:?}")),
+        other => return Err(TopologyError::BadHost(other.cloned())),
     };
     let host = if host.is_empty() || host == "?" { queried_host.to_string() } else { host };
     match fields.get(1) {
         Some(OwnedFrame::Integer(port)) => Ok(format!("{host}:{port}")),
-        other => Err(format!("bad node port in CLUSTER SLOTS: {other:?}")),
+        other => Err(TopologyError::BadPort(other.cloned())),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_slots_errors_say_what_was_wrong() {
+        use OwnedFrame::{Array, BulkString, Integer};
+        let text = |frame: OwnedFrame| parse_cluster_slots(&frame, "h").unwrap_err().to_string();
+        assert_eq!(text(Integer(1)), "CLUSTER SLOTS answered Integer(1)");
+        assert_eq!(text(Array(vec![Integer(1)])), "CLUSTER SLOTS entry is not an array");
+        assert_eq!(text(Array(vec![Array(vec![Integer(0)])])), "bad slot number in CLUSTER SLOTS: None");
+        assert_eq!(
+            text(Array(vec![Array(vec![Integer(0), Integer(99999)])])),
+            "bad slot number in CLUSTER SLOTS: Some(Integer(99999))"
+        );
+        assert_eq!(text(Array(vec![Array(vec![Integer(0), Integer(1)])])), "CLUSTER SLOTS entry without a primary");
+        let entry = |node| Array(vec![Array(vec![Integer(0), Integer(1), node])]);
+        assert_eq!(text(entry(Integer(1))), "CLUSTER SLOTS node is not an array");
+        assert_eq!(text(entry(Array(vec![Integer(1)]))), "bad node host in CLUSTER SLOTS: Some(Integer(1))");
+        assert_eq!(text(entry(Array(vec![BulkString(b"a".to_vec())]))), "bad node port in CLUSTER SLOTS: None");
+        let ok = parse_cluster_slots(&entry(Array(vec![BulkString(b"".to_vec()), Integer(7000)])), "h").unwrap();
+        assert_eq!(ok[0].primary, "h:7000", "an empty host is the queried one");
+    }
 
     #[test]
     fn replicas_missing_from_cluster_slots_are_added_from_cluster_nodes() {

@@ -162,7 +162,7 @@ mod tests {
     fn config(args: &[&str]) -> Result<Config, String> {
         let mut argv = vec!["slotway", "--cluster", "127.0.0.1:7000"];
         argv.extend(args);
-        crate::config_file::load(argv.into_iter().map(Into::into).collect())
+        crate::config_file::load(argv.into_iter().map(Into::into).collect()).map_err(|e| e.to_string())
     }
 
     #[test]
