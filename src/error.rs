@@ -485,6 +485,80 @@ mod tests {
     }
     const VARIANTS: usize = 50;
 
+    /// Lines of the `.rs` files under `src` (but `error.rs`) that build an error
+    /// reply: call `error_reply` or hold a string starting with an error code slotway
+    /// sends. Test code may assert on replies: a file's lines after `#[cfg(test)]`,
+    /// and files of `tests` modules, are skipped.
+    fn replies_built_outside(src: &std::path::Path) -> Vec<String> {
+        const CODES: &[&str] =
+            &["ERR", "NOAUTH", "WRONGPASS", "NOPERM", "NOPROTO", "EXECABORT", "CROSSSLOT", "CLUSTERDOWN", "TRYAGAIN"];
+        fn walk(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, files);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    files.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(src, &mut files);
+        files.sort();
+        let mut found = Vec::new();
+        for file in &files {
+            let rel = file.strip_prefix(src).unwrap();
+            let test_file =
+                rel.file_stem().is_some_and(|s| s == "tests") || rel.components().any(|c| c.as_os_str() == "tests");
+            if rel == std::path::Path::new("error.rs") || test_file {
+                continue;
+            }
+            let text = std::fs::read_to_string(file).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                if line.trim_start().starts_with("#[cfg(test)]") {
+                    break;
+                }
+                let built = line.contains("error_reply(")
+                    || CODES.iter().any(|c| line.contains(&format!("\"{c} ")) || line.contains(&format!("\"-{c} ")));
+                if built {
+                    found.push(format!("src/{}:{}: {}", rel.display(), n + 1, line.trim()));
+                }
+            }
+        }
+        found
+    }
+
+    /// Error replies are made in this file only.
+    #[test]
+    fn error_replies_are_built_in_this_file_only() {
+        let found = replies_built_outside(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+        assert!(
+            found.is_empty(),
+            "error replies built outside src/error.rs (make them CommandError variants):\n{}",
+            found.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_error_reply_check_finds_what_it_looks_for() {
+        let src = std::env::temp_dir().join(format!("slotway-error-home-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&src);
+        std::fs::create_dir_all(src.join("a/tests")).unwrap();
+        let write = |path: &str, text: &str| std::fs::write(src.join(path), text).unwrap();
+        write("error.rs", "fn error_reply(t: &str) {}\nconst A: &str = \"ERR here is home\";\n");
+        write(
+            "a/b.rs",
+            "x(\"ERR built by hand\");\ny(b\"-NOAUTH by hand\\r\\n\");\nerror_reply(\"z\");\n\
+             starts_with(b\"-EXECABORT\");\n#[cfg(test)]\nassert_eq!(r, \"-ERR in a test\");\n",
+        );
+        write("a/tests.rs", "assert_eq!(r, \"-ERR in a test file\");\n");
+        write("a/tests/c.rs", "assert_eq!(r, \"-ERR in a test file\");\n");
+        let found = replies_built_outside(&src);
+        let _ = std::fs::remove_dir_all(&src);
+        let lines: Vec<&str> = found.iter().map(|f| f.split(": ").next().unwrap()).collect();
+        assert_eq!(lines, ["src/a/b.rs:1", "src/a/b.rs:2", "src/a/b.rs:3"], "{found:?}");
+    }
+
     #[test]
     fn every_variant_has_its_reply_side_and_retry() {
         let all = every();
