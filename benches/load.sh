@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# slotway against direct cluster access, in one command (about 8 minutes on 2 cores).
+# slotway against direct cluster access, in one command (about 8 minutes on 2 cores,
+# 4-5 more per --peers proxy).
 #
 #   benches/load.sh [--out FILE] [--threads LIST] [--repeat N] [--profile] [--quick] ...
 #
@@ -7,8 +8,9 @@
 #                     slotway's default, one per core). All run side by side; the idle
 #                     ones cost nothing, and each is measured in turn.
 #   --repeat N        rounds of each case (default 2). A round runs direct, then each
-#                     slotway, so a case runs A B A B: noise shows as min/median/max.
-#   --tests LIST      of get,set,mget (default all three)
+#                     slotway, then each peer, so a case runs A B A B: noise shows as
+#                     min/median/max.
+#   --tests LIST      of get,set,mget,mset (default all four)
 #   --pipelines LIST  redis-benchmark -P depths (default 1,16,64)
 #   --clients LIST    redis-benchmark connections (default 50,1000)
 #   --requests N      requests per run at -P 1 (default 100000); -P 2..16 runs send 5x,
@@ -27,33 +29,51 @@
 #                     --pipelines 1,16 --conns 1000
 #   --base-port P     first port of the testbed (default 7400; moved up if busy)
 #   --port P          first slotway port (default: first free port from 7390)
-#   --peers LIST      peer proxies to run side by side (default: none). For now only
-#                     twemproxy (Debian's nutcracker 0.5.0: apt-get install nutcracker),
-#                     which is none of the peers the targets name (predixy, Envoy,
-#                     camellia, redis-cluster-proxy) but a lean C proxy of the same
-#                     kind (one thread, epoll, batching). It is not cluster-aware: it
-#                     shards by its own hash (fnv1a_64, ketama, hash tag {}) over
-#                     three standalone redis-servers started for it (no replicas, no
-#                     slots, no redirects), so it does less work per request than
-#                     slotway. Its rows' "nodes CPU" is those three servers'.
+#   --peers LIST      peer proxies to run side by side (default: none), any of:
+#                     predixy   predixy 1.0.5, cluster-aware (C++, one worker thread:
+#                               --WorkerThreads=1), in front of the same cluster as
+#                               slotway: it learns the slots from three seeds
+#                     corvus    corvus 0.2.7, cluster-aware (C, `thread 1`), the same
+#                     twemproxy Debian's nutcracker 0.5.0 (apt-get install nutcracker):
+#                               a lean C proxy (one thread, epoll, batching) but not
+#                               cluster-aware: it shards by its own hash (fnv1a_64,
+#                               ketama, hash tag {}) over three standalone
+#                               redis-servers started for it (no replicas, no slots,
+#                               no redirects), so it does less work per request than
+#                               slotway. Its rows' "nodes CPU" is those three servers'.
+#                     Each listens on 127.0.0.1 only, is started and stopped here by
+#                     PID, and runs every case after the slotways in each round.
+#   --peer-bin DIR    where the predixy and corvus binaries are (default: $PEERS_BIN,
+#                     else PATH). Nothing here builds them: build predixy 1.0.5
+#                     (github.com/joyieldInc/predixy) and corvus 0.2.7
+#                     (github.com/eleme/corvus) from their public sources; a helper
+#                     script for that is not part of this repository
+#                     (benches/README.md has the notes). corvus must be built to
+#                     listen on 127.0.0.1 (upstream binds 0.0.0.0): an upstream
+#                     binary is refused.
 #
 # Cases: GET and SET (-r keyspace -d size) at every pipeline depth and client count,
 # through slotway and straight at the cluster (redis-benchmark --cluster); MGET of
 # 10 keys in one slot (slotway against the one node owning it) and across slots
 # (slotway alone: no Redis Cluster node answers a cross-slot MGET), at -c 50 and
-# -P 1 and 16; and a latency probe, GET -P 1 -c 1, from which the latency slotway
-# adds is read. Per run: ops/s, p50/p99/p99.9 latency (redis-benchmark's
-# histogram; p99.9 is its first percentile line at or above 99.9%), slotway's CPU
-# seconds per million requests (utime+stime from /proc/PID/stat; CPU s per 1M
-# requests = CPU us per request), the six nodes' and everything's (redis-benchmark +
-# nodes + slotway) CPU per request, slotway's peak RSS during the run (VmHWM, reset
-# before each run through /proc/PID/clear_refs), and the share of the machine other
-# people's processes took meanwhile (/proc/stat busy time minus ours). Then N
-# connections to a fresh slotway, idle and active (benches/conns.py): KiB per
-# connection. A Markdown report (--out) has the table, the targets of
-# docs/performance.md met or not, and the profile; benches/report.py writes it.
+# -P 1 and 16; MSET of 10 keys (redis-benchmark -t mset -r: ten random key:N, so
+# across slots, which a proxy splits per slot and merges; direct, --cluster sends
+# its ten keys as key:{tag}:N in one slot, the most a cluster client sends in one
+# MSET) at the first client count and -P 1 and 16; and a latency probe, GET -P 1
+# -c 1, from which the latency slotway adds is read. Per run: ops/s, p50/p99/p99.9
+# latency (redis-benchmark's histogram; p99.9 is its first percentile line at or
+# above 99.9%), slotway's CPU seconds per million requests (utime+stime from
+# /proc/PID/stat; CPU s per 1M requests = CPU us per request), the six nodes' and
+# everything's (redis-benchmark + nodes + slotway) CPU per request, slotway's peak
+# RSS during the run (VmHWM, reset before each run through /proc/PID/clear_refs),
+# and the share of the machine other people's processes took meanwhile (/proc/stat
+# busy time minus ours). Then N connections to a fresh slotway, idle and active
+# (benches/conns.py): KiB per connection. A Markdown report (--out) has the table,
+# the proxies side by side, the targets of docs/performance.md met or not, and the
+# profile; benches/report.py writes it.
 # Each --peers proxy runs every case too, after the slotways in each round, with
-# its CPU, peak RSS and nodes measured the same way (its nodes: its own servers).
+# its CPU, peak RSS and nodes measured the same way (its nodes: the cluster's six
+# for predixy and corvus, its own servers for twemproxy).
 #
 # Read ratios with the machine in mind: redis-benchmark, three primaries, three
 # replicas and slotway share the same cores, so slotway's CPU is taken from the
@@ -67,7 +87,7 @@ testbed="$root/cluster-testbed/testbed.sh"
 
 threads_list=1,2
 repeat=2
-tests_list=get,set,mget
+tests_list=get,set,mget,mset
 pipelines_list=1,16,64
 clients_list=50,1000
 requests=100000
@@ -83,6 +103,7 @@ build=1
 base_port=7400
 port=""
 peers_list=""
+peer_bin="${PEERS_BIN:-}" # --peer-bin
 run_timeout=180 # seconds any single redis-benchmark run may take
 
 die() { echo "load: $*" >&2; exit 1; }
@@ -112,6 +133,7 @@ while [ $# -gt 0 ]; do
         --base-port) num "$1" "${2:-}"; base_port="$2"; shift 2 ;;
         --port) num "$1" "${2:-}"; port="$2"; shift 2 ;;
         --peers) list "$1" "${2:-}"; peers_list="$2"; shift 2 ;;
+        --peer-bin) peer_bin="${2:?--peer-bin needs a folder}"; shift 2 ;;
         -h | --help) help ;;
         *) usage ;;
     esac
@@ -122,11 +144,46 @@ IFS=, read -r -a pipelines <<<"$pipelines_list"
 IFS=, read -r -a clients <<<"$clients_list"
 peers=()
 [ -n "$peers_list" ] && [ "$peers_list" != none ] && IFS=, read -r -a peers <<<"$peers_list"
-for t in "${tests[@]}"; do [[ "$t" =~ ^(get|set|mget)$ ]] || die "unknown test '$t' (get, set, mget)"; done
+for t in "${tests[@]}"; do [[ "$t" =~ ^(get|set|mget|mset)$ ]] || die "unknown test '$t' (get, set, mget, mset)"; done
+[ -z "$peer_bin" ] || [ -d "$peer_bin" ] || die "--peer-bin (or PEERS_BIN) $peer_bin is not a folder"
+
+# peer_binary NAME: sets peer_bin_out to the peer's executable, from --peer-bin
+# (or PEERS_BIN), else PATH; or says how to get it.
+peer_binary() {
+    local name="$1" version
+    case "$name" in predixy) version=1.0.5 ;; corvus) version=0.2.7 ;; esac
+    if [ -n "$peer_bin" ] && [ -x "$peer_bin/$name" ]; then
+        peer_bin_out="$(cd "$peer_bin" && pwd)/$name"
+    elif [ -z "$peer_bin" ] && command -v "$name" >/dev/null; then
+        peer_bin_out="$(command -v "$name")"
+    else
+        die "--peers $name needs the $name binary ($name $version), not found in ${peer_bin:-PATH}${peer_bin:+ (--peer-bin or PEERS_BIN)}.
+      Build predixy 1.0.5 (github.com/joyieldInc/predixy) and corvus 0.2.7
+      (github.com/eleme/corvus) from their public sources (a helper script for that is
+      not part of this repository; benches/README.md has the build notes), then pass
+      --peer-bin DIR or set PEERS_BIN=DIR (or put them on PATH)."
+    fi
+}
+
+declare -A peer_exe=() # name -> binary
 for t in "${peers[@]}"; do
-    [ "$t" = twemproxy ] || die "unknown peer '$t' (twemproxy)"
-    command -v nutcracker >/dev/null || die "--peers twemproxy needs nutcracker (apt-get install nutcracker)"
+    [ -z "${peer_exe[$t]:-}" ] || die "--peers names $t twice"
+    case "$t" in
+        twemproxy)
+            command -v nutcracker >/dev/null || die "--peers twemproxy needs nutcracker (apt-get install nutcracker)"
+            peer_exe[$t]="$(command -v nutcracker)" ;;
+        predixy | corvus)
+            peer_binary "$t"
+            peer_exe[$t]="$peer_bin_out" ;;
+        *) die "unknown peer '$t' (predixy, corvus, twemproxy)" ;;
+    esac
 done
+# Upstream corvus listens on 0.0.0.0 (src/corvus.c hard-codes it in proxy_init):
+# such a build would open the port to the network, so it is not started.
+if [ -n "${peer_exe[corvus]:-}" ] && grep -aq '0\.0\.0\.0' "${peer_exe[corvus]}"; then
+    die "${peer_exe[corvus]} looks like an upstream build, which listens on all interfaces (0.0.0.0 in src/corvus.c);
+      rebuild it with \"127.0.0.1\" there (benches/README.md)"
+fi
 for v in "${threads[@]}" "${pipelines[@]}" "${clients[@]}"; do num "a list entry" "$v"; done
 [ "$repeat" -gt 0 ] && [ "$requests" -gt 0 ] || die "--repeat and --requests must be positive"
 for tool in redis-server redis-cli redis-benchmark cargo getconf python3; do
@@ -314,25 +371,102 @@ $name:
   servers:
 $servers
 CONF
-    nutcracker -t -c "$dir/nutcracker.yml" >"$dir/conf-test.log" 2>&1 ||
+    "${peer_exe[$name]}" -t -c "$dir/nutcracker.yml" >"$dir/conf-test.log" 2>&1 ||
         { cat "$dir/conf-test.log" >&2; die "nutcracker rejected $dir/nutcracker.yml"; }
     # Its stats server listens on 0.0.0.0:22222 by default: keep it on a free local port.
     next_port "$first_port"
     local stats_port="$port_out"
     log "starting $name (nutcracker) on port $started_port over redis-servers on ports$ports"
-    nutcracker -c "$dir/nutcracker.yml" -s "$stats_port" -a 127.0.0.1 \
+    "${peer_exe[$name]}" -c "$dir/nutcracker.yml" -s "$stats_port" -a 127.0.0.1 \
         -o "$work/peer-$name.log" -p "$dir/nutcracker.pid" >/dev/null 2>&1 &
     started_pid=$!
     peer_pids+=("$started_pid")
     wait_for 15 "$name" "$started_pid" answers_set "$started_port"
 }
 
-# Per peer: its name (the report's target), port, proxy PID and its servers' PIDs.
-peer_names=() peer_ports=() peer_proxy_pids=() peer_node_pids=()
+# loopback_only PORT: no socket listens on PORT at an address other than 127.0.0.1
+# (/proc/net/tcp and tcp6: local address in hex, state 0A = LISTEN).
+loopback_only() {
+    local hex
+    hex="$(printf '%04X' "$1")"
+    ! awk -v port="$hex" '$4 == "0A" && $2 ~ (":" port "$") &&
+        $2 != "0100007F:" port && $2 != "00000000000000000000000001000000:" port { found = 1 }
+        END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# start_peer_process NAME CONFIG-DIR COMMAND...: runs COMMAND in CONFIG-DIR (its own
+# log, stdin closed), waits until a SET through it is answered OK (the slot map is
+# loaded: a cluster-aware proxy may answer before it has one), and checks it listens
+# on 127.0.0.1 only. Sets started_pid; started_port must be set.
+start_peer_process() {
+    local name="$1" dir="$2"
+    shift 2
+    log "starting $name on 127.0.0.1:$started_port: $*"
+    (cd "$dir" && exec "$@") </dev/null >"$work/peer-$name.log" 2>&1 &
+    started_pid=$!
+    peer_pids+=("$started_pid")
+    wait_for 20 "$name" "$started_pid" answers_set "$started_port"
+    loopback_only "$started_port" || die "$name listens on port $started_port beyond 127.0.0.1"
+}
+
+# The cluster-aware peers: in front of the testbed's cluster, as slotway is, given
+# three of its nodes as seeds; one worker thread each; their "nodes" are the
+# cluster's six. Sets started_pid, started_port and started_nodes.
+start_predixy() {
+    local name="$1" dir="$work/peer-$1" seeds="" i
+    mkdir -p "$dir"
+    next_port "$first_port"; started_port="$port_out"
+    for ((i = 0; i < 3; i++)); do seeds+="        + 127.0.0.1:$((base_port + i))"$'\n'; done
+    # Reads from primaries only (replica priorities 0), as slotway does by default.
+    # Bind and WorkerThreads are in the file and on the command line (which wins).
+    cat >"$dir/predixy.conf" <<CONF
+Name slotway-load-$name
+Bind 127.0.0.1:$started_port
+WorkerThreads 1
+ClusterServerPool {
+    MasterReadPriority 100
+    StaticSlaveReadPriority 0
+    DynamicSlaveReadPriority 0
+    Servers {
+$seeds    }
+}
+CONF
+    start_peer_process "$name" "$dir" "${peer_exe[$name]}" "$dir/predixy.conf" \
+        "--Bind=127.0.0.1:$started_port" --WorkerThreads=1
+    started_nodes=("${node_pids[@]}")
+}
+
+start_corvus() {
+    local name="$1" dir="$work/peer-$1"
+    mkdir -p "$dir"
+    next_port "$first_port"; started_port="$port_out"
+    # `bind` is a port only: the address is compiled in (127.0.0.1, checked above).
+    # Reads from primaries (read-strategy master, the default); no statsd.
+    cat >"$dir/corvus.conf" <<CONF
+bind $started_port
+node 127.0.0.1:$base_port,127.0.0.1:$((base_port + 1)),127.0.0.1:$((base_port + 2))
+thread 1
+loglevel warn
+syslog 0
+CONF
+    start_peer_process "$name" "$dir" "${peer_exe[$name]}" "$dir/corvus.conf"
+    started_nodes=("${node_pids[@]}")
+}
+
+# Per peer: its name (the report's target), port, proxy PID and its nodes' PIDs.
+peer_names=() peer_ports=() peer_proxy_pids=() peer_node_pids=() peer_versions=()
 for t in "${peers[@]}"; do
-    start_twemproxy "$t"
+    "start_$t" "$t"
     peer_names+=("$t") peer_ports+=("$started_port") peer_proxy_pids+=("$started_pid")
     peer_node_pids+=("${started_nodes[*]}")
+    # The version it reports (INFO for the proxies that answer it, else its binary).
+    v=""
+    case "$t" in
+        predixy) v="$(redis-cli -p "$started_port" info 2>/dev/null | tr -d '\r' | sed -n 's/^Version:/predixy /p')" || true ;;
+        corvus) v="$(redis-cli -p "$started_port" info 2>/dev/null | tr -d '\r' | sed -n 's/^version:/corvus /p')" || true ;;
+        twemproxy) v="nutcracker $(nutcracker -V 2>&1 | sed -n 's/.*nutcracker-\([0-9.]*\).*/\1/p')" || true ;;
+    esac
+    peer_versions+=("${v:-$t}")
 done
 
 clk_tck="$(getconf CLK_TCK)"
@@ -396,9 +530,10 @@ printf 'case\ttest\tpipeline\tclients\trequests\ttarget\tround\trps\tp50_ms\tp99
 
 # Every process of ours besides redis-benchmark: the cluster's nodes, each slotway,
 # each peer and its servers. Idle ones cost next to nothing, but their CPU is ours,
-# not other people's.
-# shellcheck disable=SC2206 # peer_node_pids entries are space-separated PID lists
-our_pids=("${node_pids[@]}" "${sw_pids[@]}" "${peer_proxy_pids[@]}" ${peer_node_pids[*]})
+# not other people's. Each once: the cluster-aware peers' nodes are the cluster's.
+# (peer_node_pids entries are space-separated PID lists.)
+mapfile -t our_pids < <(printf '%s\n' "${node_pids[@]}" "${sw_pids[@]}" "${peer_proxy_pids[@]}" "${peer_node_pids[@]}" |
+    tr ' ' '\n' | sed '/^$/d' | sort -un)
 
 per_m() { # per_m TICKS N: CPU seconds per million requests (= CPU us per request)
     awk -v t="$1" -v hz="$clk_tck" -v n="$2" 'BEGIN { printf "%.3f", t / hz / (n / 1e6) }'
@@ -492,8 +627,11 @@ fill_through() {
         SET "${mget_tag}__rand_int__" "$value" >/dev/null 2>&1 || die "filling {mget}:N through $1 failed"
 }
 fill_through slotway "${sw_ports[0]}"
-# A peer has servers of its own: the same keys there, so its GETs hit too.
-for i in "${!peer_names[@]}"; do fill_through "${peer_names[$i]}" "${peer_ports[$i]}"; done
+# twemproxy has servers of its own: the same keys there, so its GETs hit too (the
+# cluster-aware peers read the cluster slotway filled).
+for i in "${!peer_names[@]}"; do
+    if [ "${peer_names[$i]}" = twemproxy ]; then fill_through "${peer_names[$i]}" "${peer_ports[$i]}"; fi
+done
 timeout "$run_timeout" redis-benchmark --cluster -p "$base_port" -c 50 -P 64 -n "$fill_n" -r "$keyspace" \
     -d "$data_size" -t set -q >/dev/null 2>&1 || die "filling key:{tag}:N through the cluster failed"
 
@@ -543,6 +681,16 @@ if [[ " ${tests[*]} " == *" mget "* ]]; then
         run_case "MGET 10 keys, 1 slot" mget "$p" "$c" "$n" "node:$mget_node_port" -r "$keyspace" $(mget_args "$mget_tag")
         # shellcheck disable=SC2046
         run_case "MGET 10 keys, 10 slots" mget "$p" "$c" "$n" none -r "$keyspace" $(mget_args 'key:')
+    done
+fi
+
+# MSET of ten keys: through a proxy ten random key:N (across slots: split per slot,
+# replies merged); direct, redis-benchmark --cluster's key:{tag}:N, one slot.
+if [[ " ${tests[*]} " == *" mset "* ]]; then
+    c="${clients[0]}"
+    for p in "${pipelines[@]}"; do
+        [ "$p" -le 16 ] || continue
+        run_case "MSET 10 keys" mset "$p" "$c" $(($(requests_for "$p") / 2)) cluster "${bench_args[@]}" -t mset
     done
 fi
 
@@ -667,6 +815,9 @@ read -r idle_end total_end <<<"$(idle_ticks)"
 idle_pct=$(( (idle_end - idle_start) * 100 / (total_end - total_start + 1) ))
 meta="date=$(date -u +%Y-%m-%dT%H:%MZ) commit=$commit cores=$(nproc) threads=$threads_list repeat=$repeat"
 meta+=" requests=$requests data=${data_size}B keyspace=$keyspace redis=$(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')"
+if [ "${#peer_versions[@]}" -gt 0 ]; then
+    meta+=" peers=$(IFS=,; echo "${peer_versions[*]}" | tr ' ' '-') peer_threads=1"
+fi
 meta+=" loadavg_start=$loadavg_start loadavg_end=$loadavg machine_idle=${idle_pct}% peak_rss_per_run=$([ "$peak_is_lifetime" = 1 ] && echo lifetime || echo reset)"
 log "done in $((SECONDS - started_at)) s"
 

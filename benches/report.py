@@ -11,7 +11,8 @@ median (and min-max) of each round's slotway/direct pair, which were run back to
 back; latencies and CPU per request as medians; peak RSS as the maximum.
 
 Targets named "slotway ..." are slotways; any other but "direct" is a peer proxy
-(load.sh --peers), compared with the slotways on CPU per request.
+(load.sh --peers: predixy, corvus, twemproxy), compared with the slotways on CPU
+per request, and shown beside them in a second table (one line per case).
 """
 
 import argparse
@@ -125,6 +126,50 @@ def table(summary):
     return head, rows
 
 
+def proxies(summary):
+    """The proxy targets in run order: slotways first, then peers."""
+    names = []
+    for s in summary:
+        if s["target"] != "direct" and s["target"] not in names:
+            names.append(s["target"])
+    return [t for t in names if t.startswith("slotway ")] + [t for t in names if not t.startswith("slotway ")]
+
+
+def side_by_side(summary):
+    """One row per case: direct's ops/s, then per proxy its CPU per request, ops/s
+    as a share of direct, and p50/p99 (ms)."""
+    names = proxies(summary)
+    head = ["case", "-P", "-c", "direct ops/s"] + [f"{t}: CPU us/req, vs direct, p50/p99 ms" for t in names]
+    rows = []
+    seen = []
+    for s in summary:
+        key = (s["case"], s["p"], s["c"])
+        if key in seen:
+            continue
+        seen.append(key)
+        d = find(summary, *key, "direct")
+        row = [key[0], str(key[1]), str(key[2]), k(d["rps"]) if d else "-"]
+        for t in names:
+            q = find(summary, *key, t)
+            if q is None:
+                row.append("-")
+                continue
+            ratio = f"{q['ratio']:.2f}x" if q["ratio"] is not None else k(q["rps"]) + " ops/s"
+            row.append(f"{opt(q['sw_cpu'], '{:.2f}')}, {ratio}, {ms(q['p50'])}/{ms(q['p99'])}")
+        rows.append(row)
+    return head, rows
+
+
+NOTES = {
+    "MSET 10 keys": "MSET 10 keys: through a proxy ten random `key:N` (across slots: the proxy splits"
+                    " it per slot and merges the replies); direct, `redis-benchmark --cluster` sends its"
+                    " ten keys as `key:{tag}:N`, all in one slot, so the ratio sets a cross-slot MSET"
+                    " through a proxy against a one-slot MSET straight at a node.",
+    "MGET 10 keys, 10 slots": "MGET 10 keys, 10 slots: no direct run (no Redis Cluster node answers a"
+                              " cross-slot MGET).",
+}
+
+
 def find(summary, case, p, c, target):
     for s in summary:
         if s["case"] == case and s["p"] == p and s["c"] == c and s["target"] == target:
@@ -176,7 +221,7 @@ def targets(summary, conns):
                                   f"{s['sw_cpu']:.2f} us/req (= CPU s per 1M); the nodes"
                                   f" spend {d['nodes_cpu']:.2f} us/req direct, {s['nodes_cpu']:.2f} behind slotway",
                                   "(no threshold)"))
-    for test in ("GET", "SET"):
+    for test in ("GET", "SET", "MSET 10 keys", "MGET 10 keys, 10 slots"):
         for p in (1, 16):
             for peer in peers:
                 q = find(summary, test, p, c, peer)
@@ -247,6 +292,8 @@ def main():
     summary = summarize(order, cases)
     conns = read_kv(args.conns)
     head, rows = table(summary)
+    shead, srows = side_by_side(summary)
+    notes = [n for case, n in NOTES.items() if any(s["case"] == case for s in summary)]
     tlines = targets(summary, conns)
     errors = [(s["case"], s["p"], s["c"], s["target"], s["errors"]) for s in summary if s["errors"]]
     profile = open(args.profile).read().rstrip() if args.profile else ""
@@ -264,6 +311,15 @@ def main():
             w("redis-benchmark reported errors: " + "; ".join(f"{a} -P {b} -c {c} {d}: {e} lines" for a, b, c, d, e in errors) + "\n\n")
         else:
             w("redis-benchmark reported no errors.\n\n")
+        if len(shead) > 4:
+            w("The proxies side by side (from the table above):\n\n")
+            w("| " + " | ".join(shead) + " |\n")
+            w("|" + "|".join("---" if i == 0 else "---:" for i in range(len(shead))) + "|\n")
+            for r in srows:
+                w("| " + " | ".join(r) + " |\n")
+            w("\n")
+        for n in notes:
+            w(n + "\n\n")
         w("| target | measured | |\n|---|---|---|\n")
         for name, measured, v in tlines:
             w(f"| {name} | {measured} | {v} |\n")
@@ -287,6 +343,13 @@ def main():
                 w(f"  {a} -P {b} -c {c} {d}: {e} lines\n")
         else:
             w("redis-benchmark reported no errors.\n")
+        if len(shead) > 4:
+            w("\nthe proxies side by side:\n")
+            widths = [max(len(x) for x in col) for col in zip(shead, *srows)]
+            for r in [shead] + srows:
+                w("  ".join(x.ljust(widths[i]) if i == 0 else x.rjust(widths[i]) for i, x in enumerate(r)) + "\n")
+        for n in notes:
+            w("\n" + n.replace("`", "") + "\n")
         w("\ntargets:\n")
         for name, measured, v in tlines:
             w(f"  [{v}] {name}: {measured}\n")
