@@ -34,8 +34,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::error::Error;
 use crate::proxy::Proxy;
+use crate::startup::Error;
 use crate::task::AbortOnDrop;
 
 /// The page, compiled in: the admin port serves no files from disk.
