@@ -57,6 +57,7 @@ pub mod proxy;
 pub mod pubsub;
 pub mod reload;
 pub mod route;
+pub mod startup;
 pub mod task;
 pub mod users;
 pub mod workers;
@@ -68,7 +69,7 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 pub use config::Config;
-pub use error::Error;
+pub use startup::Error;
 
 /// The Redis version slotway reports (`HELLO`, `INFO`) until it has learned the
 /// nodes' (`cluster::node_version`): the command set it routes.
@@ -139,7 +140,10 @@ pub async fn serve_with_reload(
     }
     announce_ready(&proxy, listeners.plain.as_ref(), tls.as_ref().map(|(l, _)| l));
     // Before clients come: their first HELLO already reports the nodes' version.
-    cluster::node_version::learn(&proxy.map, &proxy.node_version, proxy.live.load().reply_timeout()).await;
+    let wait = proxy.live.load().reply_timeout();
+    cluster::node_version::learn(&proxy.map, &proxy.node_version, wait).await;
+    // And the commands they have: a newer server's are routed from the first request.
+    cluster::commands::learn(&proxy.map, &proxy.commands, wait).await;
     let background = start_background(&proxy, refresher, reloads);
     let clients = listener::ClientListeners { plain: listeners.plain, tls };
     listener::accept_loop(clients, proxy.clone(), shutdown).await;
@@ -179,6 +183,12 @@ fn start_background(
         task::spawn_owned(metrics::sample_rates(p.metrics.clone())),
         task::spawn_owned(cluster::node_version::watch(p.map.clone(), p.node_version.clone(), p.live.clone())),
         task::spawn_owned(cluster::refresh::refresh_loop(refresher)),
+        task::spawn_owned(cluster::commands::watch(
+            p.map.clone(),
+            p.node_version.clone(),
+            p.commands.clone(),
+            p.live.clone(),
+        )),
         task::spawn_owned(cluster::replica_lag::watch(p.map.clone(), p.pool.clone(), p.live.clone())),
     ];
     if let Some(mut rx) = reloads {

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::connection::ConnSettings;
@@ -13,9 +14,9 @@ use crate::backend::pool::Pool;
 use crate::backend::reach::NodeReach;
 use crate::backend::reroute::RerouterRef;
 use crate::backend::timeouts::Timeouts;
-use crate::users::{LiveUsers, Users};
 use crate::cluster::node_version::NodeVersion;
 use crate::cluster::refresh::{ClusterMap, Refresher};
+use crate::command::commands::CommandTable;
 use crate::config::{Config, LiveConfig};
 use crate::metrics::Metrics;
 use crate::net::connect::{NodeConnector, NodeLogin};
@@ -23,6 +24,7 @@ use crate::observe::Observer;
 use crate::observe::clients::Registry;
 use crate::pubsub::hub::Hub;
 use crate::route::dispatch::{Router, RouterParts};
+use crate::users::{LiveUsers, Users};
 use crate::workers::Workers;
 
 pub struct Proxy {
@@ -43,6 +45,8 @@ pub struct Proxy {
     pub metrics: Arc<Metrics>,
     /// The nodes' Redis version, as `HELLO` and `INFO` report it.
     pub node_version: Arc<NodeVersion>,
+    /// The command table in force: built in, adjusted by what the primaries say.
+    pub commands: Arc<ArcSwap<CommandTable>>,
     /// Per-command counters, slow log, hot keys.
     pub observe: Arc<Observer>,
     /// The worker threads clients and node connections are spread over.
@@ -108,6 +112,7 @@ impl Proxy {
             seeds: config.seeds.clone(),
             metrics,
             node_version: Default::default(),
+            commands: Default::default(),
             observe: Arc::new(Observer::new(config)),
             workers,
             clients: Default::default(),

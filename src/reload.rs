@@ -12,9 +12,9 @@
 
 use tracing::{info, warn};
 
-use crate::users::Users;
 use crate::config::Config;
 use crate::proxy::Proxy;
+use crate::users::Users;
 
 /// Applies `new`; returns (what changed live, what changed but needs a restart).
 pub fn apply(proxy: &Proxy, new: Config) -> (Vec<&'static str>, Vec<&'static str>) {

@@ -15,8 +15,9 @@ use super::subscribed::subscribed_mode_refusal;
 use super::subscriptions::Subscriptions;
 use super::transaction::{Transaction, Watch, watched_slot};
 use crate::cluster::refresh::TopologyCache;
-use crate::command::classify::{Action, classify_after};
+use crate::command::classify::{Action, classify_in};
 use crate::command::combine::Combine;
+use crate::command::commands::CommandTable;
 use crate::command::keys::for_each_key;
 use crate::command::table::{CommandSpec, Local};
 use crate::config::{Config, ReadFrom};
@@ -28,6 +29,8 @@ use crate::pubsub::Kind;
 use crate::route::dispatch::{Outgoing, Target};
 use crate::route::fanout::{self, Merge};
 use crate::route::scan;
+
+type CommandsCache = arc_swap::Cache<Arc<arc_swap::ArcSwap<CommandTable>>, Arc<CommandTable>>;
 
 /// One client as the proxy sees it, apart from its socket.
 pub struct Client {
@@ -46,8 +49,12 @@ pub struct Client {
     pub(super) read_at: std::time::Instant,
     /// Countdown to this client's next hot-key sample.
     hot_keys: Sampler,
-    /// The last command this client sent (see [`classify_after`]).
+    /// The last command this client sent (see [`classify_in`]), and the table it
+    /// came from.
     last_command: Option<&'static CommandSpec>,
+    last_table: usize,
+    /// The command table, re-read only when it changed.
+    commands: CommandsCache,
     /// The topology snapshot, re-read only when it changed.
     pub(super) topology: TopologyCache,
 }
@@ -56,6 +63,7 @@ impl Client {
     pub fn new(proxy: Arc<Proxy>, config: &Config, id: u64) -> Self {
         Client {
             topology: proxy.map.cache(),
+            commands: arc_swap::Cache::new(proxy.commands.clone()),
             proxy,
             replies: ReplyQueue::default(),
             state: ClientState { id, ..Default::default() },
@@ -67,6 +75,7 @@ impl Client {
             read_at: std::time::Instant::now(),
             hot_keys: Default::default(),
             last_command: None,
+            last_table: 0,
         }
     }
 
@@ -81,7 +90,14 @@ impl Client {
             self.routed_version = version;
         }
         let args = Args::new(&raw, ranges);
-        let (action, spec) = classify_after(args, &mut self.last_command);
+        let table = self.commands.load();
+        // A new table (the servers changed): the last command's spec may be stale.
+        let table_at = Arc::as_ptr(table) as usize;
+        if table_at != self.last_table {
+            self.last_command = None;
+            self.last_table = table_at;
+        }
+        let (action, spec) = classify_in(args, &mut self.last_command, table);
         self.observe(&action, spec, args, &raw);
         if let Some(refusal) = self.refusal(&action, spec, args) {
             return self.replies.push_ready(refusal);

@@ -4,7 +4,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use std::sync::{Arc, Mutex};
 
-use crate::users::User;
 use super::single_node;
 use crate::backend::request::ClientTag;
 use crate::cluster::slot::hash_slot;
@@ -14,6 +13,7 @@ use crate::observe::clients::{ClientRow, lock};
 use crate::protocol::encode::{self, NIL, OK, PONG};
 use crate::protocol::{parse_int, request::Args};
 use crate::proxy::Proxy;
+use crate::users::User;
 
 /// Per-client state the local commands read and change.
 #[derive(Debug, Default)]
@@ -75,6 +75,8 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, proxy: &Prox
         | Local::SUnsubscribe
         | Local::ClientReply => CommandError::AnsweredBySession.to_reply(),
         Local::ClusterMyId => encode::bulk(single_node::node_id(&addr).as_bytes()),
+        Local::ClusterMyShardId => encode::bulk(single_node::shard_id(&addr).as_bytes()),
+        Local::ClientCapa => Bytes::from_static(b"+OK\r\n"),
         Local::ClusterReplicas => single_node::cluster_replicas(&addr, args),
         Local::Ping if args.len() == 1 => Bytes::from_static(PONG),
         // PING's arity is -1 in the table, but Redis's pingCommand refuses a second argument.
@@ -284,8 +286,9 @@ fn hello(args: Args<'_>, client: &mut ClientState, proxy: &Proxy) -> Bytes {
     } else {
         encode::put_array_header(&mut out, 14);
     }
-    let version = proxy.node_version.get();
-    for (k, v) in [("server", "redis"), ("version", version.as_str())] {
+    // As the server behind slotway names itself (`valkey 8.1.8`, `redis 7.0.15`).
+    let server = proxy.node_version.server();
+    for (k, v) in [("server", server.name.as_str()), ("version", server.version.as_str())] {
         encode::put_bulk(&mut out, k.as_bytes());
         encode::put_bulk(&mut out, v.as_bytes());
     }

@@ -13,8 +13,18 @@ use crate::protocol::request::Args;
 
 /// A stable 40-hex-digit node id derived from the address clients reach slotway at.
 pub fn node_id(addr: &SocketAddr) -> String {
+    hex_id(&addr.to_string())
+}
+
+/// `CLUSTER MYSHARDID`: the id of slotway's one shard, stable like its node id.
+pub fn shard_id(addr: &SocketAddr) -> String {
+    hex_id(&format!("shard {addr}"))
+}
+
+/// 40 hex digits from `text` (FNV-1a, spread).
+fn hex_id(text: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in addr.to_string().bytes() {
+    for b in text.bytes() {
         h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
     }
     format!("{h:016x}{:016x}{:08x}", h.rotate_left(29) ^ 0x5107_3a75, (h >> 13) as u32)

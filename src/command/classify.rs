@@ -1,7 +1,8 @@
 //! Request -> what to do with it: forward to a slot's primary, answer locally, or reject.
 
+use super::commands::CommandTable;
 use super::keys::{request_slot, whole_pairs};
-use super::table::{self, CommandSpec, Local, Route, flag};
+use super::table::{CommandSpec, Local, Route, flag};
 use crate::command::combine::Combine;
 use crate::error::CommandError;
 use crate::protocol::request::Args;
@@ -31,16 +32,27 @@ pub enum Action {
 /// Longest command name looked up; longer names are unknown commands.
 const MAX_NAME: usize = 64;
 
+/// By the built-in table (Redis 7.0's commands).
 pub fn classify(args: Args<'_>) -> (Action, Option<&'static CommandSpec>) {
     classify_after(args, &mut None)
 }
 
-/// [`classify`] for a client that remembers its last command: pipelines repeat the
-/// same command, and comparing its name with the last one's is cheaper than a
-/// lookup in the table (about 150 instructions per request).
+/// [`classify_in`] the built-in table.
 pub fn classify_after(
     args: Args<'_>,
     last: &mut Option<&'static CommandSpec>,
+) -> (Action, Option<&'static CommandSpec>) {
+    classify_in(args, last, CommandTable::builtin_ref())
+}
+
+/// [`classify`] by `table`, for a client that remembers its last command: pipelines
+/// repeat the same command, and comparing its name with the last one's is cheaper
+/// than a lookup in the table (about 150 instructions per request). `last` must
+/// come from the same table.
+pub fn classify_in(
+    args: Args<'_>,
+    last: &mut Option<&'static CommandSpec>,
+    table: &CommandTable,
 ) -> (Action, Option<&'static CommandSpec>) {
     let spec = match *last {
         Some(spec) if spec.name.as_bytes().eq_ignore_ascii_case(args.get(0)) => {
@@ -50,7 +62,7 @@ pub fn classify_after(
                 Err(CommandError::WrongArity(spec.name.to_string()))
             }
         }
-        _ => find_spec(args).inspect(|spec| {
+        _ => find_spec_in(args, table).inspect(|spec| {
             // Containers (`CLIENT ...`) are looked up again: the subcommand decides.
             *last = (spec.route != Route::Container && !spec.name.contains('|')).then_some(*spec);
         }),
@@ -61,9 +73,14 @@ pub fn classify_after(
     }
 }
 
+/// [`find_spec_in`] the built-in table.
+pub fn find_spec(args: Args<'_>) -> Result<&'static CommandSpec, CommandError> {
+    find_spec_in(args, CommandTable::builtin_ref())
+}
+
 /// The command (or subcommand) entry for a request, with Redis's errors for unknown
 /// names and wrong argument counts.
-pub fn find_spec(args: Args<'_>) -> Result<&'static CommandSpec, CommandError> {
+pub fn find_spec_in(args: Args<'_>, table: &CommandTable) -> Result<&'static CommandSpec, CommandError> {
     let mut name = [0u8; 2 * MAX_NAME + 1];
     let cmd = args.get(0);
     let unknown = || CommandError::unknown_command(cmd, &args.iter().skip(1).collect::<Vec<_>>());
@@ -74,7 +91,7 @@ pub fn find_spec(args: Args<'_>) -> Result<&'static CommandSpec, CommandError> {
     }
     let cmd_lower = name.get_mut(..cmd.len()).ok_or_else(unknown)?;
     lower_into(cmd_lower, cmd);
-    let mut spec = table::lookup(cmd_lower).ok_or_else(unknown)?;
+    let mut spec = table.lookup(cmd_lower).ok_or_else(unknown)?;
     if spec.route == Route::Container && args.len() >= 2 {
         let sub = args.get(1);
         let unknown_sub = || CommandError::UnknownSubcommand {
@@ -90,7 +107,7 @@ pub fn find_spec(args: Args<'_>) -> Result<&'static CommandSpec, CommandError> {
             *bar = b'|';
             lower_into(sub_lower, sub);
         }
-        spec = table::lookup(full).ok_or_else(unknown_sub)?;
+        spec = table.lookup(full).ok_or_else(unknown_sub)?;
     }
     if !spec.arity_ok(args.len()) {
         return Err(CommandError::WrongArity(spec.name.to_string()));
@@ -140,7 +157,7 @@ fn route(spec: &'static CommandSpec, args: Args<'_>) -> Action {
             // Not a slot: any node answers with Redis's own error for it.
             _ => Action::Forward { slot: None },
         },
-        Route::Keys | Route::Movable(_) => match request_slot(spec, args) {
+        Route::Keys | Route::Movable(_) | Route::Specs(_) => match request_slot(spec, args) {
             Ok(slot) if spec.is(flag::BLOCKING) && would_block(spec, args) => Action::Blocking { slot },
             Ok(slot) => Action::Forward { slot },
             Err(e) => Action::Reject(e),

@@ -26,6 +26,7 @@ pub fn behaviour(spec: &CommandSpec) -> String {
             let extra = if blocking { ", on a lent connection when it blocks" } else { "" };
             format!("routed by key (found from {how}); all keys must share a slot{extra}")
         }
+        Route::Specs(_) => "routed by key, found by the server's key specs; all keys must share a slot".into(),
         Route::Container => "see its subcommands".into(),
         Route::AnyPrimary => "sent to one primary (any gives the same answer)".into(),
         Route::Publish => {

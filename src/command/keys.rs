@@ -1,5 +1,6 @@
 //! Finding a request's keys, and from them its one slot.
 
+use super::key_specs::{KeySpec, key_range};
 use super::table::{CommandSpec, Local, Movable, Route};
 use crate::cluster::slot::hash_slot;
 use crate::error::CommandError;
@@ -32,6 +33,7 @@ pub fn for_each_key<'a>(spec: &CommandSpec, args: Args<'a>, mut f: impl FnMut(&'
     let argc = args.len() as i64;
     match spec.route {
         Route::Movable(rule) => return movable_keys(rule, args, f),
+        Route::Specs(specs) => return spec_keys(specs, args, f),
         Route::Keys | Route::Splittable | Route::Local(Local::Watch | Local::SSubscribe | Local::SUnsubscribe) => {}
         _ => return,
     }
@@ -43,6 +45,16 @@ pub fn for_each_key<'a>(spec: &CommandSpec, args: Args<'a>, mut f: impl FnMut(&'
     }
     for i in (first as usize..=(last.min(argc - 1)) as usize).step_by(step) {
         f(args.get(i));
+    }
+}
+
+/// The keys the server's key specs locate, spec by spec.
+fn spec_keys<'a>(specs: &[KeySpec], args: Args<'a>, mut f: impl FnMut(&'a [u8])) {
+    let arg = |i: usize| args.get(i);
+    for spec in specs {
+        if let Some(indexes) = key_range(spec, args.len(), &arg) {
+            indexes.for_each(|i| f(args.get(i)));
+        }
     }
 }
 

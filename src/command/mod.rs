@@ -3,7 +3,10 @@
 
 pub mod classify;
 pub mod combine;
+pub mod commands;
 pub mod docs;
+pub mod key_specs;
 pub mod keys;
+pub mod learned;
 mod redis_commands;
 pub mod table;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use super::key_specs::KeySpec;
 use super::redis_commands::REDIS_COMMANDS;
 use crate::command::combine::Combine;
 
@@ -53,9 +54,17 @@ pub enum Route {
     Publish,
     /// Answered by slotway itself.
     Local(Local),
+    /// Keys found by the server's own key specs (a command slotway was not built
+    /// with, learned from the cluster's `COMMAND`).
+    Specs(&'static [KeySpec]),
     /// Not served through slotway; the text says why.
     Refused(&'static str),
 }
+
+/// Why a command with movable keys slotway has no rule for is refused.
+pub const NO_KEY_RULE: &str = "its keys cannot be found by slotway";
+/// Why a keyless command slotway does not serve yet is refused.
+pub const LATER: &str = "not supported yet";
 
 /// Commands whose keys are not at fixed positions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +134,10 @@ pub enum Local {
     ClusterShards,
     ClusterNodes,
     ClusterMyId,
+    /// `CLUSTER MYSHARDID` (Redis 7.2, Valkey 8): slotway's one shard.
+    ClusterMyShardId,
+    /// `CLIENT CAPA` (Valkey 8): capabilities slotway needs none of; `OK`, as Valkey answers.
+    ClientCapa,
     ClusterReplicas,
     Reset,
     /// `SLOTWAY SLOWLOG GET|LEN|RESET`: slotway's own slow log.
@@ -164,7 +177,7 @@ impl CommandSpec {
 
 /// The decision for each command. Commands with fixed key positions route by key;
 /// every keyless command is listed here explicitly, so none is guessed.
-fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
+pub(super) fn route_for(name: &str, flags: u32, first_key: i16) -> Route {
     if flags & flag::MOVABLEKEYS != 0 {
         return movable_route(name);
     }
@@ -190,7 +203,7 @@ fn movable_route(name: &str) -> Route {
         "sort_ro" => self::Movable::SortRo,
         "georadius" | "georadiusbymember" => self::Movable::GeoStore,
         "migrate" => self::Movable::Migrate,
-        _ => return Refused("its keys cannot be found by slotway"),
+        _ => return Refused(NO_KEY_RULE),
     })
 }
 
@@ -203,7 +216,7 @@ fn ahead_of_keys(name: &str) -> Option<Route> {
     Some(match name {
         // WAIT counts the replicas that acknowledged this connection's writes; a
         // client's writes travel on shared connections, so the count would mean nothing.
-        "wait" => Refused("it counts one connection's writes, and slotway shares node connections"),
+        "wait" | "waitaof" => Refused("it counts one connection's writes, and slotway shares node connections"),
         "subscribe" => L(Subscribe),
         "psubscribe" => L(PSubscribe),
         "ssubscribe" => L(SSubscribe),
@@ -259,6 +272,9 @@ fn local_route(name: &str) -> Option<Route> {
         "cluster|shards" => L(ClusterShards),
         "cluster|nodes" => L(ClusterNodes),
         "cluster|myid" => L(ClusterMyId),
+        // Known only when the servers behind slotway have them (learned from COMMAND).
+        "cluster|myshardid" => L(ClusterMyShardId),
+        "client|capa" => L(ClientCapa),
         "cluster|replicas" | "cluster|slaves" => L(ClusterReplicas),
         "slotway|slowlog" => L(SlotwaySlowlog),
         "slotway|hotkeys" => L(SlotwayHotkeys),
@@ -271,7 +287,6 @@ fn local_route(name: &str) -> Option<Route> {
 fn keyless_route(name: &str, flags: u32) -> Route {
     use Route::{AnyPrimary, Refused};
     let primaries = |combine| Route::Broadcast { combine, replicas: false };
-    const LATER: &str = "not supported yet";
     const PROXY: &str = "it acts on one node, and slotway hides the nodes";
     match name {
         "dbsize" => primaries(Combine::Sum),
@@ -392,9 +407,14 @@ pub fn lookup(lowercase_name: &[u8]) -> Option<&'static CommandSpec> {
     TABLE.get(lowercase_name)
 }
 
-/// Commands and subcommands in the table: every [`CommandSpec::index`] is below it.
+/// Commands and subcommands in the built-in table: their [`CommandSpec::index`] is below it.
 pub fn count() -> usize {
     REDIS_COMMANDS.len() + EXTRA_COMMANDS.len()
+}
+
+/// Every [`CommandSpec::index`], learned commands' included, is below it.
+pub fn capacity() -> usize {
+    count() + super::commands::LEARNED_MAX
 }
 
 /// Every command and subcommand slotway knows, sorted by name.

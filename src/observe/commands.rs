@@ -35,7 +35,7 @@ pub struct CommandTotals {
 
 #[derive(Debug)]
 pub struct CommandStats {
-    /// `STRIPES` blocks of `table::count()` counters, stripe-major so that each
+    /// `STRIPES` blocks of `table::capacity()` counters, stripe-major so that each
     /// stripe is its own run of memory.
     counters: Box<[Counters]>,
     /// Error replies sent to clients, for any command (unknown ones included).
@@ -45,7 +45,7 @@ pub struct CommandStats {
 impl Default for CommandStats {
     fn default() -> Self {
         CommandStats {
-            counters: (0..STRIPES * table::count()).map(|_| Counters::default()).collect(),
+            counters: (0..STRIPES * table::capacity()).map(|_| Counters::default()).collect(),
             error_replies: AtomicU64::new(0),
         }
     }
@@ -62,7 +62,7 @@ pub enum Outcome {
 impl CommandStats {
     fn counters(&self, stripe: u64, command: u16) -> Option<&Counters> {
         let stripe = (stripe as usize) % STRIPES;
-        self.counters.get(stripe * table::count() + usize::from(command))
+        self.counters.get(stripe * table::capacity() + usize::from(command))
     }
 
     /// Counts one command of the table (`command` is its index) that took `usec`.
@@ -104,8 +104,12 @@ impl CommandStats {
 
     /// Every command that was called or rejected at least once, by name.
     pub fn used(&self) -> Vec<(&'static str, CommandTotals)> {
+        // A learned spec that replaced a built-in one shares its index (and counters).
+        let mut learned = crate::command::commands::learned_specs();
+        learned.retain(|spec| usize::from(spec.index) >= table::count());
         table::all()
             .into_iter()
+            .chain(learned)
             .map(|spec| (spec.name, self.totals(spec)))
             .filter(|(_, t)| t.calls + t.rejected > 0)
             .collect()

@@ -208,11 +208,13 @@ fn slotway_section(out: &mut String, proxy: &Proxy) {
     let nodes = proxy.pool.nodes();
     let up = nodes.iter().filter(|(n, _)| n.reachable.load(std::sync::atomic::Ordering::Relaxed)).count();
     let m = &proxy.metrics;
+    let commands = proxy.commands.load();
     let _ = write!(
         out,
         "# Slotway\r\ntopology_version:{}\r\ntopology_epoch:{}\r\ntopology_refreshes:{}\r\n\
          topology_refresh_failures:{}\r\nbackend_nodes_up:{up}\r\nbackend_nodes_down:{}\r\n\
-         leased_connections:{}\r\nslowlog_len:{}\r\nslowlog_entries_total:{}\r\nhotkeys_sample_rate:{}\r\n",
+         leased_connections:{}\r\nslowlog_len:{}\r\nslowlog_entries_total:{}\r\nhotkeys_sample_rate:{}\r\n\
+         command_table:{}\r\ncommand_table_added:{}\r\ncommand_table_changed:{}\r\n",
         proxy.map.version(),
         topology.epoch,
         Metrics::get(&m.topology_refreshes),
@@ -222,6 +224,9 @@ fn slotway_section(out: &mut String, proxy: &Proxy) {
         proxy.observe.slowlog.len(),
         proxy.observe.slowlog.logged(),
         proxy.live.load().hotkeys_sample_rate,
+        commands.source,
+        commands.added(),
+        commands.changed(),
     );
     // The few hottest keys, in Redis's `name:field=value,...` style (keys shown
     // lossily, without the characters that would break a line).

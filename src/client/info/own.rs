@@ -22,17 +22,26 @@ pub fn server(out: &mut String, proxy: &Proxy, port: u16) {
         read("/proc/sys/kernel/osrelease"),
         std::env::consts::ARCH
     );
+    // Valkey names itself after `redis_version` and says `server_mode`, as its own INFO does.
+    let server = proxy.node_version.server();
+    let (name, mode) = match server.is_valkey() {
+        true => (
+            format!("server_name:valkey\r\nvalkey_version:{}\r\nvalkey_release_stage:ga\r\n", server.version),
+            "server",
+        ),
+        false => (String::new(), "redis"),
+    };
     let executable = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
     let config_file = proxy.live.load().config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let _ = write!(
         out,
-        "# Server\r\nredis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\n\
-         redis_mode:cluster\r\nos:{os}\r\narch_bits:{}\r\nmonotonic_clock:POSIX clock_gettime\r\n\
+        "# Server\r\nredis_version:{}\r\n{name}redis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\n\
+         {mode}_mode:cluster\r\nos:{os}\r\narch_bits:{}\r\nmonotonic_clock:POSIX clock_gettime\r\n\
          multiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\n\
          process_supervised:no\r\nrun_id:{}\r\ntcp_port:{port}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\n\
          uptime_in_days:{}\r\nhz:{SAMPLE_HZ}\r\nconfigured_hz:{SAMPLE_HZ}\r\nlru_clock:{}\r\nexecutable:{executable}\r\n\
          config_file:{config_file}\r\nio_threads_active:0\r\nslotway_version:{}\r\n",
-        proxy.node_version.get(),
+        server.redis_version,
         usize::BITS,
         std::process::id(),
         m.run_id,
