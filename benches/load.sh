@@ -25,6 +25,8 @@
 #   --out FILE        write the Markdown report to FILE (the table of docs/performance.md)
 #   --raw FILE        keep the per-run measurements (TSV) in FILE
 #   --no-build        use target/release/slotway as it is
+#   --bin FILE        use this slotway binary (implies --no-build): to measure a
+#                     build of another commit, e.g. before and after a change
 #   --quick           smoke run: --repeat 1 --requests 20000 --clients 50
 #                     --pipelines 1,16 --conns 1000
 #   --base-port P     first port of the testbed (default 7400; moved up if busy)
@@ -97,6 +99,7 @@ conns=10000
 conns_seconds=10
 profile=0
 instructions=0
+bin_given=""
 out=""
 raw=""
 build=1
@@ -129,6 +132,7 @@ while [ $# -gt 0 ]; do
         --out) out="${2:?--out needs a file}"; shift 2 ;;
         --raw) raw="${2:?--raw needs a file}"; shift 2 ;;
         --no-build) build=0; shift ;;
+        --bin) bin_given="${2:?--bin needs a file}"; build=0; shift 2 ;;
         --quick) repeat=1; requests=20000; clients_list=50; pipelines_list=1,16; conns=1000; conns_seconds=3; shift ;;
         --base-port) num "$1" "${2:-}"; base_port="$2"; shift 2 ;;
         --port) num "$1" "${2:-}"; port="$2"; shift 2 ;;
@@ -264,7 +268,7 @@ idle_ticks() { awk '/^cpu / { print $5 + $6; t = 0; for (i = 2; i <= NF; i++) t 
 read -r idle_start total_start <<<"$(idle_ticks)"
 log() { printf '[%3ds] %s\n' $((SECONDS - started_at)) "$*" >&2; }
 
-bin="$root/target/release/slotway"
+bin="${bin_given:-$root/target/release/slotway}"
 if [ "$build" = 1 ]; then
     log "building slotway (release)"
     (cd "$root" && cargo build --release --quiet --bin slotway)

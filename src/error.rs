@@ -72,6 +72,9 @@ pub enum CommandError {
     DiscardWithoutMulti,
     #[error("EXECABORT Transaction discarded because of previous errors.")]
     ExecAbort,
+    /// A command the server flags `no_multi` (SAVE, SHUTDOWN, ...) sent inside MULTI.
+    #[error("ERR Command not allowed inside a transaction")]
+    NotAllowedInMulti,
     #[error(
         "ERR Can't execute '{0}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
     )]
@@ -206,6 +209,7 @@ impl CommandError {
             | ExecWithoutMulti
             | DiscardWithoutMulti
             | ExecAbort
+            | NotAllowedInMulti
             | NotInSubscribedContext(_)
             | SelectInCluster
             | NoProto

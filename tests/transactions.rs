@@ -207,6 +207,9 @@ fn transaction_errors_are_the_same_as_a_nodes() {
         // An odd MSET is the command's own error when it runs: queued, failing in EXEC.
         vec![&["MULTI"], &["MSET", KEY, "1", "{errors}:b"], &["SET", KEY, "2"], &["EXEC"], &["GET", KEY]],
         vec![&["MSET", KEY, "1", "{errors}:b"], &["MSETNX", KEY, "1", "{errors}:b"]],
+        // A command the server flags no_multi: its error, as it gives it, and EXECABORT
+        // (slotway refuses SAVE outside a transaction, for its own reason).
+        vec![&["MULTI"], &["SAVE"], &["SAVE", "x"], &["SET", KEY, "1"], &["EXEC"], &["GET", KEY]],
     ];
     for script in &scripts {
         assert!(matches!(connect(&node).cmd(&["DEL", key]), Value::Int(_)));

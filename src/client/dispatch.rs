@@ -103,8 +103,7 @@ impl Client {
             return self.replies.push_ready(refusal);
         }
         if self.multi.is_some() && !matches!(action, Action::Local(Local::Quit | Local::Reset)) {
-            let name = spec.map_or("", |s| s.name);
-            return self.queue_in_multi(action, name, raw).await;
+            return self.queue_in_multi(action, spec, raw).await;
         }
         match action {
             Action::Forward { slot } => self.forward(raw, slot).await,

@@ -15,7 +15,7 @@ use crate::backend::lease::Lease;
 use crate::backend::request::{BackendRequest, ClientTag};
 use crate::command::classify::Action;
 use crate::command::keys::request_slot;
-use crate::command::table::{CommandSpec, Local};
+use crate::command::table::{CommandSpec, Local, flag};
 use crate::error::CommandError;
 use crate::protocol::request::Args;
 use crate::route::dispatch::{Outgoing, Target};
@@ -145,9 +145,16 @@ impl Client {
     }
 
     /// A command between `MULTI` and `EXEC`: queued (or refused) now, sent on `EXEC`.
-    pub(super) async fn queue_in_multi(&mut self, action: Action, name: &'static str, raw: Bytes) {
+    pub(super) async fn queue_in_multi(&mut self, action: Action, spec: Option<&'static CommandSpec>, raw: Bytes) {
         let Some(tx) = self.multi.as_mut() else { return };
+        let name = spec.map_or("", |s| s.name);
+        // Before anything else but unknown commands and wrong arity (those have no
+        // spec), as Redis checks the flag before running a queued command's checks.
+        let no_multi = spec.is_some_and(|s| s.is(flag::NO_MULTI));
         let reply = match action {
+            _ if no_multi && !matches!(action, Action::Local(Local::Exec | Local::Discard)) => {
+                tx.refuse(CommandError::NotAllowedInMulti)
+            }
             Action::Local(Local::Exec) => return self.exec().await,
             Action::Local(Local::Discard) => {
                 self.multi = None;

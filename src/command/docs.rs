@@ -71,28 +71,99 @@ pub fn behaviour(spec: &CommandSpec) -> String {
     }
 }
 
-/// The whole `docs/commands.md`.
-pub fn render() -> String {
+/// How the table is learned, between the built-in table and the newer servers'.
+const LEARNED: &str = "\n## Newer servers: the table learned from the cluster\n\n\
+At start, and whenever the servers' version changes, slotway asks every primary for \
+`COMMAND` and builds the table it routes by (`INFO slotway` says which: \
+`command_table`). A command counts only if every primary has it (a rolling upgrade \
+gets what the oldest supports). Where a server describes a built-in command \
+differently (arity, flags, key positions) the server wins; a command the built-in \
+table lacks is routed by the server's description: by its key positions, or for \
+movable keys by its key specs (`begin_search`/`find_keys`, as Redis's \
+`getKeysUsingKeySpecs`); a keyless one by its `request_policy`/`response_policy` \
+tips, else (Redis's documented default for keyless commands) to any primary, except \
+administrative commands and new `CLIENT` subcommands (they act on a connection, and \
+slotway's node connections are shared), which are refused. A movable-keys command \
+without a key spec slotway can follow is refused.\n\n\
+The tables below are rendered from `COMMAND` replies recorded from real servers \
+(`tests/fixtures/command/`): the commands each adds to Redis 7.0's or describes \
+differently, and what slotway does with them.\n";
+
+/// The whole `docs/commands.md`: the built-in table, then what each server of
+/// `newer` (a name and its recorded `COMMAND` reply) adds or changes.
+pub fn render(newer: &[(&str, Vec<u8>)]) -> String {
     let mut out = String::from(
-        "# Redis 7.0 commands through slotway\n\n\
+        "# Redis commands through slotway\n\n\
          Generated from the routing table (`src/command/table.rs`) by \
          `SLOTWAY_BLESS=1 cargo test --lib command::docs`; a test fails when it is out of date.\n\n\
+         ## Redis 7.0 (the built-in table)\n\n\
          | command | behaviour |\n|---|---|\n",
     );
     for spec in table::all() {
         let _ = writeln!(out, "| `{}` | {} |", spec.name.replace('|', " "), behaviour(spec));
     }
+    out.push_str(LEARNED);
+    for (server, reply) in newer {
+        let _ = write!(out, "\n### {server}\n\n| command | needs | behaviour |\n|---|---|---|\n");
+        for (spec, new) in learned_rows(reply) {
+            let needs = if new { server } else { "(changed)" };
+            let _ = writeln!(out, "| `{}` | {needs} | {} |", spec.name.replace('|', " "), behaviour(spec));
+        }
+    }
     out
+}
+
+/// The commands a recorded `COMMAND` reply adds (`true`) or describes differently
+/// (`false`), by name, as the learned table routes them.
+pub fn learned_rows(reply: &[u8]) -> Vec<(&'static CommandSpec, bool)> {
+    let Ok(Some((frame, _))) = redis_protocol::resp2::decode::decode(reply) else { return Vec::new() };
+    let Ok(learned) = super::learned::parse_command_reply(&frame) else { return Vec::new() };
+    let table = super::commands::CommandTable::learn(std::slice::from_ref(&learned), String::new());
+    let mut rows: Vec<_> = learned
+        .iter()
+        .filter_map(|c| {
+            let spec = table.lookup(c.name.as_bytes())?;
+            match table::lookup(c.name.as_bytes()) {
+                None => Some((spec, true)),
+                Some(builtin) if !std::ptr::eq(builtin, spec) => Some((spec, false)),
+                Some(_) => None,
+            }
+        })
+        .collect();
+    rows.sort_by_key(|(spec, _)| spec.name);
+    rows
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The `COMMAND` replies recorded from real servers.
+    fn recorded() -> Vec<(&'static str, Vec<u8>)> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/command/");
+        [("Redis 8.0.2", "redis-8.0.2.resp"), ("Valkey 8.1.8", "valkey-8.1.8.resp")]
+            .into_iter()
+            .map(|(name, file)| (name, std::fs::read(format!("{dir}{file}")).expect("recorded COMMAND reply")))
+            .collect()
+    }
+
+    #[test]
+    fn every_keyed_command_of_a_newer_server_is_routed() {
+        // What the cluster accepts with keys, slotway routes: nothing keyed is refused.
+        for (server, reply) in recorded() {
+            let rows = learned_rows(&reply);
+            assert!(rows.len() > 10, "{server}: {} rows", rows.len());
+            for (spec, _) in rows {
+                let keyed = spec.first_key > 0 || matches!(spec.route, Route::Specs(_));
+                assert!(!(keyed && matches!(spec.route, Route::Refused(_))), "{server}: {} is refused", spec.name);
+            }
+        }
+    }
+
     #[test]
     fn commands_md_matches_the_table() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/commands.md");
-        let want = render();
+        let want = render(&recorded());
         if std::env::var_os("SLOTWAY_BLESS").is_some() {
             std::fs::write(path, &want).expect("write docs/commands.md");
         }

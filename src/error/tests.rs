@@ -39,6 +39,7 @@ fn every_from_clients() -> Vec<(CommandError, &'static str, Side, bool)> {
         (ExecWithoutMulti, "-ERR EXEC without MULTI\r\n", C, false),
         (DiscardWithoutMulti, "-ERR DISCARD without MULTI\r\n", C, false),
         (ExecAbort, "-EXECABORT Transaction discarded because of previous errors.\r\n", C, false),
+        (NotAllowedInMulti, "-ERR Command not allowed inside a transaction\r\n", C, false),
         (
             NotInSubscribedContext(s("get")),
             "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed \
@@ -195,9 +196,10 @@ fn ordinal(e: &CommandError) -> usize {
         MergeFailed => 47,
         ScanCursorTooLarge => 48,
         AnsweredBySession => 49,
+        NotAllowedInMulti => 50,
     }
 }
-const VARIANTS: usize = 50;
+const VARIANTS: usize = 51;
 
 /// Lines of the `.rs` files under `src` (but `error.rs`) that build an error
 /// reply: call `error_reply` or hold a string starting with an error code slotway
