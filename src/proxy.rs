@@ -84,6 +84,7 @@ impl Proxy {
             reach: reach.clone(),
             resp3: false,
             readonly: false,
+            no_touch: false,
             reachable: None,
             stats: None,
             reconnect: true,

@@ -163,3 +163,31 @@ fn redis_7_0_keeps_the_builtin_table_and_refuses_what_it_lacks() {
         &[Value::bulk("server"), Value::bulk("redis"), Value::bulk("version"), Value::bulk("7.0.15")]
     );
 }
+
+/// `CLIENT NO-TOUCH ON` (Redis 7.2+): that client's reads leave a key's idle time
+/// alone, while another client's reads through slotway still reset it.
+#[test]
+fn client_no_touch_applies_to_that_clients_commands_only() {
+    let cluster = TestCluster::start_server("redis-8.0");
+    let proxy = start_slotway(cluster.addrs());
+    let key = "notouch:k";
+    let owner = key_owner(&cluster, key);
+    let idle = || match connect(&owner).cmd(&["OBJECT", "IDLETIME", key]) {
+        Value::Int(n) => n,
+        other => panic!("OBJECT IDLETIME: {other:?}"),
+    };
+    let mut quiet = connect(&proxy.addr);
+    let mut toucher = connect(&proxy.addr);
+    assert_eq!(quiet.cmd(&["SET", key, "v"]), Value::ok());
+    assert_eq!(quiet.cmd(&["CLIENT", "NO-TOUCH", "ON"]), Value::ok());
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(quiet.cmd(&["GET", key]), Value::bulk("v"));
+    assert!(idle() >= 2, "a NO-TOUCH client's GET reset the idle time");
+    assert_eq!(toucher.cmd(&["GET", key]), Value::bulk("v"));
+    assert!(idle() <= 1, "another client's GET did not reset the idle time");
+    // Off again: its reads touch keys as before.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(quiet.cmd(&["CLIENT", "NO-TOUCH", "OFF"]), Value::ok());
+    assert_eq!(quiet.cmd(&["GET", key]), Value::bulk("v"));
+    assert!(idle() <= 1, "after NO-TOUCH OFF a GET leaves the idle time");
+}

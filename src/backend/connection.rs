@@ -39,6 +39,8 @@ pub struct ConnSettings {
     pub resp3: bool,
     /// Send `READONLY` after connecting (connections for replica reads).
     pub readonly: bool,
+    /// Send `CLIENT NO-TOUCH ON` after connecting (for clients that said it).
+    pub no_touch: bool,
     /// Set while the node can be reached, cleared while it cannot.
     pub reachable: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// The node's latency histogram and connection count (shared connections only).
@@ -227,6 +229,13 @@ async fn serve(
     }
     if settings.readonly {
         out.extend_from_slice(b"*1\r\n$8\r\nREADONLY\r\n");
+        if inflight_tx.send(InFlight::Discard).is_err() {
+            return first;
+        }
+    }
+    if settings.no_touch {
+        // A server without it (before 7.2) answers an error, dropped with the reply.
+        out.extend_from_slice(b"*3\r\n$6\r\nCLIENT\r\n$8\r\nNO-TOUCH\r\n$2\r\nON\r\n");
         if inflight_tx.send(InFlight::Discard).is_err() {
             return first;
         }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::connection::{self, ConnSettings};
-use super::request::BackendRequest;
+use super::request::{BackendRequest, ClientTag};
 use super::reroute::RerouterRef;
 use crate::error::CommandError;
 use crate::task::AbortOnDrop;
@@ -70,10 +70,11 @@ impl Leases {
 
     /// A new connection to `node`. `blocking`: no reply timeout (the command's own
     /// timeout applies). Fails at once past the configured number of leases.
-    pub fn lease(&self, node: Arc<str>, blocking: bool, resp3: bool) -> Result<Lease, CommandError> {
+    pub fn lease(&self, node: Arc<str>, blocking: bool, client: ClientTag) -> Result<Lease, CommandError> {
         let permit = self.permits.clone().try_acquire_owned().map_err(|_| CommandError::TooManyLeases(self.limit))?;
         let settings = ConnSettings {
-            resp3,
+            resp3: client.resp3,
+            no_touch: client.no_touch,
             reconnect: false,
             timed_replies: !blocking && self.settings.timed_replies,
             ..self.settings.clone()

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::connection::{self, ConnSettings};
-use super::request::{BackendRequest, ClientTag, ReplyResult};
+use super::request::{BackendRequest, ClientTag, OWN_REQUESTS, ReplyResult};
 use super::reroute::RerouterRef;
 use crate::config::ReadFrom;
 use crate::error::CommandError;
@@ -20,9 +20,10 @@ use crate::workers::Workers;
 #[derive(Debug)]
 pub struct Node {
     pub addr: Arc<str>,
-    conns: Box<[mpsc::Sender<BackendRequest>]>,
-    /// Connections that speak RESP3 (after `HELLO 3`), for RESP3 clients; made on first use.
-    conns_resp3: OnceLock<Box<[mpsc::Sender<BackendRequest>]>>,
+    /// Its connections by kind ([`kind`]): plain (made at once), RESP3 (after
+    /// `HELLO 3`, for RESP3 clients), and both after `CLIENT NO-TOUCH ON`; the
+    /// others are made on first use.
+    conns: [OnceLock<Box<[mpsc::Sender<BackendRequest>]>>; 4],
     spawn: Spawner,
     /// False while its connections cannot reach it (replica reads skip it then).
     pub reachable: Arc<AtomicBool>,
@@ -50,12 +51,13 @@ impl Spawner {
     fn start(
         &self,
         addr: &Arc<str>,
-        resp3: bool,
+        client: ClientTag,
         reachable: &Arc<AtomicBool>,
         stats: &Arc<NodeStats>,
     ) -> Box<[mpsc::Sender<BackendRequest>]> {
         let settings = ConnSettings {
-            resp3,
+            resp3: client.resp3,
+            no_touch: client.no_touch,
             reachable: Some(reachable.clone()),
             stats: Some(stats.clone()),
             ..self.settings.clone()
@@ -80,17 +82,20 @@ impl Node {
     // least one, and the index is taken modulo their number. (A `get` would need a
     // fallback sender that does not exist, or an `Option` for every caller to handle.)
     #[allow(clippy::indexing_slicing)]
-    pub fn conn(&self, client_id: u64, resp3: bool) -> &mpsc::Sender<BackendRequest> {
-        let conns = if resp3 {
-            self.conns_resp3.get_or_init(|| self.spawn.start(&self.addr, true, &self.reachable, &self.stats))
-        } else {
-            &self.conns
-        };
+    pub fn conn(&self, client: ClientTag) -> &mpsc::Sender<BackendRequest> {
+        let client_id = client.id;
+        let conns =
+            self.conns[kind(client)].get_or_init(|| self.spawn.start(&self.addr, client, &self.reachable, &self.stats));
         let workers = self.spawn.workers.count() as u64;
         let per_worker = (conns.len() as u64 / workers).max(1);
         let index = self.spawn.workers.of_client(client_id) as u64 * per_worker + (client_id / workers) % per_worker;
         &conns[(index % conns.len() as u64) as usize]
     }
+}
+
+/// Which of a node's connection sets serves `client` (an index into `Node::conns`).
+fn kind(client: ClientTag) -> usize {
+    usize::from(client.resp3) | usize::from(client.no_touch) << 1
 }
 
 /// A request that found its connection's queue full, with what is needed to wait
@@ -109,7 +114,7 @@ impl Node {
     /// Queues `req` on its client's connection without waiting; `Some` when the
     /// queue is full.
     pub fn try_queue(&self, req: BackendRequest) -> Result<Option<Full>, CommandError> {
-        let conn = self.conn(req.client_id, req.resp3);
+        let conn = self.conn(req.tag());
         match conn.try_send(req) {
             Ok(()) => Ok(None),
             Err(mpsc::error::TrySendError::Full(req)) => Ok(Some(Full(conn.clone(), req, self.addr.clone()))),
@@ -135,7 +140,7 @@ impl Node {
     /// Queues a redirected request. A node's reader calls this, so it must not wait:
     /// when the queue is full, a task waits instead.
     pub fn forward(&self, req: BackendRequest) {
-        let conn = self.conn(req.client_id, req.resp3);
+        let conn = self.conn(req.tag());
         match conn.try_send(req) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(req)) => {
@@ -222,16 +227,9 @@ impl Pool {
         };
         let reachable = Arc::new(AtomicBool::new(true));
         let stats = Arc::new(NodeStats::default());
-        let conns = spawn.start(&addr_arc, false, &reachable, &stats);
-        let node = Arc::new(Node {
-            addr: addr_arc,
-            conns,
-            conns_resp3: OnceLock::new(),
-            spawn,
-            reachable,
-            lagging: AtomicBool::new(false),
-            stats,
-        });
+        let conns: [OnceLock<_>; 4] = Default::default();
+        let _ = conns[0].set(spawn.start(&addr_arc, OWN_REQUESTS, &reachable, &stats));
+        let node = Arc::new(Node { addr: addr_arc, conns, spawn, reachable, lagging: AtomicBool::new(false), stats });
         nodes.insert(addr.to_string(), node.clone());
         node
     }

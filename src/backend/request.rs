@@ -9,15 +9,17 @@ use tokio::sync::oneshot;
 use crate::error::CommandError;
 
 /// Who a request is for, as far as routing cares: the client's id picks its pinned
-/// connection, and RESP3 clients use the nodes' RESP3 connections.
+/// connection; RESP3 clients use the nodes' RESP3 connections, and clients with
+/// `CLIENT NO-TOUCH ON` connections that sent it.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientTag {
     pub id: u64,
     pub resp3: bool,
+    pub no_touch: bool,
 }
 
 /// Who slotway's own requests (replica lag, node version checks) are for.
-pub const OWN_REQUESTS: ClientTag = ClientTag { id: 0, resp3: false };
+pub const OWN_REQUESTS: ClientTag = ClientTag { id: 0, resp3: false, no_touch: false };
 
 /// The text of a bulk-string reply (`INFO ...`) to one of slotway's own requests, or
 /// `None` when it does not come within `wait` or is not a bulk string.
@@ -53,14 +55,32 @@ pub struct BackendRequest {
     /// Sent on a connection leased to one client (its `WATCH` lives there): never
     /// redirected to another connection.
     pub leased: bool,
+    /// The client said `CLIENT NO-TOUCH ON`: use connections that said it too.
+    pub no_touch: bool,
 }
 
 impl BackendRequest {
     /// An ordinary one-reply request for `client`: its id picks the client's own
     /// connection to a node (one of its worker's), also after a redirect.
     pub fn new(bytes: Bytes, reply: oneshot::Sender<ReplyResult>, slot: Option<u16>, client: ClientTag) -> Self {
-        let (client_id, resp3) = (client.id, client.resp3);
-        BackendRequest { bytes, reply, slot, hops: 0, asking: false, resp3, frames: 1, leased: false, client_id }
+        let (client_id, resp3, no_touch) = (client.id, client.resp3, client.no_touch);
+        BackendRequest {
+            bytes,
+            reply,
+            slot,
+            hops: 0,
+            asking: false,
+            resp3,
+            no_touch,
+            frames: 1,
+            leased: false,
+            client_id,
+        }
+    }
+
+    /// The client it is for.
+    pub fn tag(&self) -> ClientTag {
+        ClientTag { id: self.client_id, resp3: self.resp3, no_touch: self.no_touch }
     }
 }
 

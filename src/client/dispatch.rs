@@ -213,7 +213,7 @@ impl Client {
         // On its own connection it could overtake the client's earlier requests.
         self.replies.settle().await;
         let owner = self.topology.load().owner(slot, self.state.id).map(|node| node.addr.clone());
-        let lease = owner.and_then(|addr| self.proxy.leases.lease(addr, true, self.state.resp3));
+        let lease = owner.and_then(|addr| self.proxy.leases.lease(addr, true, self.state.tag()));
         let lease = match lease {
             Ok(lease) => lease,
             Err(e) => return self.replies.push_ready(e.to_reply()),
@@ -305,6 +305,12 @@ impl Client {
             Local::Discard => self.replies.push_ready(CommandError::DiscardWithoutMulti.to_reply()),
             Local::Unwatch => self.unwatch().await,
             Local::Info => self.info(args).await,
+            Local::ClientNoTouch => {
+                // Its next requests go on other node connections: not before the
+                // earlier ones are answered, which they could overtake.
+                self.replies.settle().await;
+                self.answer(cmd, args);
+            }
             Local::Reset => {
                 self.reset().await;
                 self.answer(cmd, args);

@@ -29,6 +29,8 @@ pub struct ClientState {
     pub row: Option<Arc<Mutex<ClientRow>>>,
     /// Who the client logged in as (`AUTH`), when slotway asks for a login.
     pub user: Option<Arc<User>>,
+    /// `CLIENT NO-TOUCH ON`: its commands go on node connections that said it.
+    pub no_touch: bool,
 }
 
 impl ClientState {
@@ -37,7 +39,7 @@ impl ClientState {
     }
 
     pub fn tag(&self) -> ClientTag {
-        ClientTag { id: self.id, resp3: self.resp3 }
+        ClientTag { id: self.id, resp3: self.resp3, no_touch: self.no_touch }
     }
 
     /// The null reply in this client's protocol.
@@ -123,10 +125,11 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, proxy: &Prox
         Local::ClientNoEvict | Local::ClientNoTouch => {
             let on = args.get(2);
             if on.eq_ignore_ascii_case(b"on") || on.eq_ignore_ascii_case(b"off") {
-                if cmd == Local::ClientNoEvict
-                    && let Some(row) = &client.row
-                {
-                    lock(row).no_evict = on.eq_ignore_ascii_case(b"on");
+                let on = on.eq_ignore_ascii_case(b"on");
+                if cmd == Local::ClientNoTouch {
+                    client.no_touch = on;
+                } else if let Some(row) = &client.row {
+                    lock(row).no_evict = on;
                 }
                 Bytes::from_static(OK)
             } else {

@@ -267,7 +267,7 @@ impl Client {
             }
         } else {
             let owner = self.topology.load().owner(Some(slot), self.state.id).map(|node| node.addr.clone());
-            match owner.and_then(|addr| self.proxy.leases.lease(addr, false, self.state.resp3)) {
+            match owner.and_then(|addr| self.proxy.leases.lease(addr, false, self.state.tag())) {
                 Ok(lease) => self.watch = Some(Watch { lease, slot }),
                 Err(e) => return self.replies.push_ready(e.to_reply()),
             }

@@ -209,8 +209,7 @@ impl Rerouter for Router {
         let (tx, _dropped) = oneshot::channel();
         // On the client's own connection, so the load is ahead of the request there
         // (on another worker's connection the request could overtake it).
-        let client = ClientTag { id: req.client_id, resp3: req.resp3 };
-        node.forward(BackendRequest::new(load, tx, None, client));
+        node.forward(BackendRequest::new(load, tx, None, req.tag()));
         node.forward(req);
     }
 
