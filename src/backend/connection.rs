@@ -297,7 +297,10 @@ async fn write_batch(
     inflight: &mpsc::UnboundedSender<InFlight>,
 ) -> std::io::Result<()> {
     let now = Instant::now();
-    let mut pending = std::mem::take(batch).into_iter();
+    // The batch's buffer is kept for the next batch (a new one per batch would be an
+    // allocation per request at low pipeline depth).
+    let mut taken = std::mem::take(batch);
+    let mut pending = taken.drain(..);
     while let Some(req) = pending.next() {
         if req.asking {
             if inflight.send(InFlight::Discard).is_err() {
@@ -312,6 +315,8 @@ async fn write_batch(
             return unwritten(out, batch, sent.req, pending);
         }
     }
+    drop(pending);
+    *batch = taken;
     let result = wr.send(out).await;
     out.clear();
     if out.capacity() > 1024 * 1024 {
