@@ -208,7 +208,7 @@ impl Client {
                 match router.send(Target::Lease(&watch.lease), out).await {
                     Ok(rx) => {
                         // A null EXEC (a watched key changed) ran nothing: its scripts are not cached.
-                        let rx = crate::route::scripts::remember_if_run(router.clone(), scripts, rx);
+                        let rx = crate::route::scripts::remember_if_run(router.scripts.clone(), scripts, rx);
                         self.replies.push_leased(rx, watch.lease)
                     }
                     Err(e) => self.replies.push_ready(e.to_reply()),

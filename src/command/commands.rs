@@ -14,11 +14,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use super::combine::Combine;
 use super::learned::LearnedCommand;
-use super::table::{self, CommandSpec, Route, flag};
-
-/// Commands a learned table may add beyond the built-in ones (their counters are
-/// preallocated); past it, new commands share the last index.
-pub const LEARNED_MAX: usize = 512;
+use super::table::{self, CommandSpec, LEARNED_MAX, Route, flag};
 
 pub struct CommandTable {
     /// By built-in index: the cluster's version of a built-in command, where it differs.

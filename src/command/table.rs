@@ -412,9 +412,13 @@ pub fn count() -> usize {
     REDIS_COMMANDS.len() + EXTRA_COMMANDS.len()
 }
 
+/// Commands a learned table (`command::commands`) may add beyond the built-in ones
+/// (their counters are preallocated); past it, new commands share the last index.
+pub const LEARNED_MAX: usize = 512;
+
 /// Every [`CommandSpec::index`], learned commands' included, is below it.
 pub fn capacity() -> usize {
-    count() + super::commands::LEARNED_MAX
+    count() + LEARNED_MAX
 }
 
 /// Every command and subcommand slotway knows, sorted by name.

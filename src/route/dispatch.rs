@@ -72,7 +72,8 @@ impl Outgoing {
 pub struct Router {
     map: Arc<ClusterMap>,
     pool: Arc<Pool>,
-    pub scripts: ScriptCache,
+    /// Shared with the tasks that remember a watched transaction's scripts.
+    pub scripts: Arc<ScriptCache>,
     live: LiveConfig,
     metrics: Arc<Metrics>,
 }
@@ -103,7 +104,7 @@ impl Router {
             Router {
                 map: parts.map,
                 pool: Arc::new(pool),
-                scripts: ScriptCache::default(),
+                scripts: Default::default(),
                 live: parts.live,
                 metrics: parts.metrics,
             }

@@ -12,7 +12,6 @@ use tokio::sync::oneshot;
 use crate::backend::request::ReplyResult;
 use crate::protocol::encode;
 use crate::protocol::request::{Args, RequestParser};
-use crate::route::dispatch::Router;
 
 /// Most script bytes remembered; past it the cache starts over (healing is best effort).
 const MAX_BYTES: usize = 64 * 1024 * 1024;
@@ -116,7 +115,7 @@ impl ScriptCache {
 /// EXEC's reply (`rx`), passed on; a watched transaction's `scripts` are remembered
 /// first unless the reply is null (a watched key changed: nothing ran).
 pub fn remember_if_run(
-    router: Arc<Router>,
+    cache: Arc<ScriptCache>,
     scripts: Vec<Bytes>,
     rx: oneshot::Receiver<ReplyResult>,
 ) -> oneshot::Receiver<ReplyResult> {
@@ -127,7 +126,7 @@ pub fn remember_if_run(
     tokio::spawn(async move {
         if let Ok(reply) = rx.await {
             if matches!(&reply, Ok(r) if &r[..] != b"*-1\r\n" && &r[..] != b"_\r\n") {
-                router.scripts.remember_all(&scripts);
+                cache.remember_all(&scripts);
             }
             let _ = tx.send(reply);
         }
