@@ -134,9 +134,7 @@ pub async fn serve_with_reload(
     };
     let refresher = proxy.refresher();
     if let Err(errors) = cluster::refresh::refresh_once(&refresher).await {
-        return Err(Error::NoSeed(
-            errors.iter().map(|(addr, e)| format!("{addr}: {e}")).collect::<Vec<_>>().join("; "),
-        ));
+        return Err(Error::NoSeed(startup::SeedErrors(errors)));
     }
     announce_ready(&proxy, listeners.plain.as_ref(), tls.as_ref().map(|(l, _)| l));
     // Before clients come: their first HELLO already reports the nodes' version.
