@@ -130,14 +130,22 @@ impl Router {
     ) -> Result<oneshot::Receiver<ReplyResult>, CommandError> {
         let (tx, rx) = oneshot::channel();
         let req = out.into_request(tx);
-        match target {
-            Target::Primary { view, .. } => view.owner(req.slot, req.client_id)?.queue(req).await?,
+        // Queued without waiting first; only a full queue is waited on (the common
+        // case stays free of a future per request).
+        let full = match target {
+            Target::Primary { view, .. } => view.owner(req.slot, req.client_id)?.try_queue(req)?,
             Target::Reader { slot, view } => match view.reader(slot, req.client_id, self.pool.read_from()) {
-                Some(node) => node.queue(req).await?,
-                None => view.owner(Some(slot), req.client_id)?.queue(req).await?,
+                Some(node) => node.try_queue(req)?,
+                None => view.owner(Some(slot), req.client_id)?.try_queue(req)?,
             },
-            Target::Node(node) => node.queue(req).await?,
-            Target::Lease(lease) => lease.send(req)?,
+            Target::Node(node) => node.try_queue(req)?,
+            Target::Lease(lease) => {
+                lease.send(req)?;
+                None
+            }
+        };
+        if let Some(full) = full {
+            full.wait().await?;
         }
         Ok(rx)
     }
