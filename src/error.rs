@@ -72,6 +72,16 @@ pub enum CommandError {
     DiscardWithoutMulti,
     #[error("EXECABORT Transaction discarded because of previous errors.")]
     ExecAbort,
+    #[error("ERR CONFIG SET failed (possibly related to argument '{param}') - {why}")]
+    ConfigSetFailed { param: String, why: &'static str },
+    #[error(
+        "ERR CONFIG SET failed (possibly related to argument '{param}') - argument must be between {min} and {max} inclusive"
+    )]
+    ConfigSetOutOfRange { param: String, min: i64, max: i64 },
+    /// slotway applies its own settings itself, the others go to the nodes: one
+    /// `CONFIG SET` cannot do both at once (it is all or nothing in Redis).
+    #[error("ERR slotway sets requirepass, maxclients and timeout itself: set them in a CONFIG SET of their own")]
+    MixedConfigSet,
     /// A command the server flags `no_multi` (SAVE, SHUTDOWN, ...) sent inside MULTI.
     #[error("ERR Command not allowed inside a transaction")]
     NotAllowedInMulti,
@@ -210,6 +220,9 @@ impl CommandError {
             | DiscardWithoutMulti
             | ExecAbort
             | NotAllowedInMulti
+            | ConfigSetFailed { .. }
+            | ConfigSetOutOfRange { .. }
+            | MixedConfigSet
             | NotInSubscribedContext(_)
             | SelectInCluster
             | NoProto

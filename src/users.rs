@@ -99,6 +99,23 @@ impl LiveUsers {
     }
 }
 
+impl User {
+    /// The default user while no password is asked: what a client that connected
+    /// then is logged in as (no password logs anyone in as it).
+    pub fn nopass_default() -> Arc<User> {
+        static DEFAULT: std::sync::LazyLock<Arc<User>> = std::sync::LazyLock::new(|| {
+            Arc::new(User {
+                name: "default".into(),
+                password_sha256: [0; 32],
+                access: Access::Admin,
+                keys: Vec::new(),
+                enabled: false,
+            })
+        });
+        DEFAULT.clone()
+    }
+}
+
 impl Users {
     /// `AUTH [user] password`: the user, if the pair is right and the user enabled.
     pub fn login(&self, user: &[u8], password: &[u8]) -> Option<Arc<User>> {

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::info;
 use super::local::{self, ClientState};
 use super::reply_queue::{ReplyMode, ReplyQueue};
+use super::settings;
 use super::subscribed::subscribed_mode_refusal;
 use super::subscriptions::Subscriptions;
 use super::transaction::{Transaction, Watch, watched_slot};
@@ -61,12 +62,15 @@ pub struct Client {
 
 impl Client {
     pub fn new(proxy: Arc<Proxy>, config: &Config, id: u64) -> Self {
+        // Connected while no password is asked: logged in as the default user, as a
+        // server logs such a connection in (it stays so if a password is set later).
+        let user = (!proxy.users.required()).then(crate::users::User::nopass_default);
         Client {
             topology: proxy.map.cache(),
             commands: arc_swap::Cache::new(proxy.commands.clone()),
             proxy,
             replies: ReplyQueue::default(),
-            state: ClientState { id, ..Default::default() },
+            state: ClientState { id, user, ..Default::default() },
             maxclients: config.maxclients,
             multi: None,
             watch: None,
@@ -252,9 +256,16 @@ impl Client {
         spec: Option<&'static CommandSpec>,
         args: Args<'_>,
     ) {
+        if spec.is_some_and(|s| s.name == "config|set")
+            && let Some(reply) = settings::config_set(args, &self.proxy)
+        {
+            return self.replies.push_ready(reply);
+        }
         let nodes = self.topology.load().nodes(replicas, &self.proxy.pool);
         let merge = match combine {
-            Combine::ConfigGet => Merge::ConfigGet(fanout::addrs(&nodes)),
+            Combine::ConfigGet => {
+                Merge::ConfigGet { addrs: fanout::addrs(&nodes), own: settings::own_values(&self.proxy.live.load()) }
+            }
             Combine::NewestFirst => Merge::Slowlog(match crate::protocol::parse_int(args.get(2)) {
                 _ if args.len() < 3 => Some(10),
                 Some(n) if n >= 0 => Some(n as usize),

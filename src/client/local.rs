@@ -98,7 +98,7 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, proxy: &Prox
         Local::Hello => hello(args, client, proxy),
         Local::Reset => {
             client.resp3 = false;
-            client.user = None;
+            client.user = (!proxy.users.required()).then(crate::users::User::nopass_default);
             if let Some(row) = &client.row {
                 let mut row = lock(row);
                 row.name.clear();

@@ -6,6 +6,7 @@ pub mod info;
 pub mod local;
 pub mod reply_queue;
 pub mod session;
+mod settings;
 pub mod single_node;
 mod subscribed;
 pub mod subscriptions;

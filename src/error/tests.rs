@@ -41,6 +41,24 @@ fn every_from_clients() -> Vec<(CommandError, &'static str, Side, bool)> {
         (ExecAbort, "-EXECABORT Transaction discarded because of previous errors.\r\n", C, false),
         (NotAllowedInMulti, "-ERR Command not allowed inside a transaction\r\n", C, false),
         (
+            ConfigSetFailed { param: s("timeout"), why: "argument couldn't be parsed into an integer" },
+            "-ERR CONFIG SET failed (possibly related to argument 'timeout') - argument couldn't be parsed into an integer\r\n",
+            C,
+            false,
+        ),
+        (
+            ConfigSetOutOfRange { param: s("maxclients"), min: 1, max: 4294967295 },
+            "-ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 4294967295 inclusive\r\n",
+            C,
+            false,
+        ),
+        (
+            MixedConfigSet,
+            "-ERR slotway sets requirepass, maxclients and timeout itself: set them in a CONFIG SET of their own\r\n",
+            C,
+            false,
+        ),
+        (
             NotInSubscribedContext(s("get")),
             "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed \
              in this context\r\n",
@@ -197,9 +215,12 @@ fn ordinal(e: &CommandError) -> usize {
         ScanCursorTooLarge => 48,
         AnsweredBySession => 49,
         NotAllowedInMulti => 50,
+        ConfigSetFailed { .. } => 51,
+        ConfigSetOutOfRange { .. } => 52,
+        MixedConfigSet => 53,
     }
 }
-const VARIANTS: usize = 51;
+const VARIANTS: usize = 54;
 
 /// Lines of the `.rs` files under `src` (but `error.rs`) that build an error
 /// reply: call `error_reply` or hold a string starting with an error code slotway

@@ -17,7 +17,12 @@ pub enum Merge {
     Mget(Vec<Vec<usize>>),
     Combine(Combine),
     /// `CONFIG GET` from these nodes (in part order).
-    ConfigGet(Vec<String>),
+    ConfigGet {
+        addrs: Vec<String>,
+        /// Parameters that are slotway's own (`requirepass`, ...): their values
+        /// replace the nodes'.
+        own: Vec<(&'static str, String)>,
+    },
     /// `SLOWLOG GET`: at most this many entries (all when `None`).
     Slowlog(Option<usize>),
     /// One step of `SCAN`: the node's cursor becomes slotway's.
@@ -43,7 +48,7 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
     let merged = match merge {
         Merge::Combine(combine) => combined(*combine, &replies),
         Merge::NumSub(adjust) => Some(pair_sum(&replies, adjust)),
-        Merge::ConfigGet(addrs) => Some(config_get(&replies, addrs)),
+        Merge::ConfigGet { addrs, own } => Some(config_get(&replies, addrs, own)),
         Merge::Slowlog(count) => newest_first(&replies, *count),
         Merge::Publish(adjust) => replies.first().and_then(|r| integer(r)).map(|n| encode::integer(n + adjust)),
         Merge::Scan(step) => replies.first().map(|reply| super::scan::reply(step, reply)),
@@ -143,7 +148,7 @@ fn mget(replies: &[Bytes], positions: &[Vec<usize>]) -> Option<Bytes> {
 type ParamValues<'a> = (&'a [u8], Vec<(&'a [u8], &'a str)>);
 
 /// Merges `CONFIG GET` replies (flat arrays or RESP3 maps of name, value).
-fn config_get(replies: &[Bytes], addrs: &[String]) -> Bytes {
+fn config_get(replies: &[Bytes], addrs: &[String], own: &[(&'static str, String)]) -> Bytes {
     let mut params: Vec<ParamValues<'_>> = Vec::new();
     for (reply, addr) in replies.iter().zip(addrs) {
         let Some(items) = elements(reply).or_else(|| map_elements(reply)) else { return unexpected(replies) };
@@ -165,6 +170,11 @@ fn config_get(replies: &[Bytes], addrs: &[String]) -> Bytes {
     }
     for (name, values) in params {
         out.put_slice(name);
+        let body = bulk_body(name).unwrap_or(name);
+        if let Some((_, value)) = own.iter().find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(body)) {
+            encode::put_bulk(&mut out, value.as_bytes());
+            continue;
+        }
         // Each name is pushed with a value, so `first` is always there.
         let first = values.first().map_or(&b"$0\r\n\r\n"[..], |&(v, _)| v);
         if values.iter().all(|(v, _)| *v == first) {
