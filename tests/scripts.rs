@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{Standalone, TestCluster, Value, array, connect, owners_of, spread_keys, start_slotway, text};
+use support::{Standalone, TestCluster, Value, array, connect, encode, owners_of, spread_keys, start_slotway, text};
 
 const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 const SET_AND_GET: &str = "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1])";
@@ -291,4 +291,39 @@ fn a_healed_evalsha_finds_its_script_loaded_on_every_worker() {
             }
         }
     }
+}
+
+/// `SCRIPT KILL` through slotway reaches the primary running the script (on a
+/// connection of its own: that node reads no more of the one that sent the script)
+/// and answers as one server: `OK`, then `NOTBUSY` once nothing runs.
+#[test]
+fn script_kill_stops_a_running_script_and_says_notbusy_after() {
+    let cluster = TestCluster::start();
+    for addr in cluster.addrs() {
+        // Other connections are served (and SCRIPT KILL heard) after this long.
+        assert_eq!(connect(&addr).cmd(&["CONFIG", "SET", "busy-reply-threshold", "100"]), Value::ok());
+    }
+    let proxy = start_slotway(cluster.addrs());
+    let mut runner = connect(&proxy.addr);
+    runner.send(&encode(&["EVAL", "while true do end", "0"]));
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let mut admin = connect(&proxy.addr);
+    let started = std::time::Instant::now();
+    assert_eq!(admin.cmd(&["SCRIPT", "KILL"]), Value::ok());
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "SCRIPT KILL took {:?}", started.elapsed());
+    match runner.read_reply() {
+        Value::Error(e) => assert!(e.contains("killed"), "{e}"),
+        other => panic!("the killed script's client got {other:?}"),
+    }
+    // Nothing runs now: as one server says.
+    match admin.cmd(&["SCRIPT", "KILL"]) {
+        Value::Error(e) => assert!(e.starts_with("NOTBUSY"), "{e}"),
+        other => panic!("SCRIPT KILL with nothing running: {other:?}"),
+    }
+    match admin.cmd(&["FUNCTION", "KILL"]) {
+        Value::Error(e) => assert!(e.starts_with("NOTBUSY"), "{e}"),
+        other => panic!("FUNCTION KILL with nothing running: {other:?}"),
+    }
+    // The runner's connection works again.
+    assert_eq!(runner.cmd(&["PING"]), Value::Simple("PONG".into()));
 }

@@ -15,6 +15,7 @@ use super::settings;
 use super::subscribed::subscribed_mode_refusal;
 use super::subscriptions::Subscriptions;
 use super::transaction::{Transaction, Watch, watched_slot};
+use crate::backend::pool::Node;
 use crate::cluster::refresh::TopologyCache;
 use crate::command::classify::{Action, classify_in};
 use crate::command::combine::Combine;
@@ -28,7 +29,7 @@ use crate::protocol::request::Args;
 use crate::proxy::Proxy;
 use crate::pubsub::Kind;
 use crate::route::dispatch::{Outgoing, Target};
-use crate::route::fanout::{self, Merge};
+use crate::route::fanout::{self, Merge, Part};
 use crate::route::scan;
 
 type CommandsCache = arc_swap::Cache<Arc<arc_swap::ArcSwap<CommandTable>>, Arc<CommandTable>>;
@@ -284,8 +285,31 @@ impl Client {
         if nodes.is_empty() {
             return self.replies.push_ready(CommandError::NoTopology.to_reply());
         }
+        if combine == Combine::Killed {
+            return self.kill(raw, &nodes).await;
+        }
         let parts = fanout::send_each(&self.proxy.router, &nodes, raw, self.state.tag()).await;
         self.replies.push_merging(parts, merge);
+    }
+
+    /// `SCRIPT KILL` / `FUNCTION KILL` to every primary, each on a connection lent
+    /// for it: the node running the script reads other connections (after its
+    /// busy-reply threshold), never more of the one that sent the script.
+    async fn kill(&mut self, raw: &Bytes, nodes: &[Arc<Node>]) {
+        let (mut parts, mut leases) = (Vec::with_capacity(nodes.len()), Vec::with_capacity(nodes.len()));
+        for node in nodes {
+            let lease = match self.proxy.leases.lease(node.addr.clone(), false, self.state.tag()) {
+                Ok(lease) => lease,
+                Err(e) => {
+                    parts.push(Part::Done(Err(e)));
+                    continue;
+                }
+            };
+            let out = Outgoing::one(raw.clone(), None, self.state.tag());
+            parts.push(Part::of(self.proxy.router.send(Target::Lease(&lease), out).await));
+            leases.push(lease);
+        }
+        self.replies.push_merging_leased(parts, Merge::Combine(Combine::Killed), leases);
     }
 
     /// `PUBLISH` to any primary; its count of receivers corrected for slotway's

@@ -47,6 +47,8 @@ impl Pending {
 struct Merging {
     parts: Vec<Part>,
     merge: Gather,
+    /// Connections lent for the parts, given back with the merged reply.
+    _leases: Vec<Lease>,
 }
 
 /// How a fanned-out command's replies become one: a routing merge, or `INFO`'s.
@@ -203,12 +205,18 @@ impl ReplyQueue {
     }
 
     pub fn push_merging(&mut self, parts: Vec<Part>, merge: Merge) {
-        self.push(Pending::Merging(Box::new(Merging { parts, merge: Gather::Merge(merge) })));
+        self.push_merging_leased(parts, merge, Vec::new());
+    }
+
+    /// Like [`ReplyQueue::push_merging`], for parts sent on `leases`.
+    pub fn push_merging_leased(&mut self, parts: Vec<Part>, merge: Merge, leases: Vec<Lease>) {
+        self.push(Pending::Merging(Box::new(Merging { parts, merge: Gather::Merge(merge), _leases: leases })));
     }
 
     /// `INFO` sent to the primaries: answered once they all replied.
     pub fn push_info(&mut self, parts: Vec<Part>, gather: info::Gather) {
-        self.push(Pending::Merging(Box::new(Merging { parts, merge: Gather::Info(Box::new(gather)) })));
+        let merge = Gather::Info(Box::new(gather));
+        self.push(Pending::Merging(Box::new(Merging { parts, merge, _leases: Vec::new() })));
     }
 
     /// Waits for the front reply, then moves it and every reply after it that is

@@ -25,4 +25,8 @@ pub enum Combine {
     AnyOfArrays,
     /// The first part's reply that is not nil (`RANDOMKEY`).
     FirstNonNil,
+    /// `SCRIPT KILL` / `FUNCTION KILL`, sent on fresh connections (the node running
+    /// the script reads no more of the connection that sent it): `+OK` if a node
+    /// killed one, else `UNKILLABLE` if a node says so, else `NOTBUSY`.
+    Killed,
 }

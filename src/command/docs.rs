@@ -43,6 +43,9 @@ pub fn behaviour(spec: &CommandSpec) -> String {
                 Combine::Same => "the common reply",
                 Combine::AnyOfArrays => "1 where any node says 1",
                 Combine::FirstNonNil => "the first non-nil reply",
+                Combine::Killed => {
+                    "OK if a node killed a script, on connections of its own (a busy node reads no more of the shared ones)"
+                }
                 Combine::ConfigGet => "each value, or every node's value where they disagree",
                 Combine::NewestFirst => "entries merged, newest first",
             };

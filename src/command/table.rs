@@ -300,6 +300,7 @@ fn keyless_route(name: &str, flags: u32) -> Route {
         "randomkey" => primaries(Combine::FirstNonNil),
         "script|load" | "function|load" => primaries(Combine::Same),
         "script|exists" => primaries(Combine::AnyOfArrays),
+        "script|kill" | "function|kill" => primaries(Combine::Killed),
         // Tuning the whole cluster through slotway: every node, replicas included.
         "config|set" | "config|resetstat" | "config|rewrite" | "slowlog|reset" => {
             Route::Broadcast { combine: Combine::AllOk, replicas: true }

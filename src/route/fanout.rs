@@ -25,7 +25,8 @@ pub enum Part {
 }
 
 impl Part {
-    fn of(sent: Result<oneshot::Receiver<ReplyResult>, crate::error::CommandError>) -> Part {
+    /// The part for a request that was sent (its reply to wait for) or not (why).
+    pub fn of(sent: Result<oneshot::Receiver<ReplyResult>, crate::error::CommandError>) -> Part {
         match sent {
             Ok(rx) => Part::Waiting(rx),
             Err(e) => Part::Done(Err(e)),

@@ -36,6 +36,9 @@ pub enum Merge {
 
 /// The reply to give the client once every part has answered (in part order).
 pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
+    if *merge == Merge::Combine(Combine::Killed) {
+        return killed(parts);
+    }
     let mut replies = Vec::with_capacity(parts.len());
     for part in parts {
         match part {
@@ -80,9 +83,23 @@ fn combined(combine: Combine, replies: &[Bytes]) -> Option<Bytes> {
         Combine::ConcatUnique => concat(replies, true),
         Combine::PairSum => Some(pair_sum(replies, &[])),
         Combine::AnyOfArrays => any_of_arrays(replies),
-        // Built as their own merges (`Merge::ConfigGet`, `Merge::Slowlog`).
-        Combine::ConfigGet | Combine::NewestFirst => None,
+        // Built as their own merges (`Merge::ConfigGet`, `Merge::Slowlog`), or
+        // merged from errors too (`killed`).
+        Combine::ConfigGet | Combine::NewestFirst | Combine::Killed => None,
     }
+}
+
+/// `SCRIPT KILL` / `FUNCTION KILL` from every primary, as one server answers: `OK`
+/// when one killed a script; else a node's `UNKILLABLE` (the script wrote); else
+/// `NOTBUSY` (none was running), or the first failure.
+fn killed(parts: Vec<ReplyResult>) -> Bytes {
+    let replies: Vec<Bytes> = parts.into_iter().map(|p| p.unwrap_or_else(|e| e.to_reply())).collect();
+    let find = |prefix: &[u8]| replies.iter().find(|r| r.starts_with(prefix)).cloned();
+    find(encode::OK)
+        .or_else(|| find(b"-UNKILLABLE"))
+        .or_else(|| find(b"-NOTBUSY"))
+        .or_else(|| replies.first().cloned())
+        .unwrap_or_else(|| CommandError::NoTopology.to_reply())
 }
 
 /// Arrays joined (`KEYS`), without repeats when `unique` (`PUBSUB CHANNELS`).
