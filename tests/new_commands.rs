@@ -141,6 +141,33 @@ fn valkey_8_1_is_named_and_its_commands_are_routed() {
         assert!(info.contains(line), "{line} in:\n{info}");
     }
     assert_eq!(client.cmd(&["CLIENT", "CAPA", "redirect"]), Value::ok());
+    // CLUSTER SLOT-STATS: every primary's slots, as one node owning them all lists them.
+    assert_eq!(client.cmd(&["SET", "{stats}a", "1"]), Value::ok());
+    assert_eq!(client.cmd(&["SET", "{stats}b", "1"]), Value::ok());
+    assert_eq!(client.cmd(&["SET", "{stats}c", "1"]), Value::ok());
+    let Value::Array(all) = client.cmd(&["CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"]) else {
+        panic!("SLOT-STATS SLOTSRANGE is an array")
+    };
+    let slots: Vec<i64> = all
+        .iter()
+        .map(|e| match e {
+            Value::Array(f) => match f.first() {
+                Some(Value::Int(slot)) => *slot,
+                other => panic!("slot entry {other:?}"),
+            },
+            other => panic!("entry {other:?}"),
+        })
+        .collect();
+    assert_eq!(slots, (0..16384).collect::<Vec<i64>>(), "every slot once, in order, across the primaries");
+    let stats_slot = support::keyslot(&cluster.seed(), "{stats}a") as i64;
+    assert_eq!(
+        client.cmd(&["CLUSTER", "SLOT-STATS", "ORDERBY", "key-count", "LIMIT", "1"]),
+        Value::Array(vec![Value::Array(vec![
+            Value::Int(stats_slot),
+            Value::Array(vec![Value::bulk("key-count"), Value::Int(3)])
+        ])]),
+        "the slot with the most keys (the others have 2 at most), across the primaries"
+    );
     let Value::Bulk(shard) = client.cmd(&["CLUSTER", "MYSHARDID"]) else {
         panic!("CLUSTER MYSHARDID is a bulk string")
     };

@@ -267,6 +267,7 @@ impl Client {
             Combine::ConfigGet => {
                 Merge::ConfigGet { addrs: fanout::addrs(&nodes), own: settings::own_values(&self.proxy.live.load()) }
             }
+            Combine::SlotStats => Merge::SlotStats(crate::route::merge::SlotStatsOrder::of(args)),
             Combine::NewestFirst => Merge::Slowlog(match crate::protocol::parse_int(args.get(2)) {
                 _ if args.len() < 3 => Some(10),
                 Some(n) if n >= 0 => Some(n as usize),

@@ -29,4 +29,7 @@ pub enum Combine {
     /// the script reads no more of the connection that sent it): `+OK` if a node
     /// killed one, else `UNKILLABLE` if a node says so, else `NOTBUSY`.
     Killed,
+    /// `CLUSTER SLOT-STATS` (Valkey 8): every primary's own slots, ordered and
+    /// limited as one node owning every slot answers.
+    SlotStats,
 }

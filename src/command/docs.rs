@@ -43,6 +43,7 @@ pub fn behaviour(spec: &CommandSpec) -> String {
                 Combine::Same => "the common reply",
                 Combine::AnyOfArrays => "1 where any node says 1",
                 Combine::FirstNonNil => "the first non-nil reply",
+                Combine::SlotStats => "each primary's slots, merged in slot or metric order as one node's",
                 Combine::Killed => {
                     "OK if a node killed a script, on connections of its own (a busy node reads no more of the shared ones)"
                 }

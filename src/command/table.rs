@@ -301,6 +301,8 @@ fn keyless_route(name: &str, flags: u32) -> Route {
         "script|load" | "function|load" => primaries(Combine::Same),
         "script|exists" => primaries(Combine::AnyOfArrays),
         "script|kill" | "function|kill" => primaries(Combine::Killed),
+        // Known only when the servers have it (learned from COMMAND).
+        "cluster|slot-stats" => primaries(Combine::SlotStats),
         // Tuning the whole cluster through slotway: every node, replicas included.
         "config|set" | "config|resetstat" | "config|rewrite" | "slowlog|reset" => {
             Route::Broadcast { combine: Combine::AllOk, replicas: true }

@@ -9,6 +9,7 @@ use crate::command::combine::Combine;
 use crate::error::CommandError;
 use crate::protocol::encode;
 use crate::protocol::reply::{ReplyScanner, bulk_body};
+use crate::protocol::request::Args;
 
 /// How the parts' replies become one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub enum Merge {
     /// `MGET` split by slot: for each part, the client's position of each of its keys.
     Mget(Vec<Vec<usize>>),
     Combine(Combine),
+    /// `CLUSTER SLOT-STATS`, in this order.
+    SlotStats(SlotStatsOrder),
     /// `CONFIG GET` from these nodes (in part order).
     ConfigGet {
         addrs: Vec<String>,
@@ -56,6 +59,7 @@ pub fn merge(merge: &Merge, parts: Vec<ReplyResult>) -> Bytes {
         Merge::Publish(adjust) => replies.first().and_then(|r| integer(r)).map(|n| encode::integer(n + adjust)),
         Merge::Scan(step) => replies.first().map(|reply| super::scan::reply(step, reply)),
         Merge::Mget(positions) => mget(&replies, positions),
+        Merge::SlotStats(order) => slot_stats(&replies, order),
     };
     merged.unwrap_or_else(|| unexpected(&replies))
 }
@@ -85,7 +89,7 @@ fn combined(combine: Combine, replies: &[Bytes]) -> Option<Bytes> {
         Combine::AnyOfArrays => any_of_arrays(replies),
         // Built as their own merges (`Merge::ConfigGet`, `Merge::Slowlog`), or
         // merged from errors too (`killed`).
-        Combine::ConfigGet | Combine::NewestFirst | Combine::Killed => None,
+        Combine::ConfigGet | Combine::NewestFirst | Combine::Killed | Combine::SlotStats => None,
     }
 }
 
@@ -100,6 +104,69 @@ fn killed(parts: Vec<ReplyResult>) -> Bytes {
         .or_else(|| find(b"-NOTBUSY"))
         .or_else(|| replies.first().cloned())
         .unwrap_or_else(|| CommandError::NoTopology.to_reply())
+}
+
+/// How `CLUSTER SLOT-STATS` orders its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotStatsOrder {
+    /// `SLOTSRANGE start end`: by slot.
+    BySlot,
+    /// `ORDERBY metric [LIMIT n] [ASC|DESC]`: by the metric (descending unless
+    /// `ASC`), ties by slot, at most `limit`.
+    By { metric: String, ascending: bool, limit: usize },
+}
+
+impl SlotStatsOrder {
+    /// From the request; what the nodes refuse (a bad metric or limit) they answer.
+    pub fn of(args: Args<'_>) -> SlotStatsOrder {
+        if !args.get(2).eq_ignore_ascii_case(b"orderby") {
+            return SlotStatsOrder::BySlot;
+        }
+        let metric = String::from_utf8_lossy(args.get(3)).to_ascii_lowercase();
+        let (mut limit, mut ascending, mut i) = (16384, false, 4);
+        while i < args.len() {
+            if args.get(i).eq_ignore_ascii_case(b"limit") {
+                limit = crate::protocol::parse_int(args.get(i + 1)).map_or(16384, |n| n.max(0) as usize);
+                i += 2;
+            } else {
+                ascending = args.get(i).eq_ignore_ascii_case(b"asc");
+                i += 1;
+            }
+        }
+        SlotStatsOrder::By { metric, ascending, limit }
+    }
+}
+
+/// Every primary's `[slot, {metric: value, ...}]` entries, as one node owning
+/// every slot lists them.
+fn slot_stats(replies: &[Bytes], order: &SlotStatsOrder) -> Option<Bytes> {
+    let mut entries: Vec<(i64, i64, &[u8])> = Vec::new();
+    for reply in replies {
+        for entry in elements(reply)? {
+            let fields = elements(entry)?;
+            let slot = integer(fields.first()?)?;
+            let value = match order {
+                SlotStatsOrder::By { metric, .. } => fields.get(1).and_then(|s| stat(s, metric)).unwrap_or(0),
+                SlotStatsOrder::BySlot => 0,
+            };
+            entries.push((slot, value, entry));
+        }
+    }
+    match order {
+        SlotStatsOrder::BySlot => entries.sort_by_key(|e| e.0),
+        SlotStatsOrder::By { ascending, limit, .. } => {
+            entries.sort_by(|a, b| if *ascending { a.1.cmp(&b.1) } else { b.1.cmp(&a.1) }.then(a.0.cmp(&b.0)));
+            entries.truncate(*limit);
+        }
+    }
+    Some(array(&entries.iter().map(|e| e.2).collect::<Vec<_>>()))
+}
+
+/// The value of `name` in a slot's statistics (a flat array, or a RESP3 map).
+fn stat(stats: &[u8], name: &str) -> Option<i64> {
+    let items = elements(stats).or_else(|| map_elements(stats))?;
+    let pair = items.chunks(2).find(|p| p.first().and_then(|n| bulk_body(n)) == Some(name.as_bytes()))?;
+    integer(pair.get(1)?)
 }
 
 /// Arrays joined (`KEYS`), without repeats when `unique` (`PUBSUB CHANNELS`).
