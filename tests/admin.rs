@@ -65,6 +65,11 @@ fn metrics_count_each_command_its_errors_and_node_latency() {
     let cluster = TestCluster::start();
     // Two workers, each with its own connection to every node.
     let (proxy, admin) = support::start_with_admin_and(&cluster, |config| config.threads = 2);
+    // The admin port shows the cluster before slotway has asked the primaries for
+    // their version and commands (replies the node latency counts); clients are
+    // served only after that, so a PING answered means those replies are in.
+    let mut client = connect(&proxy.addr);
+    assert_eq!(client.cmd(&["PING"]), Value::Simple("PONG".into()));
     let before = scrape(&admin);
     let replies_before: f64 = cluster.primaries().iter().map(|a| latency_count(&before, a)).sum();
     for addr in cluster.primaries() {
@@ -73,7 +78,6 @@ fn metrics_count_each_command_its_errors_and_node_latency() {
     assert!(sample(&before, "slotway_topology_refreshes_total", &[("result", "ok")]) >= 1.0);
     assert!(sample(&before, "slotway_topology_epoch", &[]) >= 1.0);
 
-    let mut client = connect(&proxy.addr);
     assert_eq!(client.cmd(&["SET", "obs:s", "v"]), Value::ok());
     for _ in 0..7 {
         assert_eq!(client.cmd(&["GET", "obs:s"]), Value::bulk("v"));
