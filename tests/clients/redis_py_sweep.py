@@ -4,6 +4,7 @@ commands and helpers apps use, each reply as a single redis-server 7.0 gives it
 Flushes the database.
 """
 
+import os
 import sys
 import time
 
@@ -156,7 +157,11 @@ def pubsub(r, at):
 
 def server(r, at):
     info = r.info()
-    check(f"{at} INFO parses", (info["redis_version"][:2], info["loading"], "connected_clients" in info), ("7.", 0, True))
+    # The server behind slotway's version (the test says which; by hand, a 7.x).
+    version = os.environ.get("SLOTWAY_TEST_REDIS_VERSION")
+    got = str(info["redis_version"])
+    check(f"{at} INFO parses", (got if version else got[:2], info["loading"], "connected_clients" in info),
+          (version or "7.", 0, True))
     check(f"{at} INFO all parses", len(r.info("all")) > 10, True)
     every = r.info("everything")
     check(

@@ -19,6 +19,8 @@
 //! - [`Standalone`]: a standalone redis-server, the reference for what one Redis answers.
 //! - `resp3`: replies as exact bytes ([`RawBytesConn`]) and typed RESP2/RESP3 trees ([`Reply`]).
 //! - `procs`: node processes ([`process_id`], [`kill9`]) and this process's memory.
+//! - [`ServerVersion`]: which server a node runs (`INFO server`), for expectations that
+//!   differ between Redis 7.0, Valkey 8.1 and Redis 8.0 ([`TestCluster::server_version`]).
 //! - `fake_node`: scripted fake nodes ([`FakeCluster`], [`Script`], [`Action`]) for
 //!   redirect and failure edge cases a real cluster cannot stage on demand.
 
@@ -36,6 +38,7 @@ mod resp3;
 mod slots;
 mod standalone;
 mod tls;
+mod version;
 
 pub use admin::{
     HttpReply, counter_or_zero, get, latency_count, sample, scrape, start_with_admin, start_with_admin_and, try_get,
@@ -59,3 +62,4 @@ pub use slots::{
 };
 pub use standalone::Standalone;
 pub use tls::{Certs, tls_client, tls_connect};
+pub use version::ServerVersion;
