@@ -208,7 +208,7 @@ fn node_statuses(proxy: &Proxy, topology: &Topology) -> Vec<NodeStatus> {
 fn listed_clients(proxy: &Proxy) -> Vec<ClientStatus> {
     proxy
         .clients
-        .list(None)
+        .list(None, Default::default())
         .lines()
         .take(LISTED_CLIENTS)
         .map(|line| {

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use super::single_node;
 use crate::backend::request::ClientTag;
+use crate::cluster::node_version::Module;
 use crate::cluster::slot::hash_slot;
 use crate::command::table::Local;
 use crate::error::CommandError;
@@ -118,7 +119,8 @@ pub fn answer(cmd: Local, args: Args<'_>, client: &mut ClientState, proxy: &Prox
         },
         Local::ClientId => encode::integer(client.id as i64),
         Local::ClientInfo => {
-            let line = client.row.as_ref().map_or_else(String::new, |r| lock(r).render("client|info"));
+            let fields = proxy.node_version.server().client_fields();
+            let line = client.row.as_ref().map_or_else(String::new, |r| lock(r).render("client|info", fields));
             client.text(format!("{line}\n").as_bytes())
         }
         Local::ClientList => client_list(args, client, proxy),
@@ -203,7 +205,7 @@ fn client_list(args: Args<'_>, client: &ClientState, proxy: &Proxy) -> Bytes {
             return CommandError::Syntax.to_reply();
         }
     }
-    client.text(proxy.clients.list(ids.as_deref()).as_bytes())
+    client.text(proxy.clients.list(ids.as_deref(), proxy.node_version.server().client_fields()).as_bytes())
 }
 
 /// `CLIENT SETINFO LIB-NAME|LIB-VER value` (Redis 7.2), shown in `CLIENT LIST`.
@@ -304,6 +306,30 @@ fn hello(args: Args<'_>, client: &mut ClientState, proxy: &Proxy) -> Bytes {
         encode::put_bulk(&mut out, v.as_bytes());
     }
     encode::put_bulk(&mut out, b"modules");
-    out.put_slice(b"*0\r\n");
+    put_modules(&mut out, &server.modules, client.resp3);
     out.freeze()
+}
+
+/// `HELLO`'s `modules`: the nodes' (every primary's), each as a map of `name`,
+/// `ver`, `path` and `args` (a flat array in RESP2), as the server lists its own.
+fn put_modules(out: &mut BytesMut, modules: &[Module], resp3: bool) {
+    encode::put_array_header(out, modules.len());
+    for module in modules {
+        if resp3 {
+            out.put_slice(b"%4\r\n");
+        } else {
+            encode::put_array_header(out, 8);
+        }
+        encode::put_bulk(out, b"name");
+        encode::put_bulk(out, module.name.as_bytes());
+        encode::put_bulk(out, b"ver");
+        out.put_slice(&encode::integer(module.ver));
+        encode::put_bulk(out, b"path");
+        encode::put_bulk(out, module.path.as_bytes());
+        encode::put_bulk(out, b"args");
+        encode::put_array_header(out, module.args.len());
+        for arg in &module.args {
+            encode::put_bulk(out, arg.as_bytes());
+        }
+    }
 }

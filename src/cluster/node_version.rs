@@ -1,6 +1,8 @@
 //! The Redis version slotway reports (`HELLO`'s `version`, `INFO`'s `redis_version`):
 //! the lowest `redis_version` among the primaries, since clients gate features on
-//! it and a feature is only safe if every node has it. Learned once before clients
+//! it and a feature is only safe if every node has it. With it, the modules every
+//! primary has (`MODULE LIST`, for `HELLO`'s `modules`: Redis 8.0 lists `vectorset`),
+//! and what the server's version says of the fields slotway's own replies carry. Learned once before clients
 //! are accepted, then again when slot ownership changes and every few minutes (a
 //! rolling upgrade changes it without moving slots). Until known, the compiled-in
 //! [`crate::REDIS_VERSION`].
@@ -12,8 +14,9 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 
 use super::refresh::ClusterMap;
-use crate::backend::request::{OWN_REQUESTS, reply_text};
+use crate::backend::request::{OWN_REQUESTS, ReplyResult, reply_text};
 use crate::config::LiveConfig;
+use crate::observe::clients::ClientFields;
 
 /// Longest time between two checks when the topology does not change.
 const RECHECK: Duration = Duration::from_secs(300);
@@ -21,6 +24,7 @@ const RECHECK: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_secs(1);
 
 const INFO_SERVER: &[u8] = b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n";
+const MODULE_LIST: &[u8] = b"*2\r\n$6\r\nMODULE\r\n$4\r\nLIST\r\n";
 
 /// What a server says it is in `INFO server`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,12 +36,23 @@ pub struct Server {
     pub name: String,
     /// The server's own version (`valkey_version` for Valkey, else `redis_version`).
     pub version: String,
+    /// Its modules, as `MODULE LIST` names them.
+    pub modules: Vec<Module>,
+}
+
+/// One module of `MODULE LIST`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Module {
+    pub name: String,
+    pub ver: i64,
+    pub path: String,
+    pub args: Vec<String>,
 }
 
 impl Server {
     fn builtin() -> Server {
         let v = crate::REDIS_VERSION.to_string();
-        Server { redis_version: v.clone(), name: "redis".into(), version: v }
+        Server { redis_version: v.clone(), name: "redis".into(), version: v, modules: Vec::new() }
     }
 
     /// From the text of `INFO server`.
@@ -46,12 +61,79 @@ impl Server {
         let redis_version = field("redis_version")?.to_string();
         let name = field("server_name").unwrap_or("redis").to_string();
         let version = field(&format!("{name}_version")).unwrap_or(&redis_version).to_string();
-        Some(Server { redis_version, name, version })
+        Some(Server { redis_version, name, version, modules: Vec::new() })
     }
 
     pub fn is_valkey(&self) -> bool {
         self.name == "valkey"
     }
+
+    /// Its `redis_version` is `major.minor` or later (Valkey 8 says 7.2.4: it has
+    /// what Redis 7.2 has, where it has nothing of its own instead).
+    pub fn speaks_redis(&self, major: u64, minor: u64) -> bool {
+        at_least(&self.redis_version, major, minor)
+    }
+
+    /// Redis (not Valkey) at `major.minor` or later.
+    pub fn is_redis_at_least(&self, major: u64, minor: u64) -> bool {
+        !self.is_valkey() && at_least(&self.version, major, minor)
+    }
+
+    /// Valkey at `major.minor` or later.
+    pub fn is_valkey_at_least(&self, major: u64, minor: u64) -> bool {
+        self.is_valkey() && at_least(&self.version, major, minor)
+    }
+
+    /// The fields this server's `CLIENT LIST` lines have beyond Redis 7.0's.
+    pub fn client_fields(&self) -> ClientFields {
+        ClientFields {
+            watch: self.speaks_redis(7, 2),
+            capa: self.is_valkey_at_least(8, 0),
+            totals: self.is_valkey_at_least(8, 0),
+            io_thread: self.is_redis_at_least(8, 0),
+        }
+    }
+}
+
+fn at_least(version: &str, major: u64, minor: u64) -> bool {
+    let n = numbers(version);
+    (n.first().copied().unwrap_or(0), n.get(1).copied().unwrap_or(0)) >= (major, minor)
+}
+
+/// The modules of a `MODULE LIST` reply (RESP2: an array of `name`, `ver`, `path`,
+/// `args` pairs per module); none when it is an error or not that shape.
+fn modules(reply: &[u8]) -> Vec<Module> {
+    use redis_protocol::resp2::types::OwnedFrame as F;
+    let Ok(Some((F::Array(entries), _))) = redis_protocol::resp2::decode::decode(reply) else { return Vec::new() };
+    let text = |f: &F| match f {
+        F::BulkString(b) | F::SimpleString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
+    };
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let F::Array(fields) = entry else { return None };
+            let value =
+                |key: &str| match fields.chunks_exact(2).find(|kv| kv.first().and_then(text).as_deref() == Some(key)) {
+                    Some([_, v]) => Some(v),
+                    _ => None,
+                };
+            let ver = match value("ver")? {
+                F::Integer(v) => *v,
+                other => text(other)?.parse().ok()?,
+            };
+            let args = match value("args") {
+                Some(F::Array(args)) => args.iter().filter_map(text).collect(),
+                _ => Vec::new(),
+            };
+            Some(Module {
+                name: text(value("name")?)?,
+                ver,
+                path: value("path").and_then(text).unwrap_or_default(),
+                args,
+            })
+        })
+        .collect()
 }
 
 pub struct NodeVersion(ArcSwap<Server>);
@@ -102,24 +184,35 @@ fn lowest_server(servers: Vec<Server>) -> Option<Server> {
     servers.into_iter().min_by_key(|s| (numbers(&s.version), numbers(&s.redis_version)))
 }
 
-/// Asks every primary for `INFO server` and keeps the lowest version. Nodes that do
-/// not answer within `wait` are left out; when none answers nothing changes.
+/// Asks every primary for `INFO server` and `MODULE LIST` and keeps the lowest
+/// version, with the modules every answering primary has. Nodes that do not answer
+/// within `wait` are left out; when none answers nothing changes.
 pub async fn learn(map: &ClusterMap, version: &NodeVersion, wait: Duration) {
     // All asked first, then all awaited: the waits overlap.
     let mut pending = Vec::new();
     let primaries: Vec<_> = map.load().shards.iter().map(|s| s.primary.clone()).collect();
     for node in primaries {
-        if let Ok(rx) = node.send(Bytes::from_static(INFO_SERVER), OWN_REQUESTS).await {
-            pending.push(rx);
+        let info = node.send(Bytes::from_static(INFO_SERVER), OWN_REQUESTS).await;
+        let list = node.send(Bytes::from_static(MODULE_LIST), OWN_REQUESTS).await;
+        if let (Ok(info), Ok(list)) = (info, list) {
+            pending.push((info, list));
         }
     }
-    let mut texts = Vec::new();
-    for rx in pending {
-        texts.extend(reply_text(rx, wait).await);
+    let mut servers = Vec::new();
+    for (info, list) in pending {
+        let Some(mut server) = reply_text(info, wait).await.and_then(|t| Server::from_info(&t)) else { continue };
+        server.modules = reply_bytes(list, wait).await.map(|r| modules(&r)).unwrap_or_default();
+        servers.push(server);
     }
-    if let Some(server) = lowest_server(texts.iter().filter_map(|t| Server::from_info(t)).collect()) {
+    let everywhere: Vec<Vec<Module>> = servers.iter().map(|s| s.modules.clone()).collect();
+    if let Some(mut server) = lowest_server(servers) {
+        server.modules.retain(|m| everywhere.iter().all(|ms| ms.iter().any(|o| o.name == m.name)));
         version.set(server);
     }
+}
+
+async fn reply_bytes(rx: tokio::sync::oneshot::Receiver<ReplyResult>, wait: Duration) -> Option<Bytes> {
+    tokio::time::timeout(wait, rx).await.ok()?.ok()?.ok()
 }
 
 /// Runs until aborted: learns again after each change of slot ownership and every
@@ -162,7 +255,21 @@ mod tests {
         assert!(valkey.is_valkey());
         let redis = Server::from_info("redis_version:8.0.2\r\n").unwrap();
         assert_eq!((redis.name.as_str(), redis.version.as_str()), ("redis", "8.0.2"));
+        assert!(redis.is_redis_at_least(8, 0) && redis.speaks_redis(7, 2) && !valkey.is_redis_at_least(8, 0));
+        let f = valkey.client_fields();
+        assert!(f.watch && f.capa && f.totals && !f.io_thread, "{f:?}");
         let older = Server::from_info("redis_version:7.0.15\r\n").unwrap();
+        assert_eq!(older.client_fields(), ClientFields::default());
         assert_eq!(lowest_server(vec![redis, older.clone()]), Some(older));
+    }
+
+    #[test]
+    fn modules_from_module_list() {
+        let reply = b"*1\r\n*8\r\n$4\r\nname\r\n$9\r\nvectorset\r\n$3\r\nver\r\n:1\r\n$4\r\npath\r\n$0\r\n\r\n\
+            $4\r\nargs\r\n*1\r\n$1\r\nx\r\n";
+        let want = Module { name: "vectorset".into(), ver: 1, path: String::new(), args: vec!["x".into()] };
+        assert_eq!(modules(reply), vec![want]);
+        assert_eq!(modules(b"*0\r\n"), vec![]);
+        assert_eq!(modules(b"-ERR unknown command\r\n"), vec![]);
     }
 }

@@ -36,27 +36,47 @@ impl ClientRow {
         }
     }
 
-    /// One line in Redis's `CLIENT LIST` format (fields slotway has no meaning for are 0).
-    pub fn render(&self, cmd: &str) -> String {
+    /// One line in Redis's `CLIENT LIST` format, with the fields of the server behind
+    /// slotway (`fields`); fields slotway has no meaning for are 0 (or empty).
+    pub fn render(&self, cmd: &str, fields: ClientFields) -> String {
         let show = |a: &Option<SocketAddr>| a.map_or_else(String::new, |a| a.to_string());
         let mut line = String::new();
         let _ = write!(
             line,
-            "id={} addr={} laddr={} fd=0 name={} age={} idle=0 flags={} db=0 sub=0 psub=0 ssub=0 multi=-1 \
+            "id={} addr={} laddr={} fd=0 name={} age={} idle=0 flags={}{} db=0 sub=0 psub=0 ssub=0 multi=-1{} \
              qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
-             cmd={cmd} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+             cmd={cmd} user=default redir=-1 resp={} lib-name={} lib-ver={}{}{}",
             self.id,
             show(&self.addr),
             show(&self.laddr),
             self.name,
             self.since.elapsed().as_secs(),
             if self.no_evict { "e" } else { "N" },
+            if fields.capa { " capa=" } else { "" },
+            if fields.watch { " watch=0" } else { "" },
             self.resp,
             self.lib_name,
-            self.lib_ver
+            self.lib_ver,
+            if fields.totals { " tot-net-in=0 tot-net-out=0 tot-cmds=0" } else { "" },
+            if fields.io_thread { " io-thread=0" } else { "" },
         );
         line
     }
+}
+
+/// The fields newer servers added to `CLIENT LIST` that a line carries: those of the
+/// server behind slotway (none: Redis 7.0's, plus 7.2's `lib-name`/`lib-ver`,
+/// which slotway always shows since it answers `CLIENT SETINFO`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientFields {
+    /// `watch=` after `multi=` (Redis 7.2, Valkey 8).
+    pub watch: bool,
+    /// `capa=` after `flags=` (Valkey 8).
+    pub capa: bool,
+    /// `tot-net-in=`, `tot-net-out=`, `tot-cmds=` at the end (Valkey 8).
+    pub totals: bool,
+    /// `io-thread=` at the end (Redis 8.0).
+    pub io_thread: bool,
 }
 
 #[derive(Default)]
@@ -77,14 +97,14 @@ impl Registry {
     }
 
     /// `CLIENT LIST [ID id ...]`: every client (or those named), one line each.
-    pub fn list(&self, only: Option<&[u64]>) -> String {
+    pub fn list(&self, only: Option<&[u64]>, fields: ClientFields) -> String {
         let rows: Vec<Arc<Mutex<ClientRow>>> =
             self.rows.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
         let mut out = String::new();
         for row in rows {
             let row = lock(&row).clone();
             if only.is_none_or(|ids| ids.contains(&row.id)) {
-                out.push_str(&row.render("client|list"));
+                out.push_str(&row.render("client|list", fields));
                 out.push('\n');
             }
         }
