@@ -100,7 +100,9 @@ fn info_everything_has_every_redis_section_and_field_in_redis_format() {
         assert_eq!(order, redis_order, "# {name}");
     }
     let all = |n: &str| ours.iter().flat_map(|(_, f)| f).find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap();
-    assert_eq!(all("redis_mode"), "cluster");
+    // Valkey says `server_mode` where Redis says `redis_mode`.
+    let mode = if support::ServerVersion::of(&reference.addr).is_valkey() { "server_mode" } else { "redis_mode" };
+    assert_eq!(all(mode), "cluster");
     assert_eq!(all("cluster_enabled"), "1");
     assert_eq!(all("role"), "master");
     assert_eq!(all("tcp_port"), proxy.addr.rsplit(':').next().unwrap());

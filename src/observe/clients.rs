@@ -96,6 +96,11 @@ impl Registry {
         self.rows.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
     }
 
+    /// The ids of every client.
+    pub fn ids(&self) -> Vec<u64> {
+        self.rows.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect()
+    }
+
     /// `CLIENT LIST [ID id ...]`: every client (or those named), one line each.
     pub fn list(&self, only: Option<&[u64]>, fields: ClientFields) -> String {
         let rows: Vec<Arc<Mutex<ClientRow>>> =

@@ -96,6 +96,15 @@ impl Hub {
         counts
     }
 
+    /// Clients with at least one subscription (`INFO`'s `pubsub_clients`).
+    pub fn subscribed_clients(&self) -> usize {
+        let state = self.lock();
+        let mut ids: Vec<u64> = state.subs.values().flat_map(|ids| ids.iter().copied()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len()
+    }
+
     /// Makes `id` a subscriber; its pushes arrive on the returned receiver.
     pub fn register(&self, id: u64, resp3: bool) -> Subscriber {
         let (tx, pushes) = mpsc::channel(PUSH_QUEUE);

@@ -1,4 +1,6 @@
-//! `INFO` as Redis 7.0 writes it: every section, field name and format, with
+//! `INFO` as the server behind slotway writes it (Redis 7.0's by default; the
+//! sections and fields newer servers add where the nodes are newer): every
+//! section, field name and format, with
 //! slotway's own values where a field describes the process or its clients
 //! (`own.rs`), and the primaries' memory, persistence, stats and keyspace figures
 //! combined into what one server would show (`nodes.rs`), asked with one `INFO`
@@ -20,12 +22,14 @@ mod own;
 
 pub use nodes::human;
 
-/// Every section, in Redis 7.0's order, then slotway's own.
-const SECTIONS: [&str; 14] = [
+/// Every section, in Redis's order, then slotway's own. `# Threads` and `# Keysizes`
+/// are Redis 8.0's ([`NEWER`]).
+const SECTIONS: [&str; 16] = [
     "server",
     "clients",
     "memory",
     "persistence",
+    "threads",
     "stats",
     "replication",
     "cpu",
@@ -35,8 +39,11 @@ const SECTIONS: [&str; 14] = [
     "latencystats",
     "cluster",
     "keyspace",
+    "keysizes",
     "slotway",
 ];
+/// Sections only Redis 8.0 and later have.
+const NEWER: [&str; 2] = ["threads", "keysizes"];
 /// Left out of a bare `INFO` (and `INFO default`), as Redis leaves them out.
 const NOT_DEFAULT: [&str; 2] = ["commandstats", "latencystats"];
 
@@ -83,6 +90,10 @@ enum Part {
     Ready(String),
     Nodes(&'static nodes::Section),
     Keyspace,
+    /// `# Modules`: the module lines every answering node has.
+    Modules,
+    /// `# Keysizes` (Redis 8.0): the nodes' key size histograms added up.
+    Keysizes,
     /// `# Slotway`, to which the count of nodes that did not answer is added.
     Slotway(String),
 }
@@ -98,8 +109,9 @@ impl Plan {
         // Redis 7.0 also accepts `module_list` for `# Modules`.
         let named = |s: &str| asked.iter().any(|a| a == s || (s == "modules" && a == "module_list"));
         let wants = |s: &str| everything || (default && !NOT_DEFAULT.contains(&s)) || named(s);
+        let newer = proxy.node_version.server().is_redis_at_least(8, 0);
         let mut parts = Vec::new();
-        for section in SECTIONS.into_iter().filter(|s| wants(s)) {
+        for section in SECTIONS.into_iter().filter(|s| wants(s) && (newer || !NEWER.contains(s))) {
             let mut out = String::new();
             parts.push(match section {
                 "server" => Part::Ready({
@@ -112,6 +124,10 @@ impl Plan {
                 }),
                 "memory" => Part::Nodes(&nodes::MEMORY),
                 "persistence" => Part::Nodes(&nodes::PERSISTENCE),
+                "threads" => Part::Ready({
+                    own::threads(&mut out, proxy);
+                    out
+                }),
                 "stats" => Part::Nodes(&nodes::STATS),
                 "replication" => Part::Ready({
                     own::replication(&mut out, proxy);
@@ -121,7 +137,7 @@ impl Plan {
                     own::cpu(&mut out);
                     out
                 }),
-                "modules" => Part::Ready("# Modules\r\n".into()),
+                "modules" => Part::Modules,
                 "commandstats" => Part::Ready({
                     command_stats(&mut out, proxy);
                     out
@@ -135,6 +151,7 @@ impl Plan {
                     out
                 }),
                 "keyspace" => Part::Keyspace,
+                "keysizes" => Part::Keysizes,
                 _ => Part::Slotway({
                     slotway_section(&mut out, proxy);
                     out
@@ -152,6 +169,8 @@ impl Plan {
             match part {
                 Part::Nodes(section) => args.push(section.header.as_bytes()),
                 Part::Keyspace => args.push(b"keyspace"),
+                Part::Modules => args.push(b"modules"),
+                Part::Keysizes => args.push(b"keysizes"),
                 _ => {}
             }
         }
@@ -174,6 +193,8 @@ impl Plan {
                     let bodies: Vec<&[u8]> = texts.iter().map(|(t, _)| t.as_bytes()).collect();
                     out.push_str(&sum_keyspace(&bodies));
                 }
+                Part::Modules => out.push_str(&common_modules(texts)),
+                Part::Keysizes => out.push_str(&sum_keysizes(texts)),
                 Part::Slotway(text) => {
                     out.push_str(text);
                     let _ = write!(out, "slotway_nodes_unanswered:{unanswered}\r\n");
@@ -237,6 +258,70 @@ fn slotway_section(out: &mut String, proxy: &Proxy) {
     }
 }
 
+/// The lines of `# name` in an `INFO` text of several sections.
+fn section_lines<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    let header = format!("# {name}");
+    let mut lines = text.lines().map(str::trim_end).skip_while(|l| *l != header).skip(1);
+    std::iter::from_fn(|| lines.next().filter(|l| !l.starts_with('#'))).filter(|l| !l.is_empty()).collect()
+}
+
+/// `# Modules`: the modules every answering node lists (a module some node lacks
+/// cannot be used through slotway), in the first node's order.
+fn common_modules(texts: &[(String, String)]) -> String {
+    let mut out = String::from("# Modules\r\n");
+    let per_node: Vec<Vec<&str>> = texts.iter().map(|(t, _)| section_lines(t, "Modules")).collect();
+    if let Some((first, others)) = per_node.split_first() {
+        for line in first.iter().filter(|l| others.iter().all(|o| o.contains(l))) {
+            let _ = write!(out, "{line}\r\n");
+        }
+    }
+    out
+}
+
+/// `# Keysizes` (Redis 8.0): each `dbN_distrib_<type>_sizes` histogram added up
+/// over the nodes, bin by bin (`1=3,2=1,4K=2`: keys whose size is in each power of
+/// two), bins in size order, histograms in the order the nodes list them.
+pub fn sum_keysizes(texts: &[(String, String)]) -> String {
+    let mut histograms: Vec<(String, Vec<(String, u64)>)> = Vec::new();
+    for (text, _) in texts {
+        for line in section_lines(text, "Keysizes") {
+            let Some((name, bins)) = line.split_once(':') else { continue };
+            if !histograms.iter().any(|(n, _)| n == name) {
+                histograms.push((name.to_string(), Vec::new()));
+            }
+            let Some((_, sums)) = histograms.iter_mut().find(|(n, _)| n == name) else { continue };
+            for (bin, count) in bins.split(',').filter_map(|b| b.split_once('=')) {
+                let count: u64 = count.parse().unwrap_or(0);
+                match sums.iter_mut().find(|(b, _)| b == bin) {
+                    Some((_, sum)) => *sum += count,
+                    None => sums.push((bin.to_string(), count)),
+                }
+            }
+        }
+    }
+    let mut out = String::from("# Keysizes\r\n");
+    for (name, mut bins) in histograms {
+        bins.sort_by_key(|(bin, _)| bin_size(bin));
+        let bins: Vec<String> = bins.iter().map(|(bin, count)| format!("{bin}={count}")).collect();
+        let _ = write!(out, "{name}:{}\r\n", bins.join(","));
+    }
+    out
+}
+
+/// A histogram bin's size: `512`, `4K`, `1M` ... (powers of 1024 by letter).
+fn bin_size(bin: &str) -> u64 {
+    let (digits, unit) = bin.split_at(bin.find(|c: char| !c.is_ascii_digit()).unwrap_or(bin.len()));
+    let scale = match unit {
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        "P" => 1 << 50,
+        _ => 1,
+    };
+    digits.parse::<u64>().unwrap_or(0).saturating_mul(scale)
+}
+
 /// Adds the primaries' `INFO keyspace` replies (bulk strings) into one `# Keyspace` section.
 pub fn sum_keyspace(replies: &[&[u8]]) -> String {
     // db index -> (keys, expires, sum of avg_ttl weighted by each node's expires)
@@ -278,5 +363,16 @@ mod tests {
         let b = b"# Keyspace\r\ndb0:keys=30,expires=0,avg_ttl=0\r\n";
         let c = b"# Keyspace\r\n";
         assert_eq!(sum_keyspace(&[a, b, c]), "# Keyspace\r\ndb0:keys=40,expires=2,avg_ttl=100\r\n");
+    }
+
+    #[test]
+    fn keysizes_are_added_bin_by_bin_in_size_order() {
+        let node = |t: &str| (format!("# Keysizes\r\n{t}\r\n# Modules\r\nmodule:name=x\r\n"), String::new());
+        let texts = [node("db0_distrib_strings_sizes:2=1,1K=2"), node("db0_distrib_strings_sizes:512=1,2=3")];
+        assert_eq!(sum_keysizes(&texts), "# Keysizes\r\ndb0_distrib_strings_sizes:2=4,512=1,1K=2\r\n");
+        assert_eq!(sum_keysizes(&[]), "# Keysizes\r\n");
+        assert_eq!(common_modules(&texts), "# Modules\r\nmodule:name=x\r\n");
+        let without = ("# Modules\r\n".to_string(), String::new());
+        assert_eq!(common_modules(&[texts[0].clone(), without]), "# Modules\r\n");
     }
 }

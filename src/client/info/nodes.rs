@@ -1,7 +1,10 @@
 //! The sections made of the primaries' figures (`# Memory`, `# Persistence`,
 //! `# Stats`): each field in Redis 7.0's order with the rule that turns the nodes'
 //! values into the one a single server would show. Fields that describe slotway
-//! itself (clients, commands, bytes) are slotway's own values instead.
+//! itself (clients, commands, bytes) are slotway's own values instead. Fields newer
+//! servers added (Redis 7.2 to 8.0, Valkey 8) are in the tables in those servers'
+//! order, each section's `newer`: shown only when a node shows it, so each server's
+//! fields are its own.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -38,6 +41,8 @@ pub enum Rule {
 pub struct Section {
     pub header: &'static str,
     pub fields: &'static [(&'static str, Rule)],
+    /// Fields Redis 7.0 does not have: written only when an answering node has them.
+    pub newer: &'static [&'static str],
 }
 
 impl std::fmt::Debug for Section {
@@ -73,6 +78,7 @@ pub static MEMORY: Section = Section {
         ("allocator_allocated", Sum),
         ("allocator_active", Sum),
         ("allocator_resident", Sum),
+        ("allocator_muzzy", Sum),
         // One machine's memory: nodes often share a host, so a sum would overstate it.
         ("total_system_memory", Max),
         ("total_system_memory_human", Human("total_system_memory")),
@@ -105,16 +111,19 @@ pub static MEMORY: Section = Section {
         ("mem_not_counted_for_evict", Sum),
         ("mem_replication_backlog", Sum),
         ("mem_total_replication_buffers", Sum),
+        ("mem_replica_full_sync_buffer", Sum),
         ("mem_clients_slaves", Sum),
         ("mem_clients_normal", Sum),
         ("mem_cluster_links", Sum),
         ("mem_aof_buffer", Sum),
         ("mem_allocator", Same),
+        ("mem_overhead_db_hashtable_rehashing", Sum),
         ("active_defrag_running", Max),
         ("lazyfree_pending_objects", Sum),
         ("lazyfreed_objects", Sum),
         ("slotway_used_memory_rss", Own),
     ],
+    newer: &["allocator_muzzy", "mem_replica_full_sync_buffer", "mem_overhead_db_hashtable_rehashing"],
 };
 
 pub static PERSISTENCE: Section = Section {
@@ -151,6 +160,7 @@ pub static PERSISTENCE: Section = Section {
         ("module_fork_in_progress", Max),
         ("module_fork_last_cow_size", Sum),
     ],
+    newer: &[],
 };
 
 pub static STATS: Section = Section {
@@ -174,12 +184,14 @@ pub static STATS: Section = Section {
         ("sync_full", Sum),
         ("sync_partial_ok", Sum),
         ("sync_partial_err", Sum),
+        ("expired_subkeys", Sum),
         ("expired_keys", Sum),
         ("expired_stale_perc", MaxFloat),
         ("expired_time_cap_reached_count", Sum),
         ("expire_cycle_cpu_milliseconds", Sum),
         ("evicted_keys", Sum),
         ("evicted_clients", Sum),
+        ("evicted_scripts", Sum),
         ("total_eviction_exceeded_time", Sum),
         ("current_eviction_exceeded_time", Max),
         ("keyspace_hits", Sum),
@@ -208,10 +220,48 @@ pub static STATS: Section = Section {
         ("total_writes_processed", Own),
         ("io_threaded_reads_processed", Own),
         ("io_threaded_writes_processed", Own),
+        // slotway's process has no I/O threads, event loop figures or ACL of Redis's
+        // kind: the newer servers' fields about them are 0.
+        ("io_threaded_freed_objects", Own),
+        ("io_threaded_accept_processed", Own),
+        ("io_threaded_poll_processed", Own),
+        ("io_threaded_total_prefetch_batches", Own),
+        ("io_threaded_total_prefetch_entries", Own),
+        ("client_query_buffer_limit_disconnections", Own),
+        ("client_output_buffer_limit_disconnections", Own),
         ("reply_buffer_shrinks", Own),
         ("reply_buffer_expands", Own),
+        ("eventloop_cycles", Own),
+        ("eventloop_duration_sum", Own),
+        ("eventloop_duration_cmd_sum", Own),
+        ("instantaneous_eventloop_cycles_per_sec", Own),
+        ("instantaneous_eventloop_duration_usec", Own),
+        ("acl_access_denied_auth", Own),
+        ("acl_access_denied_cmd", Own),
+        ("acl_access_denied_key", Own),
+        ("acl_access_denied_channel", Own),
         ("slotway_moved_redirects", Own),
         ("slotway_ask_redirects", Own),
+    ],
+    newer: &[
+        "expired_subkeys",
+        "evicted_scripts",
+        "io_threaded_freed_objects",
+        "io_threaded_accept_processed",
+        "io_threaded_poll_processed",
+        "io_threaded_total_prefetch_batches",
+        "io_threaded_total_prefetch_entries",
+        "client_query_buffer_limit_disconnections",
+        "client_output_buffer_limit_disconnections",
+        "eventloop_cycles",
+        "eventloop_duration_sum",
+        "eventloop_duration_cmd_sum",
+        "instantaneous_eventloop_cycles_per_sec",
+        "instantaneous_eventloop_duration_usec",
+        "acl_access_denied_auth",
+        "acl_access_denied_cmd",
+        "acl_access_denied_key",
+        "acl_access_denied_channel",
     ],
 };
 
@@ -268,7 +318,8 @@ impl<'a> NodeFigures<'a> {
     /// Writes `section` with its header; `own` holds slotway's own values.
     pub fn write(&self, out: &mut String, section: &Section, own: &[(&str, String)]) {
         let _ = write!(out, "# {}\r\n", section.header);
-        for (name, rule) in section.fields {
+        let shown = |name: &str| !section.newer.contains(&name) || self.nodes.iter().any(|(f, _)| f.contains_key(name));
+        for (name, rule) in section.fields.iter().filter(|(name, _)| shown(name)) {
             let int = |f: &str| self.int(section, f);
             let _ = match rule {
                 Sum | Max | Min | Limit => write!(out, "{name}:{}\r\n", int(name)),
@@ -359,5 +410,19 @@ mod tests {
         for line in ["loading:1", "rdb_last_save_time:100", "rdb_last_bgsave_status:err", "aof_last_write_status:ok"] {
             assert!(out.contains(&format!("{line}\r\n")), "{line} in {out}");
         }
+    }
+
+    #[test]
+    fn newer_fields_only_where_a_node_has_them() {
+        let old = [("expired_keys:1\r\n".to_string(), "a".to_string())];
+        let out = figures(&old, &STATS);
+        assert!(!out.contains("expired_subkeys") && !out.contains("eventloop_cycles"), "{out}");
+        let new = [
+            ("expired_subkeys:2\r\neventloop_cycles:99\r\n".to_string(), "a".to_string()),
+            ("expired_subkeys:3\r\n".to_string(), "b".to_string()),
+        ];
+        let out = figures(&new, &STATS);
+        assert!(out.contains("\r\nexpired_subkeys:5\r\nexpired_keys:0\r\n"), "{out}");
+        assert!(out.contains("\r\neventloop_cycles:0\r\n"), "slotway's own, not the nodes': {out}");
     }
 }
