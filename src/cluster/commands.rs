@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use super::node_version::{NodeVersion, Server};
 use super::refresh::ClusterMap;
-use crate::backend::request::OWN_REQUESTS;
+use crate::backend::request::{OWN_REQUESTS, reply_text};
 use crate::command::commands::CommandTable;
 use crate::command::learned::{LearnedCommand, parse_command_reply};
 use crate::config::LiveConfig;
@@ -31,7 +31,10 @@ pub async fn learn(map: &ClusterMap, store: &ArcSwap<CommandTable>, wait: Durati
     primaries.sort_by(|a, b| a.addr.cmp(&b.addr));
     let mut described = Vec::with_capacity(primaries.len());
     for node in &primaries {
-        let server = ask(node, INFO_SERVER, wait).await.and_then(|r| text(&r)).and_then(|t| Server::from_info(&t));
+        let server = match node.send(Bytes::from_static(INFO_SERVER), OWN_REQUESTS).await {
+            Ok(rx) => reply_text(rx, wait).await.and_then(|t| Server::from_info(&t)),
+            Err(_) => None,
+        };
         let commands = ask(node, COMMAND, wait).await.and_then(|r| commands(&r));
         match (server, commands) {
             (Some(server), Some(commands)) => described.push((server, commands)),
@@ -45,7 +48,7 @@ pub async fn learn(map: &ClusterMap, store: &ArcSwap<CommandTable>, wait: Durati
         return false;
     }
     // Lowest version first: where the primaries disagree, what the oldest supports.
-    described.sort_by_key(|(s, _)| (numbers(&s.version), numbers(&s.redis_version)));
+    described.sort_by_key(|(s, _)| s.age());
     let source = describe(&described);
     let per_primary: Vec<Vec<LearnedCommand>> = described.into_iter().map(|(_, c)| c).collect();
     let table = CommandTable::learn(&per_primary, source);
@@ -99,16 +102,7 @@ async fn ask(node: &crate::backend::pool::Node, request: &'static [u8], wait: Du
     tokio::time::timeout(wait, rx).await.ok()?.ok()?.ok()
 }
 
-fn text(reply: &Bytes) -> Option<String> {
-    crate::protocol::reply::bulk_body(reply).map(|b| String::from_utf8_lossy(b).into_owned())
-}
-
 fn commands(reply: &Bytes) -> Option<Vec<LearnedCommand>> {
     let (frame, _) = decode(reply).ok()??;
     parse_command_reply(&frame).ok()
-}
-
-/// `8.1.8` as comparable numbers.
-fn numbers(version: &str) -> Vec<u64> {
-    version.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }

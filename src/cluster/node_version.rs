@@ -64,6 +64,11 @@ impl Server {
         Some(Server { redis_version, name, version, modules: Vec::new() })
     }
 
+    /// What orders servers oldest first: their own version, then their Redis version.
+    pub fn age(&self) -> (Vec<u64>, Vec<u64>) {
+        (numbers(&self.version), numbers(&self.redis_version))
+    }
+
     pub fn is_valkey(&self) -> bool {
         self.name == "valkey"
     }
@@ -181,7 +186,7 @@ pub fn from_info(text: &str) -> Option<&str> {
 
 /// The lowest of `servers`: by the server's own version, then its Redis version.
 fn lowest_server(servers: Vec<Server>) -> Option<Server> {
-    servers.into_iter().min_by_key(|s| (numbers(&s.version), numbers(&s.redis_version)))
+    servers.into_iter().min_by_key(Server::age)
 }
 
 /// Asks every primary for `INFO server` and `MODULE LIST` and keeps the lowest
